@@ -1,0 +1,7 @@
+"""``python -m lutcodegen`` is the same as the ``lutcodegen`` command."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

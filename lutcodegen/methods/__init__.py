@@ -1,0 +1,33 @@
+"""Dispatch from a spec's ``method`` to that method's design, reference model and description.
+
+A method module provides ``design(spec)``, ``reference(design, x)`` and ``describe(design)``;
+adding a method means adding a module, a template ``<method>.c.j2`` and a line below.
+"""
+
+from __future__ import annotations
+
+from typing import Union
+
+import numpy as np
+
+from ..spec import Spec
+from . import lut
+
+Design = Union[lut.LutDesign]
+
+_MODULES = {"lut": lut}
+
+
+def design_for(spec: Spec) -> Design:
+    """The tables and constants the C and the reference model share."""
+    return _MODULES[spec.method].design(spec)
+
+
+def reference(dsg: Design, x: np.ndarray) -> np.ndarray:
+    """Bit-exact numpy model of the generated C for ``dsg`` (int8 rows in, int outputs out)."""
+    return _MODULES[dsg.spec.method].reference(dsg, x)
+
+
+def describe(dsg: Design) -> list[str]:
+    """Facts about a design: table sizes, widths, the proven error bound."""
+    return _MODULES[dsg.spec.method].describe(dsg)
