@@ -8,6 +8,7 @@ either written whole (via a temporary file renamed into place) or not touched at
 from __future__ import annotations
 
 import argparse
+import importlib
 import math
 import os
 import sys
@@ -134,9 +135,16 @@ def run_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+#: Subcommands other than generation: name -> module with ``main(argv) -> int``.
+SUBCOMMANDS: dict[str, str] = {}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``lutcodegen`` console script; returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in SUBCOMMANDS:
+        module = importlib.import_module(SUBCOMMANDS[argv[0]])
+        return int(module.main(argv[1:]))
     parser = build_parser()
     args = parser.parse_args(argv)  # exits 2 with a usage message on bad syntax
     try:
