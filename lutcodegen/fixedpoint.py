@@ -20,15 +20,17 @@ def normalize_shift(value: int, width: int) -> int:
 
 
 def reciprocal(denominator: int, width: int, precision: int) -> int:
-    """``floor(2^(width + precision) / denominator)`` for a normalized denominator.
+    """``round(2^(width + precision) / denominator)`` (ties up) for a normalized denominator.
 
     ``denominator`` must lie in [2^(width-1), 2^width), so the result lies in
-    (2^precision, 2^(precision+1)]. C computes it by restoring shift-and-subtract, one quotient
-    bit per step, because the target may have no divider (Cortex-M0+) or a slow one.
+    [2^precision, 2^(precision+1)]. C computes ``floor(2^(width + precision + 1) / den)`` by
+    restoring shift-and-subtract, one quotient bit per step, then halves it with rounding:
+    the target may have no divider (Cortex-M0+) or a slow one. Rounding instead of truncating
+    halves the reciprocal's share of the error and removes its bias.
     """
     if not (1 << (width - 1)) <= denominator < (1 << width):
         raise ValueError(f"denominator {denominator} is not normalized to {width} bits")
-    return (1 << (width + precision)) // denominator
+    return (((1 << (width + precision + 1)) // denominator) + 1) >> 1
 
 
 def round_half_up(x: np.ndarray) -> np.ndarray:

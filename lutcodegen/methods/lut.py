@@ -6,7 +6,7 @@ Algorithm, per row of int8 logits ``x`` (all integer):
 2. ``t_i = T[d_i]`` where ``T[d] = round(top * exp(-s * d))`` (``T[d] = 0`` past the table end,
    i.e. where the rounded value is 0). ``T[0] = top`` exactly.
 3. ``S = sum t_i`` in a W-bit unsigned integer (W = 32 or 64).
-4. ``k = normalize_shift(S)``; ``R = floor(2^(W+P) / (S << k))``, computed bit by bit (no divide).
+4. ``k = normalize_shift(S)``; ``R = round(2^(W+P) / (S << k))``, computed bit by bit (no divide).
    Then ``R ~= 2^(n+P) / S`` with ``n = W - k`` the bit length of S.
 5. ``y_i = min((t_i * R + 2^(h-1)) >> h, 2^B - 1)`` with ``h = n + P - B``; output ``y_i - 2^(B-1)``.
 
@@ -16,13 +16,14 @@ end have ``e_i < 1/2``) and ``t_max = e_max = top``. Then
 
     |t_i/S - p_i| <= (|t_i - e_i| sum e + e_i |S - sum e|) / (S sum e) <= L / (2 top)
 
-because ``S >= top`` and ``p_i <= 1``. The reciprocal is low by less than 1, which lowers
-``t_i R / 2^h`` by less than ``t_i / 2^h < 2^(B-P)`` LSB. Hence the value that is rounded differs
-from the exact ``2^B p_i`` by less than ``eps = 2^B (L / (2 top) + 2^-P)``. Rounding is monotone,
+because ``S >= top`` and ``p_i <= 1``. The reciprocal is off by at most 1/2, which moves
+``t_i R / 2^h`` by at most ``t_i / 2^(h+1) < 2^(B-P-1)`` LSB. Hence the value that is rounded differs
+from the exact ``2^B p_i`` by less than ``eps = 2^B (L / (2 top) + 2^-(P+1))``. Rounding is monotone,
 so ``eps < 1`` proves every output within 1 LSB of the correctly rounded softmax, for every row
 up to ``max_row``. The generator picks the cheapest storage for which that proof holds.
 
-Overflow proof: ``S <= L * top <= 2^W - 1`` by the choice of ``top``; ``R <= 2^(P+1)``;
+Overflow proof: ``S <= L * top <= 2^W - 1`` by the choice of ``top``; ``R <= 2^(P+1)`` (and the
+unrounded quotient, ``<= 2^(P+2)``, fits the product width);
 ``t_i * R + 2^(h-1) <= top * 2^(P+1) + 2^(n_max + P - B - 1) <= 2^Wp - 1`` (Wp: product width) is
 checked for the largest ``n`` when the design is made; ``h >= 1`` since ``P >= B``.
 """
@@ -73,13 +74,13 @@ def _try_candidate(spec: Spec, entry_bits: int, sum_bits: int, product_bits: int
     top = min((1 << entry_bits) - 1, ((1 << sum_bits) - 1) // L)
     if top < 1:
         return None
-    # P = B + 6 keeps the reciprocal's share of the error below 1/64 LSB.
+    # P = B + 6 keeps the reciprocal's share of the error below 1/128 LSB.
     precision = B + 6
     n_max = (L * top).bit_length()
     worst = top * (1 << (precision + 1)) + (1 << (n_max + precision - B - 1))
     if worst > (1 << product_bits) - 1:
         return None
-    eps = (1 << B) * (L / (2 * top) + 2.0**-precision)
+    eps = (1 << B) * (L / (2 * top) + 2.0 ** -(precision + 1))
     if eps >= 1:
         return None
     d = np.arange(256, dtype=np.float64)
@@ -137,8 +138,8 @@ def describe(dsg: LutDesign) -> list[str]:
         f"exp table: {len(dsg.exp_table)} x uint{dsg.entry_bits}_t = {dsg.table_bytes} bytes, "
         f"T[d] = round({dsg.top} * exp(-{spec.scale!r} * d))",
         f"row sum: uint{dsg.sum_bits}_t; reciprocal: {dsg.precision + 1} bits, "
-        f"{dsg.precision} shift-subtract steps per row; products: uint{dsg.product_bits}_t",
-        f"accuracy: every output within 1 LSB of correctly rounded softmax for rows of 1.."
-        f"{spec.max_row} (proven bound {dsg.error_bound:.3f} LSB before rounding)",
+        f"{dsg.precision + 1} shift-subtract steps per row; products: uint{dsg.product_bits}_t",
+        f"accuracy: every output within 1 LSB of correctly rounded softmax for rows of",
+        f"1..{spec.max_row} elements (proven error before rounding < {dsg.error_bound:.3f} LSB)",
     ]
 
