@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
 import jinja2
@@ -23,14 +22,12 @@ _PER_LINE = 8
 
 
 def _template_dir() -> Path:
-    """The installed package data if present, else the checkout's ``templates/`` folder."""
-    try:
-        installed = resources.files("lutcodegen.templates")
-        if installed.joinpath("source.c.j2").is_file():
-            return Path(str(installed))
-    except ModuleNotFoundError:
-        pass
-    return Path(__file__).resolve().parent.parent / "templates"
+    """``lutcodegen/templates`` in an installed wheel, else the checkout's ``templates/``."""
+    package = Path(__file__).resolve().parent
+    for candidate in (package / "templates", package.parent / "templates"):
+        if (candidate / "source.c.j2").is_file():
+            return candidate
+    raise FileNotFoundError(f"templates not found next to {package}; the installation is broken")
 
 
 def table_rows(values: np.ndarray) -> list[str]:

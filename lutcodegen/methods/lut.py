@@ -8,7 +8,8 @@ Algorithm, per row of int8 logits ``x`` (all integer):
 3. ``S = sum t_i`` in a W-bit unsigned integer (W = 32 or 64).
 4. ``k = normalize_shift(S)``; ``R = round(2^(W+P) / (S << k))``, computed bit by bit (no divide).
    Then ``R ~= 2^(n+P) / S`` with ``n = W - k`` the bit length of S.
-5. ``y_i = min((t_i * R + 2^(h-1)) >> h, 2^B - 1)`` with ``h = n + P - B``; output ``y_i - 2^(B-1)``.
+5. ``y_i = min((t_i * R + 2^(h-1)) >> h, 2^B - 1)`` with ``h = n + P - B``;
+   output ``y_i - 2^(B-1)``.
 
 Error bound (in output LSB, before the final rounding). Let ``e_i = top * exp(-s d_i)`` be the
 exact values, so ``p_i = e_i / sum e``; the table gives ``|t_i - e_i| <= 1/2`` (entries past the
@@ -17,10 +18,10 @@ end have ``e_i < 1/2``) and ``t_max = e_max = top``. Then
     |t_i/S - p_i| <= (|t_i - e_i| sum e + e_i |S - sum e|) / (S sum e) <= L / (2 top)
 
 because ``S >= top`` and ``p_i <= 1``. The reciprocal is off by at most 1/2, which moves
-``t_i R / 2^h`` by at most ``t_i / 2^(h+1) < 2^(B-P-1)`` LSB. Hence the value that is rounded differs
-from the exact ``2^B p_i`` by less than ``eps = 2^B (L / (2 top) + 2^-(P+1))``. Rounding is monotone,
-so ``eps < 1`` proves every output within 1 LSB of the correctly rounded softmax, for every row
-up to ``max_row``. The generator picks the cheapest storage for which that proof holds.
+``t_i R / 2^h`` by at most ``t_i / 2^(h+1) < 2^(B-P-1)`` LSB. Hence the value that is rounded
+differs from the exact ``2^B p_i`` by less than ``eps = 2^B (L / (2 top) + 2^-(P+1))``.
+Rounding is monotone and commutes with adding 1, so ``eps < 1`` proves every output within 1 LSB
+of the correctly rounded softmax, for every row up to ``max_row``. The generator picks the cheapest storage for which that proof holds.
 
 Overflow proof: ``S <= L * top <= 2^W - 1`` by the choice of ``top``; ``R <= 2^(P+1)`` (and the
 unrounded quotient, ``<= 2^(P+2)``, fits the product width);
@@ -69,7 +70,9 @@ class LutDesign:
 _CANDIDATES = ((16, 32, 32), (32, 32, 32), (32, 32, 64), (32, 64, 64))
 
 
-def _try_candidate(spec: Spec, entry_bits: int, sum_bits: int, product_bits: int) -> LutDesign | None:
+def _try_candidate(
+    spec: Spec, entry_bits: int, sum_bits: int, product_bits: int
+) -> LutDesign | None:
     L, B = spec.max_row, spec.bits
     top = min((1 << entry_bits) - 1, ((1 << sum_bits) - 1) // L)
     if top < 1:
@@ -139,7 +142,7 @@ def describe(dsg: LutDesign) -> list[str]:
         f"T[d] = round({dsg.top} * exp(-{spec.scale!r} * d))",
         f"row sum: uint{dsg.sum_bits}_t; reciprocal: {dsg.precision + 1} bits, "
         f"{dsg.precision + 1} shift-subtract steps per row; products: uint{dsg.product_bits}_t",
-        f"accuracy: every output within 1 LSB of correctly rounded softmax for rows of",
+        "accuracy: every output within 1 LSB of correctly rounded softmax for rows of",
         f"1..{spec.max_row} elements (proven error before rounding < {dsg.error_bound:.3f} LSB)",
     ]
 
