@@ -1,48 +1,10 @@
-"""Test rows: seeded random, attention-like, edge cases and exhaustive table coverage.
+"""Test rows live in the package (``lutcodegen.rowsets``) so the accuracy figures the project
+publishes come from the same rows as the tests."""
 
-Every generator is deterministic (seeded), so a failure reproduces exactly.
-"""
-
-from __future__ import annotations
-
-import numpy as np
-
-
-def uniform(rng: np.random.Generator, rows: int, length: int) -> np.ndarray:
-    return rng.integers(-128, 128, size=(rows, length)).astype(np.int8)
-
-
-def gaussian(rng: np.random.Generator, rows: int, length: int, scale: float) -> np.ndarray:
-    """Attention-like logits: real-valued N(0, sigma) with sigma from 0.5 to 4, quantized."""
-    sigma = rng.uniform(0.5, 4.0, size=(rows, 1)) / scale
-    center = rng.uniform(-64, 64, size=(rows, 1))
-    x = np.rint(center + sigma * rng.standard_normal((rows, length)))
-    return np.clip(x, -128, 127).astype(np.int8)
-
-
-def edge_rows(length: int) -> np.ndarray:
-    """All equal (three levels), all -128, one max with the rest minimal, ramp, alternating."""
-    out = [
-        np.full(length, 0),
-        np.full(length, 127),
-        np.full(length, -128),
-        np.concatenate([[127], np.full(length - 1, -128)]),
-        np.concatenate([np.full(length - 1, -128), [127]]),
-        np.linspace(-128, 127, length).round(),
-        np.where(np.arange(length) % 2 == 0, 127, -128),
-        np.concatenate([[-127], np.full(length - 1, -128)]),
-    ]
-    return np.array(out).astype(np.int8)
-
-
-def every_difference(length: int) -> np.ndarray:
-    """Rows hitting every table index d = max - x (0..255): one max, the rest at max - d."""
-    d = np.arange(256)
-    rows = np.repeat((127 - d)[:, None], length, axis=1)
-    rows[:, 0] = 127
-    return rows.astype(np.int8)
-
-
-def peak_and_plateau(length: int) -> np.ndarray:
-    """One maximum and all others at one lower level: the worst case for summed table error."""
-    return every_difference(length)
+from lutcodegen.rowsets import (  # noqa: F401
+    edge_rows,
+    every_difference,
+    gaussian,
+    peak_and_plateau,
+    uniform,
+)

@@ -11,29 +11,15 @@ import pytest
 import rows
 
 from lutcodegen import Spec, design_for, ideal_output, reference
+from lutcodegen.evaluate import LENGTHS, accuracy
 
 SCALES = [1 / 64, 1 / 32, 1 / 16, 1 / 8, 1 / 4, 1 / 2, 1.0]
-LENGTHS = [1, 2, 3, 5, 8, 16, 31, 64, 100, 128, 200, 255, 256]
 
 
-def measure(spec: Spec, lengths: list[int], per_length: int = 40000) -> tuple[int, float, int]:
+def measure(spec: Spec, lengths=LENGTHS, per_length: int = 40000) -> tuple[int, float, int]:
     """(max |error| in LSB, fraction equal to correct rounding, outputs) over the row sets."""
-    dsg = design_for(spec)
-    rng = np.random.default_rng(12345)
-    worst, equal, total = 0, 0, 0
-    for length in lengths:
-        count = max(4, per_length // length)
-        for x in (
-            rows.uniform(rng, count, length),
-            rows.gaussian(rng, count, length, spec.scale),
-            rows.edge_rows(length),
-            rows.every_difference(length),
-        ):
-            err = np.abs(reference(dsg, x) - ideal_output(x, spec.scale, spec.bits))
-            worst = max(worst, int(err.max()))
-            equal += int((err == 0).sum())
-            total += err.size
-    return worst, equal / total, total
+    acc = accuracy(design_for(spec), lengths, per_length)
+    return acc.max_error, acc.equal, acc.outputs
 
 
 @pytest.mark.parametrize("scale", SCALES)

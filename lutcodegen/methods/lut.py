@@ -21,7 +21,8 @@ because ``S >= top`` and ``p_i <= 1``. The reciprocal is off by at most 1/2, whi
 ``t_i R / 2^h`` by at most ``t_i / 2^(h+1) < 2^(B-P-1)`` LSB. Hence the value that is rounded
 differs from the exact ``2^B p_i`` by less than ``eps = 2^B (L / (2 top) + 2^-(P+1))``.
 Rounding is monotone and commutes with adding 1, so ``eps < 1`` proves every output within 1 LSB
-of the correctly rounded softmax, for every row up to ``max_row``. The generator picks the cheapest storage for which that proof holds.
+of the correctly rounded softmax, for every row up to ``max_row``. The generator picks the
+cheapest storage for which that proof holds.
 
 Overflow proof: ``S <= L * top <= 2^W - 1`` by the choice of ``top``; ``R <= 2^(P+1)`` (and the
 unrounded quotient, ``<= 2^(P+2)``, fits the product width);
