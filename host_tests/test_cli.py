@@ -114,7 +114,7 @@ def test_output_and_header_files(tmp_path: Path) -> None:
 def test_verbose_describes_the_design_on_stderr() -> None:
     result = run("-v")
     assert result.returncode == 0
-    assert "exp table: 189 x uint16_t = 378 bytes" in result.stderr
+    assert "exp table (full): 256 x uint16_t = 512 bytes" in result.stderr
 
 
 @pytest.mark.parametrize("failure", [OSError(28, "No space left on device"), KeyboardInterrupt()])

@@ -24,11 +24,15 @@ CONFIGS = [
     Spec(bits=8, max_row=1024, input_scale=0.25),
     Spec(bits=9, max_row=64, input_scale=0.01),
     Spec(bits=8, input_scale=50.0),
+    Spec(table_layout="compact"),
+    Spec(bits=16, table_layout="compact", max_row=1000),
+    Spec(bits=3, table_layout="compact", input_scale=0.5),
 ]
 
 
 def _ids(spec: Spec) -> str:
-    return f"b{spec.bits}-s{spec.input_scale:g}-beta{spec.beta:g}-n{spec.max_row}"
+    return (f"b{spec.bits}-s{spec.input_scale:g}-beta{spec.beta:g}-n{spec.max_row}-"
+            f"{spec.table_layout}")
 
 
 def assert_equal(actual: np.ndarray, expected: np.ndarray) -> None:
@@ -85,10 +89,11 @@ def test_in_place_int8(build_kernel) -> None:
     bits=st.integers(2, 16),
     scale=st.floats(1e-3, 8.0),
     max_row=st.sampled_from([1, 7, 64, 300, 2048]),
+    layout=st.sampled_from(["full", "compact"]),
     data=st.data(),
 )
-def test_hypothesis_options_and_rows(bits, scale, max_row, data, build_kernel) -> None:
-    dsg = design_for(Spec(bits=bits, input_scale=scale, max_row=max_row))
+def test_hypothesis_options_and_rows(bits, scale, max_row, layout, data, build_kernel) -> None:
+    dsg = design_for(Spec(bits=bits, input_scale=scale, max_row=max_row, table_layout=layout))
     kernel = build_kernel(dsg)
     length = data.draw(st.integers(1, max_row))
     x = data.draw(hnp.arrays(np.int8, (data.draw(st.integers(1, 4)), length)))

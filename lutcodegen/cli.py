@@ -19,7 +19,7 @@ from pathlib import Path
 from . import __version__
 from .methods import describe, design_for
 from .render import render
-from .spec import MAX_ROW_LIMIT, METHODS, Spec, SpecError
+from .spec import MAX_ROW_LIMIT, METHODS, TABLE_LAYOUTS, Spec, SpecError
 
 USAGE_ERROR = 2
 
@@ -71,6 +71,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--prefix", default="lcg", help="C name prefix, a C identifier (default lcg)"
     )
+    parser.add_argument(
+        "--table-layout", choices=TABLE_LAYOUTS, default="full",
+        help="full: 256-entry exp table, no per-element bounds check (default); "
+        "compact: only the nonzero entries, fewer bytes, slightly slower",
+    )
     parser.add_argument("-o", "--output", type=Path, help="write the C here instead of stdout")
     parser.add_argument(
         "--header", type=Path, help="also write declarations to this .h; the C includes it"
@@ -113,6 +118,7 @@ def run_generate(args: argparse.Namespace) -> int:
     spec = Spec(
         bits=args.bits, input_scale=args.input_scale, beta=args.beta,
         max_row=args.max_row, prefix=args.prefix, method=args.method,
+        table_layout=args.table_layout,
     )
     for path in (args.output, args.header):
         if path is not None:

@@ -74,7 +74,6 @@ def _context(dsg: Design, header_name: str | None) -> dict[str, object]:
     sum_ctype = f"uint{dsg.sum_bits}_t"
     product_ctype = f"uint{dsg.product_bits}_t"
     suffix = "u" if dsg.sum_bits == 32 else "ull"
-    n_max = (spec.max_row * dsg.top).bit_length()
     return {
         "version": __version__,
         "command": spec.command_line(),
@@ -93,7 +92,7 @@ def _context(dsg: Design, header_name: str | None) -> dict[str, object]:
         "sum_ctype": sum_ctype,
         "product_ctype": product_ctype,
         "hex_sum": lambda v: f"0x{v:0{dsg.sum_bits // 4}x}{suffix}",
-        "max_half_log2": n_max + dsg.precision - spec.bits - 1,
+        "max_half_log2": (spec.max_row * dsg.top).bit_length() + dsg.precision - spec.bits - 1,
         "method_template": f"{spec.method}.c.j2",
         "header_name": header_name,
     }

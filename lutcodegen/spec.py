@@ -13,6 +13,10 @@ from dataclasses import asdict, dataclass
 #: Methods the generator knows. Each has a module in ``lutcodegen.methods``.
 METHODS = ("lut",)
 
+#: Exp-table layouts: ``full`` pads to all 256 differences (no bounds check per element, faster);
+#: ``compact`` stops where entries round to 0 and checks the index (fewer bytes).
+TABLE_LAYOUTS = ("full", "compact")
+
 #: Reserved words of C89 through C23. A prefix must not be one, nor start a reserved identifier.
 C_KEYWORDS = frozenset(
     """
@@ -48,6 +52,7 @@ class Spec:
         max_row: the longest row the kernel accepts; all overflow proofs are made for it.
         prefix: C identifier prefix of everything emitted (``lcg`` gives ``lcg_softmax_s8``).
         method: which algorithm (see ``METHODS``).
+        table_layout: ``full`` (256 entries, fastest) or ``compact`` (only nonzero entries).
     """
 
     bits: int = 8
@@ -56,6 +61,7 @@ class Spec:
     max_row: int = 256
     prefix: str = "lcg"
     method: str = "lut"
+    table_layout: str = "full"
 
     def __post_init__(self) -> None:
         validate(self)
@@ -84,6 +90,7 @@ class Spec:
             f"lutcodegen --method {self.method} --bits {self.bits}"
             f" --input-scale {self.input_scale!r} --beta {self.beta!r}"
             f" --max-row {self.max_row} --prefix {self.prefix}"
+            f" --table-layout {self.table_layout}"
         )
 
 
@@ -98,6 +105,10 @@ def validate(spec: Spec) -> None:
     """Raise ``SpecError`` naming the first option that is outside its domain."""
     if spec.method not in METHODS:
         raise SpecError(f"method must be one of {', '.join(METHODS)}; got {spec.method!r}")
+    if spec.table_layout not in TABLE_LAYOUTS:
+        raise SpecError(
+            f"table_layout must be one of {', '.join(TABLE_LAYOUTS)}; got {spec.table_layout!r}"
+        )
     if isinstance(spec.bits, bool) or not isinstance(spec.bits, int) or not 2 <= spec.bits <= 16:
         raise SpecError(f"bits must be an integer from 2 to 16, got {spec.bits!r}")
     _positive_finite("input_scale", spec.input_scale)

@@ -3,17 +3,20 @@
 Algorithm, per row of int8 logits ``x`` (all integer):
 
 1. ``m = max(x)``; ``d_i = m - x_i`` in [0, 255].
-2. ``t_i = T[d_i]`` where ``T[d] = round(top * exp(-s * d))`` (``T[d] = 0`` past the table end,
-   i.e. where the rounded value is 0). ``T[0] = top`` exactly.
+2. ``t_i = T[d_i]`` where ``T[d] = round(top * exp(-s * d))``, 0 where that rounds to 0. The
+   ``full`` layout stores all 256 entries (zeros included) so the lookup needs no bounds check;
+   ``compact`` stores only the nonzero prefix and checks the index. ``T[0] = top`` exactly.
 3. ``S = sum t_i`` in a W-bit unsigned integer (W = 32 or 64).
 4. ``k = normalize_shift(S)``; ``R = round(2^(W+P) / (S << k))``, computed bit by bit (no divide).
-   Then ``R ~= 2^(n+P) / S`` with ``n = W - k`` the bit length of S.
+   Then ``R ~= 2^(n+P) / S`` with ``n = W - k`` the bit length of S: R keeps P + 1 significant
+   bits whatever the row, so small outputs of long rows stay as precise as large ones.
 5. ``y_i = min((t_i * R + 2^(h-1)) >> h, 2^B - 1)`` with ``h = n + P - B``;
-   output ``y_i - 2^(B-1)``.
+   output ``y_i - 2^(B-1)``. Only the row maximum can reach 2^B, so when
+   ``(top * R + 2^(h-1)) >> h < 2^B`` the C skips the clamp for the whole row (same bits).
 
-Error bound (in output LSB, before the final rounding). Let ``e_i = top * exp(-s d_i)`` be the
-exact values, so ``p_i = e_i / sum e``; the table gives ``|t_i - e_i| <= 1/2`` (entries past the
-end have ``e_i < 1/2``) and ``t_max = e_max = top``. Then
+Error bound (in output LSB, before the final rounding). Let ``e_i = top * exp(-s * d_i)`` be the
+exact values, so ``p_i = e_i / sum e``; the table gives ``|t_i - e_i| <= 1/2`` (entries that round
+to 0 have ``e_i < 1/2``) and ``t_max = e_max = top``. Then
 
     |t_i/S - p_i| <= (|t_i - e_i| sum e + e_i |S - sum e|) / (S sum e) <= L / (2 top)
 
@@ -27,12 +30,13 @@ cheapest storage for which that proof holds.
 Overflow proof: ``S <= L * top <= 2^W - 1`` by the choice of ``top``; ``R <= 2^(P+1)`` (and the
 unrounded quotient, ``<= 2^(P+2)``, fits the product width);
 ``t_i * R + 2^(h-1) <= top * 2^(P+1) + 2^(n_max + P - B - 1) <= 2^Wp - 1`` (Wp: product width) is
-checked for the largest ``n`` when the design is made; ``h >= 1`` since ``P >= B``.
+checked for the largest ``n`` when the design is made, as is ``h < Wp`` (a shift by the full
+width is undefined in C); ``h >= 1`` since ``P >= B``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -45,7 +49,8 @@ class LutDesign:
     """Every constant and table the C and the reference share for one ``lut`` spec."""
 
     spec: Spec
-    exp_table: np.ndarray  #: T[d] for d = 0 .. len-1, all > 0; dtype uint16 or uint32
+    exp_table: np.ndarray  #: T[d], d = 0 .. len-1 (256 for ``full``); dtype uint16 or uint32
+    nonzero: int  #: entries of T that are nonzero (T[d] = 0 for d >= nonzero)
     entry_bits: int  #: 16 or 32: storage width of the table
     top: int  #: T[0], the integer weight of the row maximum
     sum_bits: int  #: W: width of the row sum (32 or 64)
@@ -78,23 +83,34 @@ def _try_candidate(
     top = min((1 << entry_bits) - 1, ((1 << sum_bits) - 1) // L)
     if top < 1:
         return None
-    # P = B + 6 keeps the reciprocal's share of the error below 1/128 LSB.
-    precision = B + 6
+    # The largest P whose products fit, capped at B + 8 (reciprocal error below 1/512 LSB;
+    # more would only lengthen the per-row division loop).
     n_max = (L * top).bit_length()
-    worst = top * (1 << (precision + 1)) + (1 << (n_max + precision - B - 1))
-    if worst > (1 << product_bits) - 1:
+    precision = 0
+    for p in range(B, B + 9):
+        worst = top * (1 << (p + 1)) + (1 << (n_max + p - B - 1))
+        largest_shift = n_max + p - B
+        if worst > (1 << product_bits) - 1 or p + 2 > product_bits:
+            break
+        if largest_shift >= product_bits:  # a shift by the full width is undefined in C
+            break
+        precision = p
+    if precision < B:
         return None
     eps = (1 << B) * (L / (2 * top) + 2.0 ** -(precision + 1))
     if eps >= 1:
         return None
     d = np.arange(256, dtype=np.float64)
     values = round_half_up(top * np.exp(-spec.scale * d))
-    length = int(np.count_nonzero(values))  # exp is decreasing, so the nonzeros are a prefix
+    nonzero = int(np.count_nonzero(values))  # exp is decreasing, so the nonzeros are a prefix
+    length = 256 if spec.table_layout == "full" else nonzero
     dtype = np.uint16 if entry_bits == 16 else np.uint32
     table = values[:length].astype(dtype)
     if int(table[0]) != top:
         raise AssertionError("T[0] must equal top")
-    return LutDesign(spec, table, entry_bits, top, sum_bits, product_bits, precision, eps)
+    return LutDesign(
+        spec, table, nonzero, entry_bits, top, sum_bits, product_bits, precision, eps
+    )
 
 
 def design(spec: Spec) -> LutDesign:
@@ -105,8 +121,21 @@ def design(spec: Spec) -> LutDesign:
             return found
     raise SpecError(
         f"no table layout proves 1-LSB accuracy for bits={spec.bits} and max_row={spec.max_row}; "
-        "lower --max-row"
+        f"bits={spec.bits} supports max_row up to {_longest_supported_row(spec)}"
     )
+
+
+def _longest_supported_row(spec: Spec) -> int:
+    """Binary search for the largest max_row that has a design (feasibility is monotone)."""
+    lo, hi = 1, spec.max_row
+    while lo + 1 < hi:
+        mid = (lo + hi) // 2
+        trial = replace(spec, max_row=mid)
+        if any(_try_candidate(trial, *c) is not None for c in _CANDIDATES):
+            lo = mid
+        else:
+            hi = mid
+    return lo
 
 
 def reference(dsg: LutDesign, x: np.ndarray) -> np.ndarray:
@@ -116,9 +145,9 @@ def reference(dsg: LutDesign, x: np.ndarray) -> np.ndarray:
     if x.shape[-1] < 1 or x.shape[-1] > spec.max_row:
         raise ValueError(f"row length {x.shape[-1]} outside 1..{spec.max_row}")
     rows = x.reshape(-1, x.shape[-1]).astype(np.int64)
-    table = np.append(dsg.exp_table.astype(np.uint64), np.uint64(0))
-    d = rows.max(axis=1, keepdims=True) - rows
-    t = table[np.minimum(d, len(table) - 1)]
+    table = np.zeros(257, dtype=np.uint64)
+    table[: len(dsg.exp_table)] = dsg.exp_table
+    t = table[rows.max(axis=1, keepdims=True) - rows]
     sums = t.sum(axis=1, dtype=np.uint64)
     B, P, W = spec.bits, dsg.precision, dsg.sum_bits
     recips = np.empty((rows.shape[0], 1), dtype=np.uint64)
@@ -127,7 +156,7 @@ def reference(dsg: LutDesign, x: np.ndarray) -> np.ndarray:
         k = normalize_shift(s, W)
         recip = reciprocal(s << k, W, P)
         h = W - k + P - B
-        if int(t[r].max()) * recip + (1 << (h - 1)) >= 1 << dsg.product_bits:
+        if dsg.top * recip + (1 << (h - 1)) >= 1 << dsg.product_bits or h >= dsg.product_bits:
             raise AssertionError("overflow proof violated")  # cannot happen; see module doc
         recips[r, 0], shifts[r, 0] = recip, h
     y = (t * recips + (np.uint64(1) << (shifts - np.uint64(1)))) >> shifts
@@ -139,11 +168,10 @@ def describe(dsg: LutDesign) -> list[str]:
     """Human-readable facts about the design, for the banner and for stderr."""
     spec = dsg.spec
     return [
-        f"exp table: {len(dsg.exp_table)} x uint{dsg.entry_bits}_t = {dsg.table_bytes} bytes, "
-        f"T[d] = round({dsg.top} * exp(-{spec.scale!r} * d))",
-        f"row sum: uint{dsg.sum_bits}_t; reciprocal: {dsg.precision + 1} bits, "
-        f"{dsg.precision + 1} shift-subtract steps per row; products: uint{dsg.product_bits}_t",
+        f"exp table ({spec.table_layout}): {len(dsg.exp_table)} x uint{dsg.entry_bits}_t = "
+        f"{dsg.table_bytes} bytes, T[d] = round({dsg.top} * exp(-{spec.scale!r} * d))",
+        f"row sum: uint{dsg.sum_bits}_t; products: uint{dsg.product_bits}_t; reciprocal: "
+        f"{dsg.precision + 1} bits by shift-and-subtract, no divide",
         "accuracy: every output within 1 LSB of correctly rounded softmax for rows of",
         f"1..{spec.max_row} elements (proven error before rounding < {dsg.error_bound:.3f} LSB)",
     ]
-
