@@ -15,7 +15,7 @@ import jinja2
 import numpy as np
 
 from . import __version__
-from .methods import Design, describe, design_for
+from .methods import Design, describe, design_for, template_context
 from .spec import Spec
 
 #: Values per line in emitted tables; with widths up to 10 digits, lines stay under 100 columns.
@@ -72,13 +72,25 @@ def spec_hash(dsg: Design) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:8]
 
 
-def _context(dsg: Design, header_name: str | None) -> dict[str, object]:
+def _lut_context(dsg: Design) -> dict[str, object]:
+    """Keys of the ``lut`` template (storage types and the overflow-proof exponent)."""
     spec = dsg.spec
     sum_ctype = f"uint{dsg.sum_bits}_t"
     product_ctype = f"uint{dsg.product_bits}_t"
     suffix = "u" if dsg.sum_bits == 32 else "ull"
     n_max = (spec.max_row * dsg.top).bit_length()
     return {
+        "entry_ctype": f"uint{dsg.entry_bits}_t",
+        "sum_ctype": sum_ctype,
+        "product_ctype": product_ctype,
+        "hex_sum": lambda v: f"0x{v:0{dsg.sum_bits // 4}x}{suffix}",
+        "max_half_log2": n_max + dsg.precision - spec.bits - 1,
+    }
+
+
+def _context(dsg: Design, header_name: str | None) -> dict[str, object]:
+    spec = dsg.spec
+    context: dict[str, object] = {
         "version": __version__,
         "command": spec.command_line(),
         "facts": describe(dsg),
@@ -92,14 +104,18 @@ def _context(dsg: Design, header_name: str | None) -> dict[str, object]:
         "scale_text": repr(spec.scale),
         "zero_point_abs": 1 << (spec.bits - 1),
         "qmax": (1 << spec.bits) - 1,
-        "entry_ctype": f"uint{dsg.entry_bits}_t",
-        "sum_ctype": sum_ctype,
-        "product_ctype": product_ctype,
-        "hex_sum": lambda v: f"0x{v:0{dsg.sum_bits // 4}x}{suffix}",
-        "max_half_log2": n_max + dsg.precision - spec.bits - 1,
         "method_template": f"{spec.method}.c.j2",
         "header_name": header_name,
+        "accuracy_note": [
+            "@note Bit-exact with lutcodegen's reference model for the same options. Every output is",
+            "      within 1 LSB of min(round(2^B p), 2^B - 1) - 2^(B-1), p the exact softmax.",
+        ],
+        "extra_declarations": [],
     }
+    if spec.method == "lut":
+        context.update(_lut_context(dsg))
+    context.update(template_context(dsg))
+    return context
 
 
 def render(dsg: Design, header_name: str | None = None) -> Generated:
