@@ -107,7 +107,8 @@ def _context(dsg: Design, header_name: str | None) -> dict[str, object]:
         "method_template": f"{spec.method}.c.j2",
         "header_name": header_name,
         "accuracy_note": [
-            "@note Bit-exact with lutcodegen's reference model for the same options. Every output is",
+            "@note Bit-exact with lutcodegen's reference model for the same options. Every output"
+            " is",
             "      within 1 LSB of min(round(2^B p), 2^B - 1) - 2^(B-1), p the exact softmax.",
         ],
         "extra_declarations": [],

@@ -128,7 +128,9 @@ def validate(spec: Spec) -> None:
         or not isinstance(spec.max_row, int)
         or not 1 <= spec.max_row <= MAX_ROW_LIMIT
     ):
-        raise SpecError(f"max_row must be an integer from 1 to {MAX_ROW_LIMIT}, got {spec.max_row!r}")
+        raise SpecError(
+            f"max_row must be an integer from 1 to {MAX_ROW_LIMIT}, got {spec.max_row!r}"
+        )
     check_prefix(spec.prefix)
     _validate_tflite(spec)
 
