@@ -16,6 +16,9 @@ import numpy as np
 import pytest
 import rows
 from cbuild import require_tool
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 from test_exact import assert_equal
 
 from lutcodegen import Spec, SpecError, design_for, gemmlowp, ideal_output, reference, render
@@ -30,6 +33,7 @@ CONFIGS = [
     Spec(method="tflite", input_scale=0.1, beta=0.7),
     Spec(method="tflite", input_scale=2.9, max_row=1024),
     Spec(method="tflite", bits=16, input_scale=0.37, beta=1.3, max_row=1000),
+    Spec(method="tflite", input_scale=0.002, max_row=8191),  # longest rows, sum up to 2^32 - 2^19
     Spec(method="tflite", input_scale=40.0),  # multiplier capped at 2^31-1: diff_min = 0
     Spec(method="tflite", input_multiplier=1 << 30, input_left_shift=23, diff_min=-248),
     Spec(method="tflite", input_multiplier=1234567890, input_left_shift=20, diff_min=-300),
@@ -169,6 +173,23 @@ def test_edge_rows_at_max_row(spec: Spec, build_kernel) -> None:
     dsg = design_for(spec)
     kernel = build_kernel(dsg)
     x = np.concatenate([rows.edge_rows(spec.max_row), rows.peak_and_plateau(spec.max_row)])
+    assert_equal(kernel(x), reference(dsg, x))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    bits=st.sampled_from([8, 16]),
+    scale=st.floats(1e-3, 8.0),
+    beta=st.floats(0.1, 4.0),
+    max_row=st.sampled_from([1, 7, 64, 700, 2048]),
+    data=st.data(),
+)
+def test_hypothesis_options_and_rows(bits, scale, beta, max_row, data, build_kernel) -> None:
+    dsg = design_for(Spec(method="tflite", bits=bits, input_scale=scale, beta=beta,
+                          max_row=max_row))
+    kernel = build_kernel(dsg)
+    length = data.draw(st.integers(1, max_row))
+    x = data.draw(hnp.arrays(np.int8, (data.draw(st.integers(1, 4)), length)))
     assert_equal(kernel(x), reference(dsg, x))
 
 
