@@ -33,7 +33,7 @@ class Job:
     x: np.ndarray
 
 
-def _schema():  # noqa: ANN202 - module object from an optional dependency
+def _schema():
     from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
 
     return schema
