@@ -13,7 +13,8 @@ TFLite's int8 softmax, per row of int8 logits ``x``:
 ``e_i`` depends only on ``d = max - x_i`` in [0, 255], so the generator evaluates step 1 for every
 ``d`` now, into a table of int32 values. Steps 2-4 are replicated exactly in the C (integer
 multiplies and shifts only; the reciprocal needs no divide). Table entries past the last
-non-zero value are not stored: they are 0 (skipped by ``diff_min``, or an exp that rounds to 0).
+non-zero value are not stored: they are 0 (skipped by ``diff_min``, or an exp that rounds to 0),
+unless at most ``PAD_ENTRIES`` of them are missing, in which case the table is padded to 256.
 
 Where TFLite fails: for int8 output, once ``sum >= 2^28`` (e.g. 512 or more equal logits) the
 shift ``nbou + 23`` reaches 32 and TFLite Micro aborts (``TFLITE_CHECK(exponent <= 31)``), while
@@ -38,6 +39,10 @@ from ..spec import Spec, SpecError
 
 #: For int8 output TFLite's final shift is nbou + 23 <= 31 only while the Q12.19 sum is < 2^28.
 INT8_SUM_LIMIT = 1 << 28
+
+#: A table this close to 256 entries is padded with zeros to 256: at most 64 bytes more, and
+#: the per-element loops lose their bounds check (typical attention scales, 1/16 and below).
+PAD_ENTRIES = 16
 
 
 @dataclass(frozen=True)
@@ -85,6 +90,8 @@ def design(spec: Spec) -> TfliteDesign:
         gemmlowp.exp_of_difference(d, multiplier, left_shift, diff_min) for d in range(256)
     ]
     length = max((d + 1 for d, v in enumerate(values) if v), default=1)
+    if 256 - length <= PAD_ENTRIES:
+        length = 256  # a full table needs no bounds check in the two per-element loops
     table = np.array(values[:length], dtype=np.int32)
     return TfliteDesign(spec, multiplier, left_shift, diff_min, given, table)
 
