@@ -18,8 +18,10 @@ from . import __version__
 from .methods import Design, describe, design_for, template_context
 from .spec import Spec
 
-#: Values per line in emitted tables; with widths up to 10 digits, lines stay under 100 columns.
+#: At most this many values per line in emitted tables; fewer when wide values would push a
+#: line (4 spaces indent, values, 2 spaces and a 9-column index comment) past 100 columns.
 _PER_LINE = 8
+_LINE_LIMIT = 100
 
 
 def _template_dir() -> Path:
@@ -37,9 +39,10 @@ def table_rows(values: np.ndarray) -> list[str]:
     """Aligned, comma-separated rows of a table, each ending in an index comment."""
     ints = [int(v) for v in values]
     width = max(len(str(v)) for v in ints)
+    per_line = max(1, min(_PER_LINE, (_LINE_LIMIT - 4 - 11 + 1) // (width + 2)))
     rows = []
-    for start in range(0, len(ints), _PER_LINE):
-        chunk = ints[start : start + _PER_LINE]
+    for start in range(0, len(ints), per_line):
+        chunk = ints[start : start + per_line]
         body = " ".join(f"{v:>{width}}," for v in chunk)
         rows.append(f"{body}  /* {start:3d} */")
     return rows

@@ -172,24 +172,26 @@ def template_context(dsg: TfliteDesign) -> dict[str, object]:
 
 
 def describe(dsg: TfliteDesign) -> list[str]:
-    """Human-readable facts about the design, for the banner and for stderr."""
+    """Human-readable facts about the design, for the banner and for stderr (< 100 columns)."""
     spec = dsg.spec
     if dsg.params_given:
-        source = "given on the command line (--input-scale and --beta are not used)"
+        source = "given as options (--input-scale and --beta are not used)"
     else:
         source = (
-            f"computed as TFLite does from beta {spec.beta!r} * input_scale {spec.input_scale!r}"
-            " (both rounded to float32)"
+            f"computed as TFLite does from beta {spec.beta!r} and input_scale "
+            f"{spec.input_scale!r} (as float32)"
         )
-    edge = (
-        "rows with sum of exps >= 2^28 (TFLite Micro aborts): all outputs -128, within 1 LSB"
-        if spec.bits == 8
-        else "int16 output: TFLite's formula holds for every row up to max_row"
-    )
-    return [
-        f"TFLite params: input_multiplier {dsg.input_multiplier}, input_left_shift "
-        f"{dsg.input_left_shift}, diff_min {dsg.diff_min}; {source}",
-        f"exp table: {len(dsg.exp_table)} x uint32_t = {dsg.table_bytes} bytes, gemmlowp "
-        "exp_on_negative_values of the rescaled difference, Q0.31",
-        f"outputs bit-identical to TFLite Micro's int8 softmax; {edge}",
+    out = "int8" if spec.bits == 8 else "int16"
+    lines = [
+        f"TFLite SoftmaxParams: input_multiplier {dsg.input_multiplier}, input_left_shift "
+        f"{dsg.input_left_shift}, diff_min {dsg.diff_min},",
+        f"  {source}",
+        f"exp table: {len(dsg.exp_table)} x uint32_t = {dsg.table_bytes} bytes of gemmlowp "
+        "exp_on_negative_values, Q0.31",
+        f"outputs bit-identical to TFLite Micro's softmax, int8 in, {out} out",
     ]
+    if spec.bits == 8:
+        lines.append(
+            "rows whose sum of exps reaches 2^28 (TFLite Micro aborts): all -128, within 1 LSB"
+        )
+    return lines
