@@ -74,10 +74,11 @@ def _would_abort(spec: Spec, x: np.ndarray) -> np.ndarray:
 @pytest.mark.slow
 def test_one_million_outputs_match_tflite_micro(build_kernel) -> None:
     cases = _bulk_cases(seed=2024)
-    jobs, kept, skipped = [], [], 0
+    jobs, kept, skipped, aborting = [], [], 0, []
     for spec, x in cases:
         abort = _would_abort(spec, x)
         skipped += int(abort.sum())
+        aborting += [(spec, row[None]) for row in x[abort]]
         x = x[~abort]
         if len(x):
             jobs.append(Job(spec.input_scale, spec.beta, spec.bits, x))
@@ -104,6 +105,17 @@ def test_one_million_outputs_match_tflite_micro(build_kernel) -> None:
           f"C mismatches {c_mismatch}, reference mismatches {ref_mismatch}; "
           f"{skipped} int8 rows kept out (TFLite would abort)")
     assert compared >= 1_000_000 or N_CONFIGS < 40
+
+    # The rows kept out: the C gives -128 (within 1 LSB of ideal), and TFLite really aborts.
+    for spec, row in aborting:
+        dsg = design_for(spec)
+        got = build_kernel(dsg)(row)
+        assert (got == -128).all()
+        assert np.abs(got - ideal_output(row, dsg.effective_scale, 8)).max() <= 1
+    picks = np.random.default_rng(1).permutation(len(aborting))[:3]
+    for i in picks:
+        spec, row = aborting[i]
+        assert run_jobs([Job(spec.input_scale, spec.beta, 8, row)]).returncode == -signal.SIGABRT
     assert c_mismatch == 0, "\n".join(first)
     assert ref_mismatch == 0
 
