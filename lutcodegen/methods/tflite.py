@@ -143,11 +143,12 @@ def template_context(dsg: TfliteDesign) -> dict[str, object]:
     """Keys the ``tflite`` template and the shared declarations need, on top of the common ones."""
     spec = dsg.spec
     P = spec.prefix.upper()
+    kernel = "int8 softmax" if spec.bits == 8 else "int8-to-int16 softmax"
     note = [
-        "@note Bit-exact with TensorFlow Lite Micro's reference int8 softmax (and CMSIS-NN's",
-        f"      arm_softmax_{'s8' if spec.bits == 8 else 's8_s16'}) for input_multiplier "
-        f"{dsg.input_multiplier}, input_left_shift {dsg.input_left_shift},",
-        f"      diff_min {dsg.diff_min}, wherever those are defined.",
+        f"@note Bit-exact with TensorFlow Lite Micro's reference {kernel} for",
+        f"      input_multiplier {dsg.input_multiplier}, input_left_shift {dsg.input_left_shift}, "
+        f"diff_min {dsg.diff_min},",
+        "      wherever it is defined.",
     ]
     if spec.bits == 8:
         note += [
