@@ -68,6 +68,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-row", type=_integer, default=256, metavar="N",
         help=f"longest row accepted, 1..{MAX_ROW_LIMIT}; proofs are made for it (default 256)",
     )
+    tflite = parser.add_argument_group(
+        "method tflite",
+        "TFLite Micro's raw softmax parameters (all three or none); they replace the ones "
+        "computed from --input-scale and --beta",
+    )
+    tflite.add_argument("--input-multiplier", type=_integer, metavar="M",
+                        help="SoftmaxParams.input_multiplier, 1..2^31-1")
+    tflite.add_argument("--input-left-shift", type=_integer, metavar="S",
+                        help="SoftmaxParams.input_left_shift, 0..31")
+    tflite.add_argument("--diff-min", type=_integer, metavar="D",
+                        help="SoftmaxParams.diff_min, <= 0")
     parser.add_argument(
         "--prefix", default="lcg", help="C name prefix, a C identifier (default lcg)"
     )
@@ -119,6 +130,8 @@ def run_generate(args: argparse.Namespace) -> int:
         bits=args.bits, input_scale=args.input_scale, beta=args.beta,
         max_row=args.max_row, prefix=args.prefix, method=args.method,
         table_layout=args.table_layout,
+        input_multiplier=args.input_multiplier, input_left_shift=args.input_left_shift,
+        diff_min=args.diff_min,
     )
     for path in (args.output, args.header):
         if path is not None:

@@ -14,11 +14,13 @@ import jinja2
 import numpy as np
 
 from . import __version__
-from .methods import Design, describe, design_for
+from .methods import Design, describe, design_for, template_context
 from .spec import Spec
 
-#: Values per line in emitted tables; with widths up to 10 digits, lines stay under 100 columns.
+#: At most this many values per line in emitted tables; fewer when wide values would push a
+#: line (4 spaces indent, values, 2 spaces and a 9-column index comment) past 100 columns.
 _PER_LINE = 8
+_LINE_LIMIT = 100
 
 
 def _template_dir() -> Path:
@@ -34,9 +36,10 @@ def table_rows(values: np.ndarray) -> list[str]:
     """Aligned, comma-separated rows of a table, each ending in an index comment."""
     ints = [int(v) for v in values]
     width = max(len(str(v)) for v in ints)
+    per_line = max(1, min(_PER_LINE, (_LINE_LIMIT - 4 - 11 + 1) // (width + 2)))
     rows = []
-    for start in range(0, len(ints), _PER_LINE):
-        chunk = ints[start : start + _PER_LINE]
+    for start in range(0, len(ints), per_line):
+        chunk = ints[start : start + per_line]
         body = " ".join(f"{v:>{width}}," for v in chunk)
         rows.append(f"{body}  /* {start:3d} */")
     return rows
@@ -69,12 +72,24 @@ def spec_hash(dsg: Design) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:8]
 
 
-def _context(dsg: Design, header_name: str | None) -> dict[str, object]:
+def _lut_context(dsg: Design) -> dict[str, object]:
+    """Keys of the ``lut`` template (storage types and the overflow-proof exponent)."""
     spec = dsg.spec
     sum_ctype = f"uint{dsg.sum_bits}_t"
     product_ctype = f"uint{dsg.product_bits}_t"
     suffix = "u" if dsg.sum_bits == 32 else "ull"
     return {
+        "entry_ctype": f"uint{dsg.entry_bits}_t",
+        "sum_ctype": sum_ctype,
+        "product_ctype": product_ctype,
+        "hex_sum": lambda v: f"0x{v:0{dsg.sum_bits // 4}x}{suffix}",
+        "max_half_log2": (spec.max_row * dsg.top).bit_length() + dsg.precision - spec.bits - 1,
+    }
+
+
+def _context(dsg: Design, header_name: str | None) -> dict[str, object]:
+    spec = dsg.spec
+    context: dict[str, object] = {
         "version": __version__,
         "command": spec.command_line(),
         "facts": describe(dsg),
@@ -88,14 +103,19 @@ def _context(dsg: Design, header_name: str | None) -> dict[str, object]:
         "scale_text": repr(spec.scale),
         "zero_point_abs": 1 << (spec.bits - 1),
         "qmax": (1 << spec.bits) - 1,
-        "entry_ctype": f"uint{dsg.entry_bits}_t",
-        "sum_ctype": sum_ctype,
-        "product_ctype": product_ctype,
-        "hex_sum": lambda v: f"0x{v:0{dsg.sum_bits // 4}x}{suffix}",
-        "max_half_log2": (spec.max_row * dsg.top).bit_length() + dsg.precision - spec.bits - 1,
         "method_template": f"{spec.method}.c.j2",
         "header_name": header_name,
+        "accuracy_note": [
+            "@note Bit-exact with lutcodegen's reference model for the same options. Every output"
+            " is",
+            "      within 1 LSB of min(round(2^B p), 2^B - 1) - 2^(B-1), p the exact softmax.",
+        ],
+        "extra_declarations": [],
     }
+    if spec.method == "lut":
+        context.update(_lut_context(dsg))
+    context.update(template_context(dsg))
+    return context
 
 
 def render(dsg: Design, header_name: str | None = None) -> Generated:

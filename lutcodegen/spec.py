@@ -11,7 +11,7 @@ import re
 from dataclasses import asdict, dataclass
 
 #: Methods the generator knows. Each has a module in ``lutcodegen.methods``.
-METHODS = ("lut",)
+METHODS = ("lut", "tflite")
 
 #: Exp-table layouts: ``full`` pads to all 256 differences (no bounds check per element, faster);
 #: ``compact`` stops where entries round to 0 and checks the index (fewer bytes).
@@ -35,6 +35,10 @@ _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 #: at a useful precision; the bound is far beyond any attention row on a microcontroller.
 MAX_ROW_LIMIT = 1 << 20
 
+#: Method ``tflite`` sums exps of at most 2^19 each (1.0 in Q12.19) in 32 bits unsigned; this is
+#: the longest row whose sum cannot wrap, so every accepted row has a defined result.
+TFLITE_MAX_ROW_LIMIT = (1 << 13) - 1
+
 
 class SpecError(ValueError):
     """A generator option is out of its domain; the message says what is allowed."""
@@ -53,6 +57,9 @@ class Spec:
         prefix: C identifier prefix of everything emitted (``lcg`` gives ``lcg_softmax_s8``).
         method: which algorithm (see ``METHODS``).
         table_layout: ``full`` (256 entries, fastest) or ``compact`` (only nonzero entries).
+        input_multiplier, input_left_shift, diff_min: method ``tflite`` only: TFLite's own
+            softmax parameters, for users who have them from a converted model; when given
+            (all three together) they replace the ones computed from beta * input_scale.
     """
 
     bits: int = 8
@@ -62,6 +69,9 @@ class Spec:
     prefix: str = "lcg"
     method: str = "lut"
     table_layout: str = "full"
+    input_multiplier: int | None = None
+    input_left_shift: int | None = None
+    diff_min: int | None = None
 
     def __post_init__(self) -> None:
         validate(self)
@@ -91,6 +101,15 @@ class Spec:
             f" --input-scale {self.input_scale!r} --beta {self.beta!r}"
             f" --max-row {self.max_row} --prefix {self.prefix}"
             f" --table-layout {self.table_layout}"
+            + self._raw_params_options()
+        )
+
+    def _raw_params_options(self) -> str:
+        if self.input_multiplier is None:
+            return ""
+        return (
+            f" --input-multiplier {self.input_multiplier}"
+            f" --input-left-shift {self.input_left_shift} --diff-min {self.diff_min}"
         )
 
 
@@ -124,6 +143,49 @@ def validate(spec: Spec) -> None:
             f"max_row must be an integer from 1 to {MAX_ROW_LIMIT}, got {spec.max_row!r}"
         )
     check_prefix(spec.prefix)
+    _validate_tflite(spec)
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _validate_tflite(spec: Spec) -> None:
+    """Options of method ``tflite``: TFLite's output formats, row limit and raw parameters."""
+    raw = (spec.input_multiplier, spec.input_left_shift, spec.diff_min)
+    if spec.method != "tflite":
+        if any(v is not None for v in raw):
+            raise SpecError(
+                "input_multiplier, input_left_shift and diff_min apply to method tflite only"
+            )
+        return
+    if spec.bits not in (8, 16):
+        raise SpecError(
+            f"method tflite supports bits 8 (int8 output) and 16 (int16 output) only, "
+            f"got {spec.bits!r}"
+        )
+    if spec.max_row > TFLITE_MAX_ROW_LIMIT:
+        raise SpecError(
+            f"method tflite accepts max_row up to {TFLITE_MAX_ROW_LIMIT}, got {spec.max_row!r}"
+        )
+    if all(v is None for v in raw):
+        return
+    if any(v is None for v in raw):
+        raise SpecError("give input_multiplier, input_left_shift and diff_min together")
+    multiplier, left_shift, diff_min = raw
+    if not _is_int(multiplier) or not 1 <= multiplier <= (1 << 31) - 1:
+        raise SpecError(f"input_multiplier must be an integer from 1 to 2^31-1, got {multiplier!r}")
+    if not _is_int(left_shift) or not 0 <= left_shift <= 31:
+        raise SpecError(f"input_left_shift must be an integer from 0 to 31, got {left_shift!r}")
+    if not _is_int(diff_min) or not -(1 << 31) < diff_min <= 0:
+        raise SpecError(f"diff_min must be an integer from -(2^31-1) to 0, got {diff_min!r}")
+    # TFLite computes diff * (1 << left_shift) in int32 for every diff >= diff_min (diff >= -255).
+    largest = min(255, -diff_min)
+    if largest and (left_shift > 30 or largest << left_shift > 1 << 31):
+        raise SpecError(
+            f"diff_min {diff_min} with input_left_shift {left_shift} overflows TFLite's int32 "
+            f"rescaling (|diff| * 2^left_shift must stay <= 2^31 for diff >= diff_min)"
+        )
 
 
 def check_prefix(prefix: object) -> None:

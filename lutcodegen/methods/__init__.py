@@ -11,11 +11,11 @@ from typing import Union
 import numpy as np
 
 from ..spec import Spec
-from . import lut
+from . import lut, tflite
 
-Design = Union[lut.LutDesign]
+Design = Union[lut.LutDesign, tflite.TfliteDesign]
 
-_MODULES = {"lut": lut}
+_MODULES = {"lut": lut, "tflite": tflite}
 
 
 def design_for(spec: Spec) -> Design:
@@ -31,3 +31,9 @@ def reference(dsg: Design, x: np.ndarray) -> np.ndarray:
 def describe(dsg: Design) -> list[str]:
     """Facts about a design: table sizes, widths, the proven error bound."""
     return _MODULES[dsg.spec.method].describe(dsg)
+
+
+def template_context(dsg: Design) -> dict[str, object]:
+    """Method-specific template keys (``template_context(design)`` in the method's module)."""
+    module = _MODULES[dsg.spec.method]
+    return module.template_context(dsg) if hasattr(module, "template_context") else {}
