@@ -1,0 +1,60 @@
+"""PlatformIO extra script: generate the softmax kernel into the build folder and compile it.
+
+Used two ways, with the same options:
+- by this firmware project (``extra_scripts = pre:scripts/lutcodegen_build.py``);
+- by any project that uses lutcodegen as a library (``library.json`` ``build.extraScript``).
+
+Options, in ``platformio.ini`` (each may be overridden by an environment variable
+``LUTCODEGEN_<NAME>``): ``custom_lutcodegen_method``, ``_bits``, ``_input_scale``, ``_beta``,
+``_max_row``, ``_prefix``. Unset options take the generator's defaults.
+
+The generated ``<prefix>_softmax.c/.h`` and ``lutcodegen_config.h`` live in
+``$BUILD_DIR/lutcodegen`` and are never committed; sources include ``lutcodegen_config.h``.
+"""
+
+import inspect
+import os
+import sys
+from pathlib import Path
+
+Import("env")  # noqa: F821 (provided by SCons)
+
+# Locate the generator: installed in PlatformIO's Python, else the checkout holding this script.
+try:
+    import lutcodegen.firmware as lcg_firmware
+except ImportError:
+    _here = os.path.dirname(os.path.abspath(inspect.getframeinfo(inspect.currentframe()).filename))
+    sys.path.insert(0, os.path.dirname(os.path.dirname(_here)))
+    try:
+        import lutcodegen.firmware as lcg_firmware
+    except ImportError as exc:
+        sys.stderr.write(
+            "lutcodegen: cannot import the generator (%s). Install it into PlatformIO's Python,"
+            " e.g. pip install 'lutcodegen[firmware]', or run pio from the project's venv.\n" % exc
+        )
+        env.Exit(1)
+from lutcodegen import describe  # noqa: E402
+from lutcodegen.spec import SpecError  # noqa: E402
+
+
+def _option(field):
+    return env.GetProjectOption("custom_lutcodegen_" + field, None)
+
+
+out_dir = os.path.join(env.subst("$BUILD_DIR"), "lutcodegen")
+try:
+    spec = lcg_firmware.spec_from_options(_option)
+    design = lcg_firmware.generate_kernel(spec, Path(out_dir))
+except SpecError as exc:
+    sys.stderr.write("lutcodegen: bad custom_lutcodegen_* option: %s\n" % exc)
+    env.Exit(1)
+
+print("lutcodegen: %s -> %s" % (spec.command_line(), out_dir))
+for line in describe(design):
+    print("lutcodegen:   " + line)
+
+# Every file of the project and of its libraries can include the generated headers.
+env.Append(CPPPATH=[out_dir])
+env.BuildSources(
+    os.path.join("$BUILD_DIR", "lutcodegen_obj"), out_dir, src_filter="+<%s_softmax.c>" % spec.prefix
+)
