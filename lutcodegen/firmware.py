@@ -115,7 +115,7 @@ def config_header(dsg: Design) -> str:
         "",
         f"/** The generated softmax: {spec.function_name}(). */",
         f"#define LUTCODEGEN_SOFTMAX {spec.function_name}",
-        f"/** Element type of its output. */",
+        "/** Element type of its output. */",
         f"typedef {spec.output_ctype} lutcodegen_output_t;",
         f"#define LUTCODEGEN_MAX_ROW {upper}_MAX_ROW",
         f"#define LUTCODEGEN_OUTPUT_BITS {upper}_OUTPUT_BITS",

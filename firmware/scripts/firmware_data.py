@@ -35,10 +35,10 @@ try:
     if "__test" in COMMAND_LINE_TARGETS:
         lines = env.GetProjectOption("custom_lutcodegen_test_specs", "").splitlines()
         designs = lcg_firmware.generate_golden(main_spec, lines, out_dir)
-        print("lutcodegen: golden vectors for %d kernels" % len(designs))
+        print(f"lutcodegen: golden vectors for {len(designs)} kernels")
         env.Append(CPPPATH=["$PROJECT_INCLUDE_DIR"])  # golden.h declares the vector types
         env.BuildSources(os.path.join("$BUILD_DIR", "lutcodegen_test_obj"), str(out_dir),
                          src_filter=["+<golden*.c>"])
 except (SpecError, ValueError) as exc:
-    sys.stderr.write("lutcodegen: bad firmware option: %s\n" % exc)
+    sys.stderr.write(f"lutcodegen: bad firmware option: {exc}\n")
     env.Exit(1)

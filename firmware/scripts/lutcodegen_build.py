@@ -29,8 +29,8 @@ except ImportError:
         import lutcodegen.firmware as lcg_firmware
     except ImportError as exc:
         sys.stderr.write(
-            "lutcodegen: cannot import the generator (%s). Install it into PlatformIO's Python,"
-            " e.g. pip install 'lutcodegen[firmware]', or run pio from the project's venv.\n" % exc
+            f"lutcodegen: cannot import the generator ({exc}). Install it into PlatformIO's Python,"
+            " e.g. pip install 'lutcodegen[firmware]', or run pio from the project's venv.\n"
         )
         env.Exit(1)
 from lutcodegen import describe  # noqa: E402
@@ -46,15 +46,15 @@ try:
     spec = lcg_firmware.spec_from_options(_option)
     design = lcg_firmware.generate_kernel(spec, Path(out_dir))
 except SpecError as exc:
-    sys.stderr.write("lutcodegen: bad custom_lutcodegen_* option: %s\n" % exc)
+    sys.stderr.write(f"lutcodegen: bad custom_lutcodegen_* option: {exc}\n")
     env.Exit(1)
 
-print("lutcodegen: %s -> %s" % (spec.command_line(), out_dir))
+print(f"lutcodegen: {spec.command_line()} -> {out_dir}")
 for line in describe(design):
     print("lutcodegen:   " + line)
 
 # Every file of the project and of its libraries can include the generated headers.
 env.Append(CPPPATH=[out_dir])
 env.BuildSources(
-    os.path.join("$BUILD_DIR", "lutcodegen_obj"), out_dir, src_filter="+<%s_softmax.c>" % spec.prefix
+    os.path.join("$BUILD_DIR", "lutcodegen_obj"), out_dir, src_filter=f"+<{spec.prefix}_softmax.c>"
 )

@@ -22,7 +22,7 @@ board = env.BoardConfig()
 PREFIX = {"arm": "arm-none-eabi-", "riscv": "riscv64-unknown-elf-"}[board.get("build.arch")]
 CPU_FLAGS = shlex.split(board.get("build.cflags"))
 MEMORY = [
-    "-Wl,--defsym=__%s=%s" % (key, board.get("build." + key))
+    f"-Wl,--defsym=__{key}={board.get('build.' + key)}"
     for key in ("flash", "flash_size", "ram", "ram_size")
 ]
 # Semihosting output goes to QEMU's stderr; every run is bounded so a hung firmware cannot hang CI.
@@ -75,7 +75,7 @@ def _marker_address(elf_path, name):
         fields = line.split()
         if len(fields) == 3 and fields[2] == name:
             return int(fields[0], 16) & ~1
-    raise RuntimeError("%s has no symbol %s" % (elf_path, name))
+    raise RuntimeError(f"{elf_path} has no symbol {name}")
 
 
 def _bench(target, source, env):
@@ -84,7 +84,7 @@ def _bench(target, source, env):
     plugin = os.path.join(env.subst("$BUILD_DIR"), "libinsncount.so")
     include = os.path.join(plugin_dir, "include")
     if not os.path.isfile(os.path.join(include, "qemu-plugin.h")):
-        print("qemu-plugin.h not found in %s: run scripts/setup.sh" % include)
+        print(f"qemu-plugin.h not found in {include}: run scripts/setup.sh")
         return 1
     subprocess.run(["cc", "-shared", "-fPIC", "-O2", "-I" + include, "-o", plugin,
                     os.path.join(plugin_dir, "insncount.c")], check=True)
@@ -93,7 +93,7 @@ def _bench(target, source, env):
     stop = _marker_address(elf_path, "bench_stop")
     log = os.path.join(env.subst("$BUILD_DIR"), "insncount.log")
     command = shlex.split(env.subst("$QEMURUN", source=source)) + [
-        "-plugin", "%s,start=%#x,stop=%#x" % (plugin, start, stop), "-d", "plugin", "-D", log,
+        "-plugin", f"{plugin},start={start:#x},stop={stop:#x}", "-d", "plugin", "-D", log,
     ]
     status = subprocess.run(command).returncode
     with open(log) as f:
