@@ -6,6 +6,9 @@
   e.g. ``bits=4 input_scale=0.25``) and ``golden_vectors.c``, the host reference model's outputs
   for every kernel (the main one first) on the rows the target tests run.
 
+``LUTCODEGEN_GOLDEN_FLIP=kernel:length:position`` corrupts one expected value by one LSB; the
+test suite uses it to prove that a wrong output makes ``pio test`` fail.
+
 Runs after ``lutcodegen_build.py`` (list it second in ``extra_scripts``).
 """
 
@@ -34,7 +37,8 @@ try:
     )
     if "__test" in COMMAND_LINE_TARGETS:
         lines = env.GetProjectOption("custom_lutcodegen_test_specs", "").splitlines()
-        designs = lcg_firmware.generate_golden(main_spec, lines, out_dir)
+        flip = lcg_firmware.parse_flip(os.environ.get("LUTCODEGEN_GOLDEN_FLIP"))
+        designs = lcg_firmware.generate_golden(main_spec, lines, out_dir, flip)
         print(f"lutcodegen: golden vectors for {len(designs)} kernels")
         env.Append(CPPPATH=["$PROJECT_INCLUDE_DIR"])  # golden.h declares the vector types
         env.BuildSources(os.path.join("$BUILD_DIR", "lutcodegen_test_obj"), str(out_dir),
