@@ -37,7 +37,8 @@ CONFIG_HEADER = "lutcodegen_config.h"
 GOLDEN_LENGTHS = (1, 2, 3, 17, 64, 255)
 
 
-def _convert(field: str, text: str) -> object:
+def convert_option(field: str, text: str) -> object:
+    """Text of option ``field`` as the Spec field's type."""
     if field in ("bits", "max_row"):
         return int(text, 10)
     if field in ("input_scale", "beta"):
@@ -59,7 +60,7 @@ def spec_from_options(get: Callable[[str], str | None], defaults: Spec | None = 
             values[field] = getattr(base, field)
             continue
         try:
-            values[field] = _convert(field, str(text).strip())
+            values[field] = convert_option(field, str(text).strip())
         except ValueError:
             raise SpecError(f"option {field} = {text!r} is not a valid value") from None
     return Spec(**values)  # type: ignore[arg-type]
@@ -73,7 +74,7 @@ def parse_spec_line(line: str, prefix: str) -> Spec:
         if not sep or key not in SPEC_OPTIONS or key == "prefix":
             raise SpecError(f"test spec item {word!r}: want field=value, field in "
                             f"{', '.join(f for f in SPEC_OPTIONS if f != 'prefix')}")
-        values[key] = _convert(key, value)
+        values[key] = convert_option(key, value)
     return Spec(**values)  # type: ignore[arg-type]
 
 
