@@ -19,7 +19,7 @@ from pathlib import Path
 from . import __version__
 from .methods import describe, design_for
 from .render import render
-from .spec import METHODS, MAX_ROW_LIMIT, Spec, SpecError
+from .spec import MAX_ROW_LIMIT, METHODS, Spec, SpecError
 
 USAGE_ERROR = 2
 

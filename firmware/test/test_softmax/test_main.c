@@ -26,13 +26,17 @@ static union {
     int16_t s16[(BUFFER_BYTES + GUARD_BYTES) / 2];
 } out;
 
+/* Callers format failure details here; the first failure of a test is copied for its report. */
 static char message[160];
 
 #if defined(FIRMWARE_REAL_BOARD)
 #include <unity.h>
 #define REPORT_FAIL(text) TEST_FAIL_MESSAGE(text)
 #define RUN(fn, name) UnityDefaultTestRun(fn, name, __LINE__)
+void setUp(void) {}
+void tearDown(void) {}
 #else
+static char failure[sizeof message];
 static int current_failed;
 static int tests_run;
 static int tests_failed;
@@ -43,7 +47,7 @@ static void report_fail(const char *text)
 {
     if (!current_failed) {
         current_failed = 1;
-        snprintf(message, sizeof message, "%s", text);
+        snprintf(failure, sizeof failure, "%s", text);
     }
 }
 
@@ -54,7 +58,7 @@ static void run_test(void (*fn)(void), const char *name, int line)
     tests_run += 1;
     tests_failed += current_failed;
     if (current_failed) {
-        printf("%s:%d:%s:FAIL: %s\n", __FILE__, line, name, message);
+        printf("%s:%d:%s:FAIL: %s\n", __FILE__, line, name, failure);
     } else {
         printf("%s:%d:%s:PASS\n", __FILE__, line, name);
     }
