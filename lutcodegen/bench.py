@@ -363,28 +363,38 @@ def _fmt(value: float) -> str:
     return f"{value:.1f}"
 
 
+def _design_max_rows(results: Sequence[Result]) -> list[int]:
+    return sorted({r.max_row for r in results})
+
+
 def summary_rows(results: Sequence[Result], lengths: Sequence[int]) -> list[list[str]]:
-    """One row per board and method: insn/elem per length, code, tables per design, RAM."""
+    """One row per board and method: insn/elem per length; code, tables and RAM per design."""
     rows = []
+    max_rows = _design_max_rows(results)
     keys = list(dict.fromkeys((r.board, r.method) for r in results))
     for board, method in keys:
         mine = [r for r in results if (r.board, r.method) == (board, method)]
         by_length = {r.length: r for r in mine}
-        designs = sorted({(r.max_row, r.table_bytes, r.code_bytes) for r in mine})
+        by_design = {m: [r for r in mine if r.max_row == m] for m in max_rows}
+
+        def per_design(value: str, by_design: dict[int, list[Result]] = by_design) -> str:
+            return " / ".join(str(max(getattr(r, value) for r in rs)) if rs else "-"
+                              for rs in by_design.values())
+
         rows.append(
             [board, mine[0].cpu, method]
             + [_fmt(by_length[n].instructions_per_element) if n in by_length else "-"
                for n in lengths]
-            + [" / ".join(str(c) for _m, _t, c in designs),
-               " / ".join(f"{t} (max_row {m})" for m, t, _c in designs),
-               str(max(r.ram_bytes for r in mine))]
+            + [per_design("code_bytes"), per_design("table_bytes"), per_design("ram_bytes")]
         )
     return rows
 
 
-def summary_header(lengths: Sequence[int]) -> list[str]:
+def summary_header(results: Sequence[Result], lengths: Sequence[int]) -> list[str]:
+    designs = " / ".join(str(m) for m in _design_max_rows(results))
     return (["board", "cpu", "method"] + [f"insn/elem L={n}" for n in lengths]
-            + ["code bytes", "table bytes", "RAM bytes (stack peak)"])
+            + [f"code B (max_row {designs})", f"table B (max_row {designs})",
+               f"RAM B (max_row {designs})"])
 
 
 def detail_header() -> list[str]:
@@ -421,11 +431,12 @@ def markdown_report(results: Sequence[Result], lengths: Sequence[int]) -> str:
     return "\n\n".join([
         f"Executed instructions per element ({describe_setup(results)})",
         UNIT_NOTE,
-        markdown_table(summary_header(lengths), summary_rows(results, lengths)),
-        "Code bytes: the kernel's functions and the library helpers they call, from the ELF "
-        "symbols. Table bytes: the kernel's read-only tables in the ELF, per design (lengths "
-        "above the default max_row use a design with max_row = L). RAM: stack peak of the call "
-        "measured on target plus static data of the kernel (none).",
+        markdown_table(summary_header(results, lengths), summary_rows(results, lengths)),
+        "Code, table and RAM bytes are given per design: lengths up to the default max_row use "
+        "that design, longer rows one generated with max_row = L. Code: the kernel's functions "
+        "and the library helpers they call, from the ELF symbols. Tables: the kernel's "
+        "read-only data objects in the ELF. RAM: the stack peak of the call, measured on "
+        "target by stack painting, plus the kernel's static data (none).",
         "Per call:",
         markdown_table(detail_header(), detail_rows(results)),
     ]) + "\n"
@@ -482,7 +493,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"Executed instructions per element ({describe_setup(results)})")
     print(UNIT_NOTE)
     print()
-    print(text_table(summary_header(lengths), summary_rows(results, lengths)))
+    print(text_table(summary_header(results, lengths), summary_rows(results, lengths)))
     print()
     print(text_table(detail_header(), detail_rows(results)))
     if args.json:
