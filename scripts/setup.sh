@@ -32,14 +32,20 @@ fi
 PLUGIN_INCLUDE=firmware/tools/qemu-plugin/include
 if [ ! -f "$PLUGIN_INCLUDE/qemu-plugin.h" ]; then
     if ! grep -rqs '^Types:.*deb-src\|^deb-src' /etc/apt/sources.list /etc/apt/sources.list.d/; then
-        # Mirror every binary 'deb' entry of the deb822 sources as 'deb-src'.
+        # Mirror every binary 'deb' entry (deb822 .sources files and one-line sources.list) as
+        # 'deb-src', in files of their own.
         echo "setup: adding deb-src entries so that apt-get source can fetch qemu"
+        src822=""
         for f in /etc/apt/sources.list.d/*.sources; do
             [ -f "$f" ] || continue
-            awk 'BEGIN{RS=""; ORS="\n\n"} /(^|\n)Types:[^\n]*deb([ \n]|$)/ {
-                     sub(/Types:[^\n]*/, "Types: deb-src"); print }' "$f"
-        done | $SUDO tee /etc/apt/sources.list.d/lutcodegen-src.sources >/dev/null
-        if [ -f /etc/apt/sources.list ]; then
+            src822+=$(awk 'BEGIN{RS=""; ORS="\n\n"} /(^|\n)Types:[^\n]*deb([ \n]|$)/ {
+                               sub(/Types:[^\n]*/, "Types: deb-src"); print }' "$f")
+            src822+=$'\n\n'
+        done
+        if [ -n "${src822//[$'\n']/}" ]; then
+            printf '%s' "$src822" | $SUDO tee /etc/apt/sources.list.d/lutcodegen-src.sources >/dev/null
+        fi
+        if [ -f /etc/apt/sources.list ] && grep -q '^deb ' /etc/apt/sources.list; then
             sed -n 's/^deb \(.*\)/deb-src \1/p' /etc/apt/sources.list \
                 | $SUDO tee /etc/apt/sources.list.d/lutcodegen-src.list >/dev/null
         fi
