@@ -289,6 +289,8 @@ def run_firmware(elf: Path, board: Board, plugin: Path,
     The firmware prints one line per call and the plugin one count per marked region; the
     first region is empty (markers only), region i + 1 belongs to call i.
     """
+    if "bench_start" not in symbols or "bench_stop" not in symbols:
+        raise BenchError(f"{elf} has no bench_start/bench_stop markers")
     start = symbols["bench_start"].address & ~1  # clear the Thumb bit
     stop = symbols["bench_stop"].address & ~1
     with tempfile.TemporaryDirectory() as tmp:
