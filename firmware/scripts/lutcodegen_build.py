@@ -19,20 +19,20 @@ from pathlib import Path
 
 Import("env")  # noqa: F821 (provided by SCons)
 
-# Locate the generator: installed in PlatformIO's Python, else the checkout holding this script.
+# Use the generator of the checkout that holds this script (the library's own version), so the
+# C always matches this library.json; fall back to one installed in PlatformIO's Python.
+_here = os.path.dirname(os.path.abspath(inspect.getframeinfo(inspect.currentframe()).filename))
+_root = os.path.dirname(os.path.dirname(_here))
+if os.path.isfile(os.path.join(_root, "lutcodegen", "__init__.py")) and _root not in sys.path:
+    sys.path.insert(0, _root)
 try:
     import lutcodegen.firmware as lcg_firmware
-except ImportError:
-    _here = os.path.dirname(os.path.abspath(inspect.getframeinfo(inspect.currentframe()).filename))
-    sys.path.insert(0, os.path.dirname(os.path.dirname(_here)))
-    try:
-        import lutcodegen.firmware as lcg_firmware
-    except ImportError as exc:
-        sys.stderr.write(
-            f"lutcodegen: cannot import the generator ({exc}). Install it into PlatformIO's Python,"
-            " e.g. pip install 'lutcodegen[firmware]', or run pio from the project's venv.\n"
-        )
-        env.Exit(1)
+except ImportError as exc:
+    sys.stderr.write(
+        f"lutcodegen: cannot import the generator ({exc}). PlatformIO's Python needs numpy and"
+        " jinja2 (pip install 'lutcodegen[firmware]' and run pio from that environment).\n"
+    )
+    env.Exit(1)
 from lutcodegen import describe  # noqa: E402
 from lutcodegen.spec import SpecError  # noqa: E402
 
