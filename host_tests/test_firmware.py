@@ -58,7 +58,8 @@ def expected_test_names() -> list[str]:
     })
     lines = [ln for ln in parser.get("env", "custom_lutcodegen_test_specs").splitlines()
              if ln.strip()]
-    specs = [main] + [fw.parse_spec_line(ln, f"golden{i}") for i, ln in enumerate(lines, 1)]
+    specs = [main] + [fw.parse_spec_line(ln, f"golden{i}", main.method)
+                      for i, ln in enumerate(lines, 1)]
     names = [f"status_codes_kernel{k}" for k in range(len(specs))]
     for k, spec in enumerate(specs):
         names += [f"golden_kernel{k}_length{n}" for n in fw.golden_lengths(spec.max_row)]

@@ -66,9 +66,13 @@ def spec_from_options(get: Callable[[str], str | None], defaults: Spec | None = 
     return Spec(**values)  # type: ignore[arg-type]
 
 
-def parse_spec_line(line: str, prefix: str) -> Spec:
-    """``"bits=4 input_scale=0.25"`` -> Spec with that prefix (used for the test kernels)."""
-    values: dict[str, object] = {"prefix": prefix}
+def parse_spec_line(line: str, prefix: str, method: str = "lut") -> Spec:
+    """``"bits=4 input_scale=0.25"`` -> Spec with that prefix (used for the test kernels).
+
+    The method defaults to the main kernel's, so switching ``custom_lutcodegen_method`` tests
+    the new method at every configured width without editing the test specs.
+    """
+    values: dict[str, object] = {"prefix": prefix, "method": method}
     for word in shlex.split(line):
         key, sep, value = word.partition("=")
         if not sep or key not in SPEC_OPTIONS or key == "prefix":
@@ -257,7 +261,7 @@ def generate_golden(main: Spec, extra_lines: Sequence[str], out_dir: Path,
     """
     designs = [design_for(main)]
     for i, line in enumerate((ln for ln in extra_lines if ln.strip()), start=1):
-        spec = parse_spec_line(line, prefix=f"golden{i}")
+        spec = parse_spec_line(line, prefix=f"golden{i}", method=main.method)
         dsg = design_for(spec)
         for name, text in kernel_files(dsg).items():
             write_if_changed(out_dir / name, text)
