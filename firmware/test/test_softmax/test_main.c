@@ -1,0 +1,214 @@
+/*
+ * On-target exactness tests: every generated kernel must reproduce the host reference model's
+ * outputs (golden_vectors.c) bit for bit, and must reject bad arguments with its status codes
+ * without writing anything.
+ *
+ * Output follows Unity's line format ("file:line:name:PASS" / ":FAIL: message" and a final
+ * "N Tests N Failures 0 Ignored"), which PlatformIO's test runner parses; on real boards the
+ * real Unity is used. A mismatch prints its first positions as "pos i: act X ref Y" and a count.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "golden.h"
+
+/* Largest output written per call; longer cases are run in several calls of whole rows. */
+#define BUFFER_BYTES 4096
+/* Bytes after the written outputs that must stay untouched. */
+#define GUARD_BYTES 16
+#define GUARD 0x5a
+/* Mismatching positions printed per case. */
+#define SHOW_MISMATCHES 8
+
+static union {
+    int8_t s8[BUFFER_BYTES + GUARD_BYTES];
+    int16_t s16[(BUFFER_BYTES + GUARD_BYTES) / 2];
+} out;
+
+/* Callers format failure details here; the first failure of a test is copied for its report. */
+static char message[160];
+
+#if defined(FIRMWARE_REAL_BOARD)
+#include <unity.h>
+#define REPORT_FAIL(text) TEST_FAIL_MESSAGE(text)
+#define RUN(fn, name) UnityDefaultTestRun(fn, name, __LINE__)
+void setUp(void) {}
+void tearDown(void) {}
+#else
+static char failure[sizeof message];
+static int current_failed;
+static int tests_run;
+static int tests_failed;
+#define REPORT_FAIL(text) report_fail(text)
+#define RUN(fn, name) run_test(fn, name, __LINE__)
+
+static void report_fail(const char *text)
+{
+    if (!current_failed) {
+        current_failed = 1;
+        snprintf(failure, sizeof failure, "%s", text);
+    }
+}
+
+static void run_test(void (*fn)(void), const char *name, int line)
+{
+    current_failed = 0;
+    fn();
+    tests_run += 1;
+    tests_failed += current_failed;
+    if (current_failed) {
+        printf("%s:%d:%s:FAIL: %s\n", __FILE__, line, name, failure);
+    } else {
+        printf("%s:%d:%s:PASS\n", __FILE__, line, name);
+    }
+}
+#endif
+
+static int32_t call_kernel(const struct golden_kernel *k, const int8_t *input, int32_t rows,
+                           int32_t row_size, void *output)
+{
+    if (k->s8 != NULL) {
+        return k->s8(input, rows, row_size, (int8_t *)output);
+    }
+    return k->s16(input, rows, row_size, (int16_t *)output);
+}
+
+static int32_t output_at(const struct golden_kernel *k, const void *base, int32_t i)
+{
+    return k->s8 != NULL ? ((const int8_t *)base)[i] : ((const int16_t *)base)[i];
+}
+
+static int guard_intact(int32_t offset_bytes)
+{
+    int32_t i;
+    for (i = 0; i < GUARD_BYTES; ++i) {
+        if ((uint8_t)out.s8[offset_bytes + i] != GUARD) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* Runs one case in chunks of whole rows; returns the number of mismatching outputs. */
+static int32_t check_case(const struct golden_case *c, int in_place)
+{
+    const struct golden_kernel *k = &golden_kernels[c->kernel];
+    const int32_t size = k->s8 != NULL ? 1 : 2;
+    const int32_t chunk = BUFFER_BYTES / (c->row_size * size) > 0 ? BUFFER_BYTES / (c->row_size * size) : 1;
+    int32_t mismatches = 0;
+    int32_t first;
+
+    for (first = 0; first < c->rows; first += chunk) {
+        const int32_t rows = c->rows - first < chunk ? c->rows - first : chunk;
+        const int32_t count = rows * c->row_size;
+        const int8_t *input = c->input + first * c->row_size;
+        int32_t status;
+        int32_t i;
+
+        memset(out.s8, GUARD, sizeof out.s8);
+        if (in_place) {
+            memcpy(out.s8, input, (size_t)count);
+            input = out.s8;
+        }
+        status = call_kernel(k, input, rows, c->row_size, out.s8);
+        if (status != 0) {
+            snprintf(message, sizeof message, "status %ld", (long)status);
+            REPORT_FAIL(message);
+            return count;
+        }
+        if (!guard_intact(count * size)) {
+            REPORT_FAIL("wrote past the end of the output");
+        }
+        for (i = 0; i < count; ++i) {
+            const int32_t pos = first * c->row_size + i;
+            const int32_t act = output_at(k, out.s8, i);
+            const int32_t ref = output_at(k, c->expected, pos);
+            if (act != ref) {
+                if (mismatches < SHOW_MISMATCHES) {
+                    printf("pos %ld: act %ld ref %ld\n", (long)pos, (long)act, (long)ref);
+                }
+                mismatches += 1;
+            }
+        }
+    }
+    if (mismatches != 0) {
+        printf("%ld mismatches of %ld (row length %ld, %s, %s)\n", (long)mismatches,
+               (long)(c->rows * c->row_size), (long)c->row_size, k->name,
+               in_place ? "in place" : "separate output");
+        snprintf(message, sizeof message, "%ld mismatches of %ld", (long)mismatches,
+                 (long)(c->rows * c->row_size));
+        REPORT_FAIL(message);
+    }
+    return mismatches;
+}
+
+static int32_t current_case;
+
+static void test_golden_case(void)
+{
+    const struct golden_case *c = &golden_cases[current_case];
+    if (check_case(c, 0) == 0 && golden_kernels[c->kernel].s8 != NULL) {
+        check_case(c, 1); /* int8 kernels promise in-place operation */
+    }
+}
+
+static int32_t current_kernel;
+
+static void expect_rejected(const char *what, int32_t status, int32_t expected)
+{
+    if (status != expected) {
+        snprintf(message, sizeof message, "%s: status %ld, expected %ld", what, (long)status,
+                 (long)expected);
+        REPORT_FAIL(message);
+    } else if (!guard_intact(0)) {
+        snprintf(message, sizeof message, "%s: wrote output although rejected", what);
+        REPORT_FAIL(message);
+    }
+}
+
+static void test_status_codes(void)
+{
+    const struct golden_kernel *k = &golden_kernels[current_kernel];
+    static const int8_t input[4] = {1, 2, 3, 4};
+
+    memset(out.s8, GUARD, sizeof out.s8);
+    expect_rejected("NULL input", call_kernel(k, NULL, 1, 4, out.s8), k->status_null_pointer);
+    expect_rejected("NULL output", call_kernel(k, input, 1, 4, NULL), k->status_null_pointer);
+    expect_rejected("num_rows -1", call_kernel(k, input, -1, 4, out.s8), k->status_bad_num_rows);
+    expect_rejected("row_size 0", call_kernel(k, input, 1, 0, out.s8), k->status_bad_row_size);
+    expect_rejected("row_size -1", call_kernel(k, input, 1, -1, out.s8), k->status_bad_row_size);
+    expect_rejected("row_size max_row+1", call_kernel(k, input, 1, k->max_row + 1, out.s8),
+                    k->status_bad_row_size);
+    expect_rejected("num_rows 0", call_kernel(k, input, 0, 4, out.s8), 0);
+    if (k->status_null_pointer >= 0 || k->status_bad_num_rows >= 0 || k->status_bad_row_size >= 0) {
+        REPORT_FAIL("error statuses must be negative");
+    }
+}
+
+int main(void)
+{
+    char name[48];
+
+#if defined(FIRMWARE_REAL_BOARD)
+    UNITY_BEGIN();
+#endif
+    for (current_kernel = 0; current_kernel < golden_kernel_count; ++current_kernel) {
+        printf("kernel %ld: %s\n", (long)current_kernel, golden_kernels[current_kernel].name);
+        snprintf(name, sizeof name, "status_codes_kernel%ld", (long)current_kernel);
+        RUN(test_status_codes, name);
+    }
+    for (current_case = 0; current_case < golden_case_count; ++current_case) {
+        const struct golden_case *c = &golden_cases[current_case];
+        snprintf(name, sizeof name, "golden_kernel%ld_length%ld", (long)c->kernel,
+                 (long)c->row_size);
+        RUN(test_golden_case, name);
+    }
+#if defined(FIRMWARE_REAL_BOARD)
+    return UNITY_END();
+#else
+    printf("%d Tests %d Failures 0 Ignored\n", tests_run, tests_failed);
+    printf("%s\n", tests_failed == 0 ? "OK" : "FAIL");
+    return tests_failed != 0;
+#endif
+}
