@@ -7,6 +7,7 @@ the ``lutcodegen.templates`` package data, so the same files drive a checkout an
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -15,7 +16,7 @@ import jinja2
 import numpy as np
 
 from . import __version__
-from .methods import Design, describe, design_for
+from .methods import Design, describe, design_for, template_context
 from .spec import Spec
 
 #: Values per line in emitted tables; with widths up to 10 digits, lines stay under 100 columns.
@@ -72,16 +73,15 @@ def spec_hash(dsg: Design) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:8]
 
 
-def _context(dsg: Design, header_name: str | None) -> dict[str, object]:
+def _context(
+    dsg: Design, header_name: str | None, notes: Sequence[str] = ()
+) -> dict[str, object]:
+    """Generic values every template may use, plus the method's own ``template_context``."""
     spec = dsg.spec
-    sum_ctype = f"uint{dsg.sum_bits}_t"
-    product_ctype = f"uint{dsg.product_bits}_t"
-    suffix = "u" if dsg.sum_bits == 32 else "ull"
-    n_max = (spec.max_row * dsg.top).bit_length()
-    return {
+    context: dict[str, object] = {
         "version": __version__,
         "command": spec.command_line(),
-        "facts": describe(dsg),
+        "facts": describe(dsg) + list(notes),
         "title": f"{spec.function_name}(): {spec.method} softmax, int8 in, {spec.bits}-bit out.",
         "function": spec.function_name,
         "PREFIX": spec.prefix.upper(),
@@ -92,20 +92,22 @@ def _context(dsg: Design, header_name: str | None) -> dict[str, object]:
         "scale_text": repr(spec.scale),
         "zero_point_abs": 1 << (spec.bits - 1),
         "qmax": (1 << spec.bits) - 1,
-        "entry_ctype": f"uint{dsg.entry_bits}_t",
-        "sum_ctype": sum_ctype,
-        "product_ctype": product_ctype,
-        "hex_sum": lambda v: f"0x{v:0{dsg.sum_bits // 4}x}{suffix}",
-        "max_half_log2": n_max + dsg.precision - spec.bits - 1,
         "method_template": f"{spec.method}.c.j2",
         "header_name": header_name,
     }
+    context.update(template_context(dsg))
+    return context
 
 
-def render(dsg: Design, header_name: str | None = None) -> Generated:
-    """C text for ``dsg``. With ``header_name``, a split pair whose source includes that name."""
+def render(
+    dsg: Design, header_name: str | None = None, notes: Sequence[str] = ()
+) -> Generated:
+    """C text for ``dsg``. With ``header_name``, a split pair whose source includes that name.
+
+    ``notes`` are extra banner lines (e.g. what calibration chose and from how many rows).
+    """
     env = _environment()
-    context = {"g": _context(dsg, header_name)}
+    context = {"g": _context(dsg, header_name, notes)}
     source = env.get_template("source.c.j2").render(context)
     header = env.get_template("header.h.j2").render(context) if header_name else None
     return Generated(source=source, header=header)

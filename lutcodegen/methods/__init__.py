@@ -1,7 +1,8 @@
 """Dispatch from a spec's ``method`` to that method's design, reference model and description.
 
-A method module provides ``design(spec)``, ``reference(design, x)`` and ``describe(design)``;
-adding a method means adding a module, a template ``<method>.c.j2`` and a line below.
+A method module provides ``design(spec)``, ``reference(design, x)``, ``describe(design)`` and
+``template_context(design)`` (the numbers its template prints); adding a method means adding a
+module, a template ``<method>.c.j2`` and a line below.
 """
 
 from __future__ import annotations
@@ -11,11 +12,11 @@ from typing import Union
 import numpy as np
 
 from ..spec import Spec
-from . import lut
+from . import lut, lut2d, rexp
 
-Design = Union[lut.LutDesign]
+Design = Union[lut.LutDesign, rexp.RexpDesign, lut2d.Lut2dDesign]
 
-_MODULES = {"lut": lut}
+_MODULES = {"lut": lut, "rexp": rexp, "lut2d": lut2d}
 
 
 def design_for(spec: Spec) -> Design:
@@ -31,3 +32,8 @@ def reference(dsg: Design, x: np.ndarray) -> np.ndarray:
 def describe(dsg: Design) -> list[str]:
     """Facts about a design: table sizes, widths, the proven error bound."""
     return _MODULES[dsg.spec.method].describe(dsg)
+
+
+def template_context(dsg: Design) -> dict[str, object]:
+    """Method-specific values for the method's template, merged into the generic context."""
+    return _MODULES[dsg.spec.method].template_context(dsg)
