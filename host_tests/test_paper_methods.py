@@ -220,7 +220,8 @@ def test_options_round_trip_through_command_line() -> None:
                  "--sum-max 5000"):
         assert flag in line
     assert Spec().command_line() == (
-        "lutcodegen --method lut --bits 8 --input-scale 0.0625 --beta 1.0 --max-row 256 --prefix lcg"
+        "lutcodegen --method lut --bits 8 --input-scale 0.0625 --beta 1.0 --max-row 256"
+        " --prefix lcg"
     )
 
 

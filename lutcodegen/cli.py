@@ -191,7 +191,7 @@ def run_generate(args: argparse.Namespace) -> int:
 
 
 #: Subcommands other than generation: name -> module with ``main(argv) -> int``.
-SUBCOMMANDS: dict[str, str] = {}
+SUBCOMMANDS: dict[str, str] = {"report": "lutcodegen.report"}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
