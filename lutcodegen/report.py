@@ -145,11 +145,13 @@ def run(
     max_row: int,
     calibrate_from: str | None = None,
     ideal: bool = True,
+    options: dict[str, object] | None = None,
 ) -> list[Result]:
     """Measure every configuration on ``scores`` (real units, or int8 logits used as is).
 
     With ``calibrate_from`` (a name for the notes), ``scores`` is one array of calibration
     rows and each method's free parameters are chosen from it, as ``--calibrate`` would.
+    ``options`` are Spec fields given to every method that has them (``METHOD_OPTIONS``).
     """
     results = []
     for scale in scales:
@@ -161,7 +163,10 @@ def run(
                                       **measure(outs, inputs, scale, bits)))
             for method in methods:
                 try:
-                    spec = Spec(method=method, bits=bits, input_scale=scale, max_row=max_row)
+                    mine = {k: v for k, v in (options or {}).items()
+                            if k in METHOD_OPTIONS.get(method, ())}
+                    spec = Spec(method=method, bits=bits, input_scale=scale, max_row=max_row,
+                                **mine)
                     note = ""
                     if calibrate_from is not None and "sum_max" in METHOD_OPTIONS.get(method, ()):
                         spec, _ = calibrate(spec, inputs[0], source=calibrate_from)
@@ -298,6 +303,20 @@ def eval_fraction(text: str) -> float:
     return float(text)
 
 
+def _option(text: str) -> tuple[str, object]:
+    """``name=value`` with an integer value where it parses as one."""
+    name, sep, value = text.partition("=")
+    name = name.strip().replace("-", "_")
+    if not sep or not name:
+        raise SpecError(f"--option wants NAME=VALUE, got {text!r}")
+    if not any(name in opts for opts in METHOD_OPTIONS.values()):
+        raise SpecError(f"--option: no method has an option {name!r}")
+    try:
+        return name, int(value)
+    except ValueError:
+        return name, value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="lutcodegen report",
@@ -318,6 +337,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help=f"synthetic rows per length (default {DEFAULT_ROWS})")
     parser.add_argument("--seed", type=int, default=0, help="synthetic data seed (default 0)")
     parser.add_argument("--max-row", type=int, help="kernels' max_row (default: longest row)")
+    parser.add_argument("--option", action="append", default=[], metavar="NAME=VALUE",
+                        help="set a method option (e.g. sum_mantissa=4) for every method that "
+                        "has it; repeatable")
+    parser.add_argument("--no-ideal", action="store_true",
+                        help="leave out the correctly rounded baseline rows")
     parser.add_argument("--plot", type=Path, metavar="FILE.png", help="also write the plot")
     return parser
 
@@ -357,12 +381,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             source = (f"synthetic attention-like rows: {args.rows} per length "
                       f"{','.join(map(str, args.lengths))}, seed {args.seed}")
         max_row = args.max_row or max(s.shape[-1] for s in scores)
+        options = dict(_option(text) for text in args.option)
         results = run(args.methods, args.bits, args.input_scales, scores, max_row,
-                      calibrate_from=args.calibrate.name if args.calibrate else None)
+                      calibrate_from=args.calibrate.name if args.calibrate else None,
+                      ideal=not args.no_ideal, options=options)
     except (SpecError, ValueError, OSError) as exc:
         print(f"lutcodegen report: error: {exc}", file=sys.stderr)
         return 2
-    print(f"Data: {source}; max_row {max_row}.\n")
+    chosen = "".join(f"; --option {k}={v}" for k, v in options.items())
+    print(f"Data: {source}; max_row {max_row}{chosen}.\n")
     print(format_table(results))
     print()
     for line in summary(results):
