@@ -293,3 +293,55 @@ def test_calibration_int8_and_errors(tmp_path) -> None:
     np.save(tmp_path / "ok.npy", x[:, :200])
     result = _cli("--calibrate", str(tmp_path / "ok.npy"))
     assert result.returncode == 0 and "no free parameters" in result.stderr
+
+
+@pytest.mark.parametrize("spec", [Spec(method="rexp", bits=8, max_row=300),
+                                  Spec(method="lut2d", bits=16, max_row=300, sum_mode="linear"),
+                                  Spec(method="rexp", bits=16, max_row=70000)], ids=_ids)
+def test_sanitizers_on_edge_rows(spec: Spec, tmp_path) -> None:
+    """Undefined behaviour (shifts, overflow, out-of-bounds reads) aborts under UBSan/ASan."""
+    cc = require_tool("gcc")
+    dsg = design_for(spec)
+    length = min(spec.max_row, 300)
+    x = np.concatenate([rows.edge_rows(length), rows.every_difference(length)])
+    (tmp_path / "softmax.c").write_text(render(dsg).source)
+    (tmp_path / "rows.bin").write_bytes(x.tobytes())
+    out_type = spec.output_ctype
+    (tmp_path / "main.c").write_text(f"""
+#include <stdio.h>
+#include <stdlib.h>
+#include <stdint.h>
+int32_t {spec.function_name}(const int8_t *, int32_t, int32_t, {out_type} *);
+int main(int argc, char **argv) {{
+    static int8_t in[{x.size}];
+    static {out_type} out[{x.size}];
+    FILE *f = fopen(argv[1], "rb");
+    size_t i;
+    (void)argc;
+    if (f == NULL || fread(in, 1, sizeof in, f) != sizeof in) return 2;
+    fclose(f);
+    if ({spec.function_name}(in, {x.shape[0]}, {length}, out) != 0) return 3;
+    for (i = 0; i < {x.size}; ++i) printf("%d\\n", (int)out[i]);
+    return 0;
+}}
+""")
+    exe = tmp_path / "run"
+    subprocess.run([cc, "-std=c99", "-O1", "-g", "-fsanitize=undefined,address",
+                    "-fno-sanitize-recover=all", str(tmp_path / "main.c"),
+                    str(tmp_path / "softmax.c"), "-o", str(exe)], check=True)
+    result = subprocess.run([str(exe), str(tmp_path / "rows.bin")], capture_output=True,
+                            text=True)
+    assert result.returncode == 0, result.stderr
+    got = np.array(result.stdout.split(), dtype=np.int64).reshape(x.shape)
+    assert_equal(got, reference(dsg, x))
+
+
+def test_cli_method_options_reach_the_banner() -> None:
+    result = _cli("--method", "lut2d", "--sum-mode", "linear", "--sum-shift", "6",
+                  "--num-shift", "3", "--index-shift", "1", "-v")
+    assert result.returncode == 0, result.stderr
+    command = next(ln for ln in result.stdout.splitlines() if "Command:" in ln)
+    assert "--index-shift 1 --sum-mode linear --sum-shift 6 --num-shift 3" in command
+    assert "columns of 2^6" in result.stderr
+    bad = _cli("--method", "lut", "--rounding", "floor")
+    assert bad.returncode == 2 and "does not apply" in bad.stderr and bad.stdout == ""

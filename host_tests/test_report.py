@@ -103,3 +103,17 @@ def test_reference_agrees_with_ideal_where_it_must() -> None:
     for method in ("lut", "rexp", "lut2d"):
         dsg = design_for(Spec(method=method))
         assert (reference(dsg, x) == ideal_output(x, 1 / 16, 8)).all()
+
+
+def test_report_option_changes_the_design() -> None:
+    result = _report("--methods", "rexp,lut", "--bits", "8", "--input-scales", "1/16",
+                     "--rows", "50", "--lengths", "16", "--max-row", "256", "--no-ideal",
+                     "--option", "sum_mantissa=4")
+    assert result.returncode == 0, result.stderr
+    rows = {r["method"]: r for r in _table(result.stdout)}
+    assert set(rows) == {"rexp", "lut"}  # no ideal row; lut has no such option and ran as is
+    expected = design_for(Spec(method="rexp", sum_mantissa=4)).table_bytes
+    assert rows["rexp"]["table B"] == str(expected)
+    assert "--option sum_mantissa=4" in result.stdout
+    bad = _report("--option", "no_such=1")
+    assert bad.returncode == 2 and "no_such" in bad.stderr
