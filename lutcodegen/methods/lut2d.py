@@ -136,7 +136,7 @@ def template_context(dsg: Lut2dDesign) -> dict[str, object]:
         "index_half": (1 << (dsg.index_shift - 1)) if dsg.index_shift > 0 else 0,
         "num_half": (1 << (t - 1)) if t > 0 else 0,
         "q": q,
-        "sum_const": lambda v: paper.c_hex(v, q.sum_bits),
+        "sum_const": lambda v: paper.c_unsigned(v, q.sum_bits),
         "bucket_bounds": q.bounds(),
         "s_cap": q.s_cap,
         "rows2d": [[int(v) for v in row] for row in dsg.table2d],

@@ -35,7 +35,6 @@ the index is clipped to the table, so no read leaves a table.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -181,11 +180,6 @@ def check_row_length(spec: Spec, x: np.ndarray) -> None:
         raise ValueError(f"row length {x.shape[-1] if x.ndim else 0} outside 1..{spec.max_row}")
 
 
-def c_hex(value: int, bits: int) -> str:
-    """An unsigned C constant of the sum's width."""
+def c_unsigned(value: int, bits: int) -> str:
+    """An unsigned C constant of the sum's width (``u`` or ``ull`` suffix)."""
     return f"{value}u" if bits == 32 else f"{value}ull"
-
-
-def octave_count(q: SumQuantizer) -> float:
-    """How many octaves of S the buckets cover (for descriptions)."""
-    return math.log2(q.sum_max / q.s_min)

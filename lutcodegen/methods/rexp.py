@@ -158,7 +158,7 @@ def template_context(dsg: RexpDesign) -> dict[str, object]:
         "alpha_ctype": f"uint{dsg.alpha_bits}_t",
         "index_half": (1 << (dsg.index_shift - 1)) if dsg.index_shift > 0 else 0,
         "q": q,
-        "sum_const": lambda v: paper.c_hex(v, q.sum_bits),
+        "sum_const": lambda v: paper.c_unsigned(v, q.sum_bits),
         "round_add": (1 << (dsg.frac_bits - 1)) if dsg.rounding == "nearest" else 0,
         "bucket_bounds": q.bounds(),
         "max_product": ((1 << dsg.spec.bits) - 1) * int(dsg.alpha.max())
