@@ -35,5 +35,9 @@ def describe(dsg: Design) -> list[str]:
 
 
 def template_context(dsg: Design) -> dict[str, object]:
-    """Method-specific values for the method's template, merged into the generic context."""
-    return _MODULES[dsg.spec.method].template_context(dsg)
+    """Method-specific values for the method's template, merged into the generic context.
+
+    A method whose template needs nothing beyond the generic context may omit the function.
+    """
+    provider = getattr(_MODULES[dsg.spec.method], "template_context", None)
+    return provider(dsg) if provider is not None else {}

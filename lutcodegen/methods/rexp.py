@@ -85,8 +85,11 @@ def design(spec: Spec) -> RexpDesign:
     if mode == "linear" and spec.sum_mantissa is not None:
         raise SpecError("--sum-mantissa applies to --sum-mode log; use --sum-shift for linear")
     if mode == "log":
-        res = DEFAULT_SUM_MANTISSA if spec.sum_mantissa is None else spec.sum_mantissa
-        res = min(res, spec.bits - 1) if spec.sum_mantissa is None else res
+        if spec.sum_mantissa is None:
+            # Capped at bits - 1, the finest the quantizer allows at low precision.
+            res = min(DEFAULT_SUM_MANTISSA, spec.bits - 1)
+        else:
+            res = spec.sum_mantissa
     else:
         res = DEFAULT_SUM_SHIFT if spec.sum_shift is None else spec.sum_shift
     quantizer = paper.make_quantizer(spec, mode, res, spec.sum_max)
