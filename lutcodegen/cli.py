@@ -17,9 +17,18 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from . import __version__
+from .calibrate import calibrate, load_rows
 from .methods import describe, design_for
 from .render import render
-from .spec import MAX_ROW_LIMIT, METHODS, TABLE_LAYOUTS, Spec, SpecError
+from .spec import (
+    MAX_ROW_LIMIT,
+    METHODS,
+    ROUNDINGS,
+    SUM_MODES,
+    TABLE_LAYOUTS,
+    Spec,
+    SpecError,
+)
 
 USAGE_ERROR = 2
 
@@ -87,6 +96,46 @@ def build_parser() -> argparse.ArgumentParser:
         help="full: 256-entry exp table, no per-element bounds check (default); "
         "compact: only the nonzero entries, fewer bytes, slightly slower",
     )
+    paper = parser.add_argument_group(
+        "options of the paper methods rexp and lut2d (default: the method's choice; "
+        "see docs/paper-methods.md)"
+    )
+    paper.add_argument(
+        "--index-shift", type=_integer, metavar="K",
+        help="numerator table step: 2^K input LSBs per entry, 0..7 (default 0)",
+    )
+    paper.add_argument(
+        "--exp-entries", type=_integer, metavar="N",
+        help="clip the numerator table to N entries, 1..256 (default: until entries round to 0)",
+    )
+    paper.add_argument(
+        "--sum-mode", choices=SUM_MODES, help="quantization of the row sum (default log)"
+    )
+    paper.add_argument(
+        "--sum-shift", type=_integer, metavar="T",
+        help="linear sum mode: buckets of 2^T numerator units (default 8)",
+    )
+    paper.add_argument(
+        "--sum-mantissa", type=_integer, metavar="M",
+        help="log sum mode: 2^M buckets per octave (default 5 for rexp, 2 for lut2d)",
+    )
+    paper.add_argument(
+        "--sum-max", type=_integer, metavar="S",
+        help="largest row sum with its own bucket (default: max-row * (2^bits - 1))",
+    )
+    paper.add_argument(
+        "--num-shift", type=_integer, metavar="T",
+        help="lut2d: 2D table rows are the numerator rounded to 2^T (default bits - 4)",
+    )
+    paper.add_argument(
+        "--rounding", choices=ROUNDINGS,
+        help="rexp: rounding of (n * alpha) >> F (default nearest; the paper's >> is floor)",
+    )
+    parser.add_argument(
+        "--calibrate", type=Path, metavar="FILE.npy",
+        help="choose the method's free parameters from these attention scores (last axis = "
+        "row; int8 logits, or float scores quantized with --input-scale)",
+    )
     parser.add_argument("-o", "--output", type=Path, help="write the C here instead of stdout")
     parser.add_argument(
         "--header", type=Path, help="also write declarations to this .h; the C includes it"
@@ -125,14 +174,26 @@ def write_atomically(path: Path, text: str) -> None:
         raise
 
 
+#: Method-specific options: argparse destination = ``Spec`` field.
+_METHOD_FLAGS = (
+    "index_shift", "exp_entries", "sum_mode", "sum_shift", "sum_mantissa", "sum_max",
+    "num_shift", "rounding", "input_multiplier", "input_left_shift", "diff_min",
+)
+
+
 def run_generate(args: argparse.Namespace) -> int:
     spec = Spec(
         bits=args.bits, input_scale=args.input_scale, beta=args.beta,
         max_row=args.max_row, prefix=args.prefix, method=args.method,
         table_layout=args.table_layout,
-        input_multiplier=args.input_multiplier, input_left_shift=args.input_left_shift,
-        diff_min=args.diff_min,
+        **{name: getattr(args, name) for name in _METHOD_FLAGS if getattr(args, name) is not None},
     )
+    notes: list[str] = []
+    if args.calibrate is not None:
+        rows = load_rows(args.calibrate, spec.input_scale)
+        spec, notes = calibrate(spec, rows, source=args.calibrate.name)
+        for line in notes:
+            print(f"lutcodegen: {line}", file=sys.stderr)
     for path in (args.output, args.header):
         if path is not None:
             _check_writable(path)
@@ -140,7 +201,7 @@ def run_generate(args: argparse.Namespace) -> int:
         if args.output.resolve() == args.header.resolve():
             raise UsageError("--output and --header must be different files")
     dsg = design_for(spec)
-    generated = render(dsg, header_name=args.header.name if args.header else None)
+    generated = render(dsg, header_name=args.header.name if args.header else None, notes=notes)
     if args.verbose:
         for line in describe(dsg):
             print(f"lutcodegen: {line}", file=sys.stderr)
@@ -155,7 +216,7 @@ def run_generate(args: argparse.Namespace) -> int:
 
 
 #: Subcommands other than generation: name -> module with ``main(argv) -> int``.
-SUBCOMMANDS: dict[str, str] = {"bench": "lutcodegen.bench"}
+SUBCOMMANDS: dict[str, str] = {"bench": "lutcodegen.bench", "report": "lutcodegen.report"}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

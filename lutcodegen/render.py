@@ -7,6 +7,7 @@ the ``lutcodegen.templates`` package data, so the same files drive a checkout an
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,27 +73,15 @@ def spec_hash(dsg: Design) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:8]
 
 
-def _lut_context(dsg: Design) -> dict[str, object]:
-    """Keys of the ``lut`` template (storage types and the overflow-proof exponent)."""
-    spec = dsg.spec
-    sum_ctype = f"uint{dsg.sum_bits}_t"
-    product_ctype = f"uint{dsg.product_bits}_t"
-    suffix = "u" if dsg.sum_bits == 32 else "ull"
-    return {
-        "entry_ctype": f"uint{dsg.entry_bits}_t",
-        "sum_ctype": sum_ctype,
-        "product_ctype": product_ctype,
-        "hex_sum": lambda v: f"0x{v:0{dsg.sum_bits // 4}x}{suffix}",
-        "max_half_log2": (spec.max_row * dsg.top).bit_length() + dsg.precision - spec.bits - 1,
-    }
-
-
-def _context(dsg: Design, header_name: str | None) -> dict[str, object]:
+def _context(
+    dsg: Design, header_name: str | None, notes: Sequence[str] = ()
+) -> dict[str, object]:
+    """Generic values every template may use, plus the method's own ``template_context``."""
     spec = dsg.spec
     context: dict[str, object] = {
         "version": __version__,
         "command": spec.command_line(),
-        "facts": describe(dsg),
+        "facts": describe(dsg) + list(notes),
         "title": f"{spec.function_name}(): {spec.method} softmax, int8 in, {spec.bits}-bit out.",
         "function": spec.function_name,
         "PREFIX": spec.prefix.upper(),
@@ -106,22 +95,24 @@ def _context(dsg: Design, header_name: str | None) -> dict[str, object]:
         "method_template": f"{spec.method}.c.j2",
         "header_name": header_name,
         "accuracy_note": [
-            "@note Bit-exact with lutcodegen's reference model for the same options. Every output"
-            " is",
-            "      within 1 LSB of min(round(2^B p), 2^B - 1) - 2^(B-1), p the exact softmax.",
+            "Bit-exact with lutcodegen's reference model for the same options. Every output is",
+            "within 1 LSB of min(round(2^B p), 2^B - 1) - 2^(B-1), p the exact softmax.",
         ],
         "extra_declarations": [],
     }
-    if spec.method == "lut":
-        context.update(_lut_context(dsg))
     context.update(template_context(dsg))
     return context
 
 
-def render(dsg: Design, header_name: str | None = None) -> Generated:
-    """C text for ``dsg``. With ``header_name``, a split pair whose source includes that name."""
+def render(
+    dsg: Design, header_name: str | None = None, notes: Sequence[str] = ()
+) -> Generated:
+    """C text for ``dsg``. With ``header_name``, a split pair whose source includes that name.
+
+    ``notes`` are extra banner lines (e.g. what calibration chose and from how many rows).
+    """
     env = _environment()
-    context = {"g": _context(dsg, header_name)}
+    context = {"g": _context(dsg, header_name, notes)}
     source = env.get_template("source.c.j2").render(context)
     header = env.get_template("header.h.j2").render(context) if header_name else None
     return Generated(source=source, header=header)

@@ -11,7 +11,28 @@ import re
 from dataclasses import asdict, dataclass
 
 #: Methods the generator knows. Each has a module in ``lutcodegen.methods``.
-METHODS = ("lut", "tflite")
+METHODS = ("lut", "rexp", "lut2d", "tflite")
+
+#: Optional, method-specific fields of ``Spec`` (None = the method's default), by method.
+#: A field set for a method that does not list it is an error, never silently ignored.
+METHOD_OPTIONS: dict[str, tuple[str, ...]] = {
+    "rexp": (
+        "index_shift", "exp_entries", "sum_mode", "sum_shift", "sum_mantissa", "sum_max",
+        "rounding",
+    ),
+    "lut2d": (
+        "index_shift", "exp_entries", "sum_mode", "sum_shift", "sum_mantissa", "sum_max",
+        "num_shift",
+    ),
+    "tflite": ("input_multiplier", "input_left_shift", "diff_min"),
+}
+
+#: Methods whose exp table follows ``table_layout``.
+TABLE_LAYOUT_METHODS = ("lut", "tflite")
+
+#: Allowed values of the optional string fields.
+SUM_MODES = ("log", "linear")
+ROUNDINGS = ("nearest", "floor")
 
 #: Exp-table layouts: ``full`` pads to all 256 differences (no bounds check per element, faster);
 #: ``compact`` stops where entries round to 0 and checks the index (fewer bytes).
@@ -60,6 +81,17 @@ class Spec:
         input_multiplier, input_left_shift, diff_min: method ``tflite`` only: TFLite's own
             softmax parameters, for users who have them from a converted model; when given
             (all three together) they replace the ones computed from beta * input_scale.
+
+    Method options of the paper methods ``rexp`` and ``lut2d`` (None = method default; see
+    ``lutcodegen.methods.paper`` for what each means and why the default is what it is):
+        index_shift: numerator table index step is 2^index_shift input LSBs.
+        exp_entries: clip the numerator table to this many entries (later ones count as 0).
+        sum_mode: "log" or "linear" quantization of the row sum into the second table.
+        sum_shift: linear mode: one sum bucket spans 2^sum_shift numerator units.
+        sum_mantissa: log mode: 2^sum_mantissa sum buckets per octave.
+        sum_max: largest sum with its own bucket; larger sums share the last one.
+        num_shift: ``lut2d``: the 2D table's numerator index is round(n / 2^num_shift).
+        rounding: ``rexp``: "nearest" or "floor" for the final ``(n * alpha) >> F``.
     """
 
     bits: int = 8
@@ -72,6 +104,14 @@ class Spec:
     input_multiplier: int | None = None
     input_left_shift: int | None = None
     diff_min: int | None = None
+    index_shift: int | None = None
+    exp_entries: int | None = None
+    sum_mode: str | None = None
+    sum_shift: int | None = None
+    sum_mantissa: int | None = None
+    sum_max: int | None = None
+    num_shift: int | None = None
+    rounding: str | None = None
 
     def __post_init__(self) -> None:
         validate(self)
@@ -100,17 +140,34 @@ class Spec:
             f"lutcodegen --method {self.method} --bits {self.bits}"
             f" --input-scale {self.input_scale!r} --beta {self.beta!r}"
             f" --max-row {self.max_row} --prefix {self.prefix}"
-            f" --table-layout {self.table_layout}"
-            + self._raw_params_options()
+            + (
+                f" --table-layout {self.table_layout}"
+                if self.method in TABLE_LAYOUT_METHODS
+                else ""
+            )
+            + "".join(
+                f" --{name.replace('_', '-')} {getattr(self, name)}"
+                for name in _OPTIONAL_FIELDS
+                if getattr(self, name) is not None
+            )
         )
 
-    def _raw_params_options(self) -> str:
-        if self.input_multiplier is None:
-            return ""
-        return (
-            f" --input-multiplier {self.input_multiplier}"
-            f" --input-left-shift {self.input_left_shift} --diff-min {self.diff_min}"
-        )
+
+#: The optional method fields in command-line order.
+_OPTIONAL_FIELDS = (
+    "index_shift", "exp_entries", "sum_mode", "sum_shift", "sum_mantissa", "sum_max",
+    "num_shift", "rounding", "input_multiplier", "input_left_shift", "diff_min",
+)
+
+#: Integer domains of the optional fields: (lowest, highest).
+_OPTIONAL_INT_RANGES = {
+    "index_shift": (0, 7),
+    "exp_entries": (1, 256),
+    "sum_shift": (0, 40),
+    "sum_mantissa": (0, 12),
+    "sum_max": (1, 1 << 40),
+    "num_shift": (0, 15),
+}
 
 
 def _positive_finite(name: str, value: object) -> None:
@@ -128,6 +185,11 @@ def validate(spec: Spec) -> None:
         raise SpecError(
             f"table_layout must be one of {', '.join(TABLE_LAYOUTS)}; got {spec.table_layout!r}"
         )
+    if spec.table_layout != "full" and spec.method not in TABLE_LAYOUT_METHODS:
+        raise SpecError(
+            f"--table-layout applies to methods {', '.join(TABLE_LAYOUT_METHODS)}, "
+            f"not {spec.method!r}"
+        )
     if isinstance(spec.bits, bool) or not isinstance(spec.bits, int) or not 2 <= spec.bits <= 16:
         raise SpecError(f"bits must be an integer from 2 to 16, got {spec.bits!r}")
     _positive_finite("input_scale", spec.input_scale)
@@ -143,6 +205,7 @@ def validate(spec: Spec) -> None:
             f"max_row must be an integer from 1 to {MAX_ROW_LIMIT}, got {spec.max_row!r}"
         )
     check_prefix(spec.prefix)
+    _validate_method_options(spec)
     _validate_tflite(spec)
 
 
@@ -186,6 +249,24 @@ def _validate_tflite(spec: Spec) -> None:
             f"diff_min {diff_min} with input_left_shift {left_shift} overflows TFLite's int32 "
             f"rescaling (|diff| * 2^left_shift must stay <= 2^31 for diff >= diff_min)"
         )
+def _validate_method_options(spec: Spec) -> None:
+    """Domain of each optional field, and that only the method's own options are set."""
+    allowed = METHOD_OPTIONS.get(spec.method, ())
+    for name in _OPTIONAL_FIELDS:
+        value = getattr(spec, name)
+        if value is None:
+            continue
+        if name not in allowed:
+            flag = "--" + name.replace("_", "-")
+            raise SpecError(f"{flag} does not apply to method {spec.method!r}")
+        if name in _OPTIONAL_INT_RANGES:
+            low, high = _OPTIONAL_INT_RANGES[name]
+            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+                raise SpecError(f"{name} must be an integer from {low} to {high}, got {value!r}")
+    if spec.sum_mode is not None and spec.sum_mode not in SUM_MODES:
+        raise SpecError(f"sum_mode must be one of {', '.join(SUM_MODES)}; got {spec.sum_mode!r}")
+    if spec.rounding is not None and spec.rounding not in ROUNDINGS:
+        raise SpecError(f"rounding must be one of {', '.join(ROUNDINGS)}; got {spec.rounding!r}")
 
 
 def check_prefix(prefix: object) -> None:

@@ -68,4 +68,4 @@ if [ ! -x .venv/bin/python ]; then
     python3 -m venv .venv
 fi
 .venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e ".[test,firmware]"
+.venv/bin/python -m pip install -q -e ".[test,firmware,report]"

@@ -1,7 +1,8 @@
 """Dispatch from a spec's ``method`` to that method's design, reference model and description.
 
-A method module provides ``design(spec)``, ``reference(design, x)`` and ``describe(design)``;
-adding a method means adding a module, a template ``<method>.c.j2`` and a line below.
+A method module provides ``design(spec)``, ``reference(design, x)``, ``describe(design)`` and
+``template_context(design)`` (the numbers its template prints); adding a method means adding a
+module, a template ``<method>.c.j2`` and a line below.
 """
 
 from __future__ import annotations
@@ -11,11 +12,11 @@ from typing import Union
 import numpy as np
 
 from ..spec import Spec
-from . import lut, tflite
+from . import lut, lut2d, rexp, tflite
 
-Design = Union[lut.LutDesign, tflite.TfliteDesign]
+Design = Union[lut.LutDesign, rexp.RexpDesign, lut2d.Lut2dDesign, tflite.TfliteDesign]
 
-_MODULES = {"lut": lut, "tflite": tflite}
+_MODULES = {"lut": lut, "rexp": rexp, "lut2d": lut2d, "tflite": tflite}
 
 
 def design_for(spec: Spec) -> Design:
@@ -34,6 +35,9 @@ def describe(dsg: Design) -> list[str]:
 
 
 def template_context(dsg: Design) -> dict[str, object]:
-    """Method-specific template keys (``template_context(design)`` in the method's module)."""
-    module = _MODULES[dsg.spec.method]
-    return module.template_context(dsg) if hasattr(module, "template_context") else {}
+    """Method-specific values for the method's template, merged into the generic context.
+
+    A method whose template needs nothing beyond the generic context may omit the function.
+    """
+    provider = getattr(_MODULES[dsg.spec.method], "template_context", None)
+    return provider(dsg) if provider is not None else {}

@@ -175,3 +175,18 @@ def describe(dsg: LutDesign) -> list[str]:
         "accuracy: every output within 1 LSB of correctly rounded softmax for rows of",
         f"1..{spec.max_row} elements (proven error before rounding < {dsg.error_bound:.3f} LSB)",
     ]
+
+
+
+def template_context(dsg: LutDesign) -> dict[str, object]:
+    """Numbers the ``lut.c.j2`` template prints (templates do no arithmetic)."""
+    spec = dsg.spec
+    suffix = "u" if dsg.sum_bits == 32 else "ull"
+    n_max = (spec.max_row * dsg.top).bit_length()
+    return {
+        "entry_ctype": f"uint{dsg.entry_bits}_t",
+        "sum_ctype": f"uint{dsg.sum_bits}_t",
+        "product_ctype": f"uint{dsg.product_bits}_t",
+        "hex_sum": lambda v: f"0x{v:0{dsg.sum_bits // 4}x}{suffix}",
+        "max_half_log2": n_max + dsg.precision - spec.bits - 1,
+    }

@@ -141,16 +141,16 @@ def template_context(dsg: TfliteDesign) -> dict[str, object]:
     P = spec.prefix.upper()
     kernel = "int8 softmax" if spec.bits == 8 else "int8-to-int16 softmax"
     note = [
-        f"@note Bit-exact with TensorFlow Lite Micro's reference {kernel} for",
-        f"      input_multiplier {dsg.input_multiplier}, input_left_shift {dsg.input_left_shift}, "
+        f"Bit-exact with TensorFlow Lite Micro's reference {kernel} for",
+        f"input_multiplier {dsg.input_multiplier}, input_left_shift {dsg.input_left_shift}, "
         f"diff_min {dsg.diff_min},",
-        "      wherever it is defined.",
+        "wherever it is defined.",
     ]
     if spec.bits == 8:
         note += [
-            "      Rows whose Q12.19 sum of exps reaches 2^28 (e.g. 512+ equal logits) make",
-            "      TFLite Micro abort; here they give -128 everywhere, TFLite's formula evaluated",
-            "      exactly, within 1 LSB of the correctly rounded softmax.",
+            "Rows whose Q12.19 sum of exps reaches 2^28 (e.g. 512+ equal logits) make",
+            "TFLite Micro abort; here they give -128 everywhere, TFLite's formula evaluated",
+            "exactly, within 1 LSB of the correctly rounded softmax.",
         ]
     return {
         "scale_text": repr(dsg.effective_scale),
