@@ -27,12 +27,15 @@ CONFIGS = [
     Spec(table_layout="compact"),
     Spec(bits=16, table_layout="compact", max_row=1000),
     Spec(bits=3, table_layout="compact", input_scale=0.5),
+    Spec(unroll=1),
+    Spec(unroll=2, bits=16, max_row=5000),
+    Spec(unroll=8, table_layout="compact", max_row=300),
 ]
 
 
 def _ids(spec: Spec) -> str:
     return (f"b{spec.bits}-s{spec.input_scale:g}-beta{spec.beta:g}-n{spec.max_row}-"
-            f"{spec.table_layout}")
+            f"{spec.table_layout}-u{spec.unroll}")
 
 
 def assert_equal(actual: np.ndarray, expected: np.ndarray) -> None:
@@ -90,10 +93,13 @@ def test_in_place_int8(build_kernel) -> None:
     scale=st.floats(1e-3, 8.0),
     max_row=st.sampled_from([1, 7, 64, 300, 2048]),
     layout=st.sampled_from(["full", "compact"]),
+    unroll=st.sampled_from([1, 2, 4, 8]),
     data=st.data(),
 )
-def test_hypothesis_options_and_rows(bits, scale, max_row, layout, data, build_kernel) -> None:
-    dsg = design_for(Spec(bits=bits, input_scale=scale, max_row=max_row, table_layout=layout))
+def test_hypothesis_options_and_rows(bits, scale, max_row, layout, unroll, data,
+                                     build_kernel) -> None:
+    dsg = design_for(Spec(bits=bits, input_scale=scale, max_row=max_row, table_layout=layout,
+                          unroll=unroll))
     kernel = build_kernel(dsg)
     length = data.draw(st.integers(1, max_row))
     x = data.draw(hnp.arrays(np.int8, (data.draw(st.integers(1, 4)), length)))

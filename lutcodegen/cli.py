@@ -96,6 +96,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="full: 256-entry exp table, no per-element bounds check (default); "
         "compact: only the nonzero entries, fewer bytes, slightly slower",
     )
+    parser.add_argument(
+        "--unroll", type=_integer, metavar="U",
+        help="lut: elements per loop iteration, 1, 2, 4 or 8 (default 4); more is faster and "
+        "larger, same outputs",
+    )
     paper = parser.add_argument_group(
         "options of the paper methods rexp and lut2d (default: the method's choice; "
         "see docs/paper-methods.md)"
@@ -177,7 +182,7 @@ def write_atomically(path: Path, text: str) -> None:
 #: Method-specific options: argparse destination = ``Spec`` field.
 _METHOD_FLAGS = (
     "index_shift", "exp_entries", "sum_mode", "sum_shift", "sum_mantissa", "sum_max",
-    "num_shift", "rounding", "input_multiplier", "input_left_shift", "diff_min",
+    "num_shift", "rounding", "input_multiplier", "input_left_shift", "diff_min", "unroll",
 )
 
 

@@ -25,6 +25,7 @@ METHOD_OPTIONS: dict[str, tuple[str, ...]] = {
         "num_shift",
     ),
     "tflite": ("input_multiplier", "input_left_shift", "diff_min"),
+    "lut": ("unroll",),
 }
 
 #: Methods whose exp table follows ``table_layout``.
@@ -92,6 +93,10 @@ class Spec:
         sum_max: largest sum with its own bucket; larger sums share the last one.
         num_shift: ``lut2d``: the 2D table's numerator index is round(n / 2^num_shift).
         rounding: ``rexp``: "nearest" or "floor" for the final ``(n * alpha) >> F``.
+
+    Method option of ``lut`` (None = 4):
+        unroll: elements per loop iteration in the three passes over a row (1, 2, 4 or 8):
+            fewer loop instructions per element for more code bytes; same outputs.
     """
 
     bits: int = 8
@@ -112,6 +117,7 @@ class Spec:
     sum_max: int | None = None
     num_shift: int | None = None
     rounding: str | None = None
+    unroll: int | None = None
 
     def __post_init__(self) -> None:
         validate(self)
@@ -156,7 +162,7 @@ class Spec:
 #: The optional method fields in command-line order.
 _OPTIONAL_FIELDS = (
     "index_shift", "exp_entries", "sum_mode", "sum_shift", "sum_mantissa", "sum_max",
-    "num_shift", "rounding", "input_multiplier", "input_left_shift", "diff_min",
+    "num_shift", "rounding", "input_multiplier", "input_left_shift", "diff_min", "unroll",
 )
 
 #: Integer domains of the optional fields: (lowest, highest).
@@ -167,6 +173,7 @@ _OPTIONAL_INT_RANGES = {
     "sum_mantissa": (0, 12),
     "sum_max": (1, 1 << 40),
     "num_shift": (0, 15),
+    "unroll": (1, 8),
 }
 
 
