@@ -82,6 +82,24 @@ def test_no_division_or_float_on_cortex_m0plus(spec: Spec, tmp_path: Path) -> No
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=_ids)
+@pytest.mark.parametrize("cpu", ["cortex-m4", "cortex-m33", "cortex-m55"])
+def test_strict_with_the_arm_dsp_path(spec: Spec, cpu: str, tmp_path: Path) -> None:
+    """Cores with the DSP extension compile the SIMD32 path: strict, and still no division."""
+    cc = require_tool("arm-none-eabi-gcc")
+    nm = require_tool("arm-none-eabi-nm")
+    (tmp_path / "k.c").write_text(render(design_for(spec)).source)
+    cmd = [cc, f"-mcpu={cpu}", "-mthumb", "-std=c99", *STRICT, "-c", "k.c", "-o", "k.o"]
+    result = _compile(cmd, tmp_path)
+    assert result.returncode == 0, result.stderr
+    disassembly = subprocess.run([nm.replace("-nm", "-objdump"), "-d", str(tmp_path / "k.o")],
+                                 capture_output=True, text=True, check=True).stdout
+    if spec.method == "lut":
+        assert "ssub8" in disassembly and "sel" in disassembly
+    assert "div" not in disassembly
+    assert [s for s in _undefined_symbols(tmp_path / "k.o", nm) if "div" in s] == []
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=_ids)
 def test_no_division_on_rv32i(spec: Spec, tmp_path: Path) -> None:
     """On RV32I (no M extension) a division would become a __divsi3/__udivdi3... call."""
     cc = require_tool("riscv64-unknown-elf-gcc")
@@ -98,8 +116,12 @@ def test_no_division_on_rv32i(spec: Spec, tmp_path: Path) -> None:
 
 def test_source_uses_only_stdint_and_stddef() -> None:
     text = render(design_for(Spec())).source
-    includes = sorted(line for line in text.splitlines() if line.startswith("#include"))
-    assert includes == ["#include <stddef.h>", "#include <stdint.h>"]
+    lines = text.splitlines()
+    includes = sorted(line for line in lines if line.startswith("#include"))
+    assert includes == ["#include <arm_acle.h>", "#include <stddef.h>", "#include <stdint.h>"]
+    # arm_acle.h only for the optional Arm DSP path, which is guarded by a feature test
+    acle = lines.index("#include <arm_acle.h>")
+    assert lines[acle - 1] == "#if LCG_USE_SIMD32"
     code = "\n".join(
         line for line in text.splitlines() if not line.lstrip().startswith(("*", "/*"))
     )
