@@ -264,6 +264,24 @@ static void lcg_softmax_row(const int8_t *x, int32_t n, int8_t *y)
     max = lcg_row_max(x, n);
     /* sum <= LCG_MAX_ROW * 65535 <= 2^32 - 1: cannot overflow. */
     i = 0;
+#if LCG_USE_SIMD32
+    {
+        /* USUB8 forms four differences max - x at once; each fits a byte. */
+        const uint32_t maxes = 0x01010101u * ((uint32_t)max & 0xffu);
+        uint32_t sum1 = 0u;
+        for (; i + 4 <= n; i += 4) {
+            uint32_t word;
+            uint32_t d;
+            __builtin_memcpy(&word, x + i, 4u); /* unaligned word load */
+            d = (uint32_t)__usub8((uint8x4_t)maxes, (uint8x4_t)word);
+            sum += lcg_exp(d & 0xffu);
+            sum1 += lcg_exp((d >> 8) & 0xffu);
+            sum += lcg_exp((d >> 16) & 0xffu);
+            sum1 += lcg_exp(d >> 24);
+        }
+        sum += sum1;
+    }
+#endif
     {
         uint32_t sum1 = 0u;
         for (; i + 4 <= n; i += 4) {
@@ -286,6 +304,21 @@ static void lcg_softmax_row(const int8_t *x, int32_t n, int8_t *y)
     if (((uint32_t)65535u * recip + half) >> shift <= 255u) {
         /* Not even the row maximum reaches 2^8: no clamp needed. */
         i = 0;
+#if LCG_USE_SIMD32
+        {
+            const uint32_t maxes = 0x01010101u * ((uint32_t)max & 0xffu);
+            for (; i + 4 <= n; i += 4) {
+                uint32_t word;
+                uint32_t d;
+                __builtin_memcpy(&word, x + i, 4u); /* read before y[i..i+3] may overwrite it */
+                d = (uint32_t)__usub8((uint8x4_t)maxes, (uint8x4_t)word);
+                y[i] = lcg_scale(lcg_exp(d & 0xffu), recip, half, shift);
+                y[i + 1] = lcg_scale(lcg_exp((d >> 8) & 0xffu), recip, half, shift);
+                y[i + 2] = lcg_scale(lcg_exp((d >> 16) & 0xffu), recip, half, shift);
+                y[i + 3] = lcg_scale(lcg_exp(d >> 24), recip, half, shift);
+            }
+        }
+#endif
         for (; i + 4 <= n; i += 4) {
             y[i] = lcg_scale(lcg_exp((uint32_t)(max - x[i])), recip, half, shift);
             y[i + 1] = lcg_scale(lcg_exp((uint32_t)(max - x[i + 1])), recip, half, shift);
