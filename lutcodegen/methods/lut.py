@@ -27,7 +27,8 @@ cheapest storage for which that proof holds.
 Overflow proof: ``S <= L * top <= 2^W - 1`` by the choice of ``top``; ``R <= 2^(P+1)`` (and the
 unrounded quotient, ``<= 2^(P+2)``, fits the product width);
 ``t_i * R + 2^(h-1) <= top * 2^(P+1) + 2^(n_max + P - B - 1) <= 2^Wp - 1`` (Wp: product width) is
-checked for the largest ``n`` when the design is made; ``h >= 1`` since ``P >= B``.
+checked for the largest ``n`` when the design is made; ``h >= 1`` since ``P >= B``, and
+``h < Wp`` is required too (C leaves a shift by the full width undefined).
 """
 
 from __future__ import annotations
@@ -84,6 +85,8 @@ def _try_candidate(
     worst = top * (1 << (precision + 1)) + (1 << (n_max + precision - B - 1))
     if worst > (1 << product_bits) - 1:
         return None
+    if n_max + precision - B >= product_bits:
+        return None  # C leaves a shift by the operand's full width undefined
     eps = (1 << B) * (L / (2 * top) + 2.0 ** -(precision + 1))
     if eps >= 1:
         return None
@@ -129,6 +132,8 @@ def reference(dsg: LutDesign, x: np.ndarray) -> np.ndarray:
         h = W - k + P - B
         if int(t[r].max()) * recip + (1 << (h - 1)) >= 1 << dsg.product_bits:
             raise AssertionError("overflow proof violated")  # cannot happen; see module doc
+        if h >= dsg.product_bits:
+            raise AssertionError("shift by the full width")  # undefined in C; see design()
         recips[r, 0], shifts[r, 0] = recip, h
     y = (t * recips + (np.uint64(1) << (shifts - np.uint64(1)))) >> shifts
     y = np.minimum(y, np.uint64((1 << B) - 1)).astype(np.int64) - (1 << (B - 1))
