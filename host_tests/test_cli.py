@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -155,3 +157,124 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
         cli.main(["--version"])
     assert exc.value.code == 0
     assert capsys.readouterr().out.strip() == f"lutcodegen {__version__}"
+
+
+def test_output_to_a_fifo_writes_through_it(tmp_path: Path) -> None:
+    """Renaming a temporary file over a FIFO (or /dev/stdout, /dev/null) would replace it with a
+    regular file and the reader would get nothing: special files are written directly."""
+    fifo = tmp_path / "pipe.c"
+    os.mkfifo(fifo)
+    received: list[bytes] = []
+
+    def reader() -> None:
+        with open(fifo, "rb") as f:
+            received.append(f.read())
+
+    thread = threading.Thread(target=reader, daemon=True)
+    thread.start()
+    assert cli.main(["-o", str(fifo)]) == 0
+    thread.join(timeout=20)
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode), "the FIFO was replaced by a regular file"
+    assert received == [render(design_for(Spec())).source.encode()]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pipe.c"]
+
+
+def test_output_through_a_symlink_replaces_the_target_not_the_link(tmp_path: Path) -> None:
+    (tmp_path / "real.c").write_text("old\n")
+    (tmp_path / "link.c").symlink_to("real.c")
+    assert cli.main(["-o", str(tmp_path / "link.c")]) == 0
+    assert (tmp_path / "link.c").is_symlink()
+    assert (tmp_path / "real.c").read_text() == render(design_for(Spec())).source
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link.c", "real.c"]
+
+
+def test_new_file_follows_umask_and_existing_file_keeps_its_mode(tmp_path: Path) -> None:
+    """The temporary file is private (0600); the result must not be."""
+    old = os.umask(0o022)
+    try:
+        assert cli.main(["-o", str(tmp_path / "new.c")]) == 0
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(os.stat(tmp_path / "new.c").st_mode) == 0o644
+    kept = tmp_path / "kept.c"
+    kept.write_text("old\n")
+    os.chmod(kept, 0o640)
+    assert cli.main(["-o", str(kept)]) == 0
+    assert stat.S_IMODE(os.stat(kept).st_mode) == 0o640
+
+
+HAS_DEV_FULL = os.path.exists("/dev/full") and stat.S_ISCHR(os.stat("/dev/full").st_mode)
+
+
+@pytest.mark.skipif(not HAS_DEV_FULL, reason="no /dev/full")
+def test_real_full_device_fails_with_exit_1_and_is_left_alone() -> None:
+    """/dev/full refuses every write with ENOSPC: a real full disk, not a simulated one."""
+    result = run("-o", "/dev/full")
+    assert result.returncode == 1
+    assert "No space left on device" in result.stderr
+    assert result.stdout == ""
+    assert stat.S_ISCHR(os.stat("/dev/full").st_mode)
+
+
+@pytest.mark.skipif(not HAS_DEV_FULL, reason="no /dev/full")
+def test_stdout_to_a_full_device_fails_with_exit_1() -> None:
+    with open("/dev/full", "w") as full:
+        result = subprocess.run([sys.executable, "-m", "lutcodegen"], stdout=full,
+                                stderr=subprocess.PIPE, text=True, check=False,
+                                env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    assert result.returncode != 0
+    assert "No space left on device" in result.stderr
+
+
+@pytest.mark.parametrize(("scale", "table_len", "first", "last"), [
+    ("1e-300", 256, 65535, 65535),  # exp(-s d) == 1 in float64: every entry equal to the top
+    ("5e-324", 256, 65535, 65535),  # the smallest subnormal
+    ("1e300", 1, 65535, 65535),     # exp(-s) == 0: only the row maximum counts
+    ("1e10", 1, 65535, 65535),
+])
+def test_tiny_and_huge_scales_give_a_sane_design(scale: str, table_len: int, first: int,
+                                                 last: int) -> None:
+    result = run("--input-scale", scale, "-v")
+    assert result.returncode == 0, result.stderr
+    dsg = design_for(Spec(input_scale=float(scale)))
+    assert len(dsg.exp_table) == table_len
+    assert (int(dsg.exp_table[0]), int(dsg.exp_table[-1])) == (first, last)
+    assert f"exp table: {table_len} x uint16_t" in result.stderr
+    assert result.stdout == render(dsg).source
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--input-scale", "1e-300", "--beta", "1e-300"], "must be positive and finite"),  # 0.0
+    (["--input-scale=-1e-300"], "not a positive finite number"),
+    (["--input-scale=-inf"], "not a positive finite number"),
+    # argparse reads "-inf" after a space as an option, not a value: still exit 2, no file
+    (["--input-scale", "-inf"], "argument --input-scale: expected one argument"),
+    (["--input-scale", "+nan"], "not a positive finite number"),
+    (["--input-scale", "1e-400"], "not a positive finite number"),  # underflows to 0.0
+    (["--input-scale", ""], "not a number"),
+    (["--input-scale", "0x10"], "not a number"),
+    (["--beta", "nan"], "not a positive finite number"),
+    (["--beta", "-2"], "not a positive finite number"),
+    (["--beta", "1e309"], "not a positive finite number"),
+    (["--max-row", "1e3"], "not a whole number"),
+    (["--max-row", "2147483648"], "max_row must be an integer from 1"),
+    (["--max-row", "1048576", "--bits", "16"], "no table layout proves 1-LSB accuracy"),
+    (["--prefix", "while"], "must not be a C keyword"),
+    (["--prefix", "_Static_assert"], "must not be a C keyword"),
+    (["--prefix", "typeof_unqual"], "must not be a C keyword"),
+    (["--prefix", "__x"], "reserved identifier"),
+    (["--prefix", "λ"], "must be a C identifier"),
+    (["--prefix", "ｌｃｇ"], "must be a C identifier"),  # fullwidth letters
+    (["--prefix", "lcg\u200b"], "must be a C identifier"),  # zero-width space
+    (["--prefix", "a b"], "must be a C identifier"),
+    (["--prefix", "lcg;"], "must be a C identifier"),
+    (["--prefix", "x" * 25], "at most 24 characters"),
+])
+def test_more_hostile_options_exit_2_before_writing(args: list[str], message: str,
+                                                    tmp_path: Path) -> None:
+    target = tmp_path / "k.c"
+    result = run(*args, "-o", str(target))
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert result.stdout == ""
+    assert list(tmp_path.iterdir()) == []

@@ -11,6 +11,7 @@ import argparse
 import importlib
 import math
 import os
+import stat
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -92,15 +93,32 @@ def _check_writable(path: Path) -> None:
 
 
 def write_atomically(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` completely or not at all (temp file + fsync + rename)."""
-    parent = path.parent if str(path.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=parent)
+    """Write ``text`` to ``path`` completely or not at all (temp file + fsync + rename).
+
+    A symlink is followed, so the file it points to is replaced and the link kept. An existing
+    file that is not a regular file (a FIFO, ``/dev/stdout``, ``/dev/full``) is written directly:
+    renaming over it would replace the pipe or device with a regular file. The result gets the
+    replaced file's permissions, or the umask's for a new file, not the temp file's 0600.
+    """
+    if path.exists() and not path.is_file():
+        with open(path, "w", encoding="utf-8", newline="\n") as f:
+            f.write(text)
+        return
+    target = Path(os.path.realpath(path))
+    if target.exists():
+        mode = stat.S_IMODE(target.stat().st_mode)
+    else:
+        umask = os.umask(0)
+        os.umask(umask)
+        mode = 0o666 & ~umask
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
+            os.fchmod(f.fileno(), mode)
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
+        os.replace(tmp, target)
     except BaseException:
         try:
             os.unlink(tmp)
