@@ -278,3 +278,29 @@ def test_more_hostile_options_exit_2_before_writing(args: list[str], message: st
     assert message in result.stderr
     assert result.stdout == ""
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("prefix", ["lcg_", "a__b", "x_"])
+def test_prefix_that_makes_a_double_underscore_is_refused(prefix: str) -> None:
+    """C++ reserves every identifier containing "__" and the header is meant for C++ too;
+    a trailing "_" would join the prefix to "_softmax_s8" as "__"."""
+    result = run("--prefix", prefix)
+    assert result.returncode == 2
+    assert "__" in result.stderr and "C++" in result.stderr
+    assert result.stdout == ""
+
+
+@pytest.mark.parametrize("prefix", ["_ok", "_"])
+def test_any_leading_underscore_is_refused(prefix: str) -> None:
+    """C reserves every file-scope identifier that starts with "_", and the kernel's names
+    (exported and static) are all at file scope."""
+    result = run("--prefix", prefix)
+    assert result.returncode == 2
+    assert "reserved identifier" in result.stderr
+
+
+@pytest.mark.parametrize("prefix", ["a", "A1", "lcg_q8", "x_y_z", "Int"])
+def test_unusual_but_valid_prefixes_compile(prefix: str, tmp_path: Path) -> None:
+    result = run("--prefix", prefix, "-o", str(tmp_path / "k.c"))
+    assert result.returncode == 0, result.stderr
+    assert f"int32_t {prefix}_softmax_s8(" in (tmp_path / "k.c").read_text()

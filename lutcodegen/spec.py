@@ -124,7 +124,14 @@ def check_prefix(prefix: object) -> None:
         )
     if prefix in C_KEYWORDS:
         raise SpecError(f"prefix must not be a C keyword, got {prefix!r}")
-    if prefix.startswith("_") and (len(prefix) == 1 or prefix[1] == "_" or prefix[1].isupper()):
+    if prefix.startswith("_"):
+        # C reserves all file-scope identifiers with a leading '_'; every emitted name is one.
         raise SpecError(f"prefix must not be a reserved identifier (leading '_'), got {prefix!r}")
+    if "__" in prefix or prefix.endswith("_"):
+        # C++ (which includes the header) reserves every identifier containing "__"; a
+        # trailing '_' would make one when joined to "_softmax_s8".
+        raise SpecError(
+            f"prefix must not contain '__' or end in '_' (reserved in C++), got {prefix!r}"
+        )
     if len(prefix) > 24:
         raise SpecError(f"prefix must be at most 24 characters, got {len(prefix)}")
