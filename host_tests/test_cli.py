@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from lutcodegen import Spec, __version__, cli, design_for, render
+from lutcodegen import Spec, SpecError, __version__, cli, design_for, render
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -304,3 +304,26 @@ def test_unusual_but_valid_prefixes_compile(prefix: str, tmp_path: Path) -> None
     result = run("--prefix", prefix, "-o", str(tmp_path / "k.c"))
     assert result.returncode == 0, result.stderr
     assert f"int32_t {prefix}_softmax_s8(" in (tmp_path / "k.c").read_text()
+
+
+@pytest.mark.parametrize("name", ['a"b.h', "x.h\n#define lcg_softmax_s8 evil //", "a\\b.h",
+                                  "k'.h", "k h.h", "dé.h", "k*.h", ".h", "k.h\r"])
+def test_header_name_that_cannot_be_included_safely_is_refused(name: str, tmp_path: Path) -> None:
+    """The header's file name goes into '#include "NAME"' verbatim: a quote or newline would
+    break or inject C, and '\\', ''' have implementation-defined meaning there."""
+    result = run("-o", str(tmp_path / "k.c"), "--header", str(tmp_path / name))
+    assert result.returncode == 2
+    assert "header file name" in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_render_refuses_an_unsafe_header_name() -> None:
+    with pytest.raises(SpecError, match="header file name"):
+        render(design_for(Spec()), header_name='a"b.h')
+
+
+@pytest.mark.parametrize("name", ["k.h", "softmax-lut_v2.h", "K.H", "a+b.hpp"])
+def test_ordinary_header_names_work(name: str, tmp_path: Path) -> None:
+    result = run("-o", str(tmp_path / "k.c"), "--header", str(tmp_path / name))
+    assert result.returncode == 0, result.stderr
+    assert f'#include "{name}"' in (tmp_path / "k.c").read_text()

@@ -15,7 +15,7 @@ import numpy as np
 
 from . import __version__
 from .methods import Design, describe, design_for
-from .spec import Spec
+from .spec import Spec, check_header_name
 
 #: Values per line in emitted tables; with widths up to 10 digits, lines stay under 100 columns.
 _PER_LINE = 8
@@ -101,6 +101,8 @@ def _context(dsg: Design, header_name: str | None) -> dict[str, object]:
 
 def render(dsg: Design, header_name: str | None = None) -> Generated:
     """C text for ``dsg``. With ``header_name``, a split pair whose source includes that name."""
+    if header_name is not None:
+        check_header_name(header_name)
     env = _environment()
     context = {"g": _context(dsg, header_name)}
     source = env.get_template("source.c.j2").render(context)

@@ -27,6 +27,10 @@ C_KEYWORDS = frozenset(
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
+#: A header file name that can go into '#include "NAME"' verbatim on every compiler: portable
+#: file name characters only (no quote, newline, backslash, apostrophe or comment opener).
+_HEADER_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+-]*\Z")
+
 #: Rows longer than this cannot be proven overflow-free with 64-bit sums of 32-bit entries
 #: at a useful precision; the bound is far beyond any attention row on a microcontroller.
 MAX_ROW_LIMIT = 1 << 20
@@ -135,3 +139,12 @@ def check_prefix(prefix: object) -> None:
         )
     if len(prefix) > 24:
         raise SpecError(f"prefix must be at most 24 characters, got {len(prefix)}")
+
+
+def check_header_name(name: object) -> None:
+    """The generated source includes the header by this name, so it must be safe in C text."""
+    if not isinstance(name, str) or not name.isascii() or not _HEADER_NAME.match(name):
+        raise SpecError(
+            "header file name must use only ASCII letters, digits, '_', '.', '+' and '-' and "
+            f"not start with '.', '+' or '-' (it goes into #include \"...\"), got {name!r}"
+        )
