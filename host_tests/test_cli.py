@@ -327,3 +327,17 @@ def test_ordinary_header_names_work(name: str, tmp_path: Path) -> None:
     result = run("-o", str(tmp_path / "k.c"), "--header", str(tmp_path / name))
     assert result.returncode == 0, result.stderr
     assert f'#include "{name}"' in (tmp_path / "k.c").read_text()
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="no procfs")
+@pytest.mark.parametrize("where", ["-o", "--header"])
+def test_really_unwritable_location_fails_cleanly(where: str, tmp_path: Path) -> None:
+    """/proc refuses new files even to root (the permission test above has to fake access())."""
+    other = "--header" if where == "-o" else "-o"
+    other_path = tmp_path / ("k.h" if other == "--header" else "k.c")
+    result = run(where, "/proc/lutcodegen-test.c", other, str(other_path))
+    assert result.returncode in (1, 2)
+    assert result.stderr.startswith("lutcodegen: error:")
+    assert "Traceback" not in result.stderr
+    assert not os.path.exists("/proc/lutcodegen-test.c")
+    assert list(tmp_path.iterdir()) == []  # the other file of the pair is not written either
