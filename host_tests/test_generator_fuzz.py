@@ -23,6 +23,7 @@ NUMBERS = st.one_of(
     st.floats(1e-3, 16.0),
     st.sampled_from([1e-300, 5e-324, 1e300, 1.7976931348623157e308, 0.0, -0.0, 1, 3]),
     st.integers(-5, 5),
+    st.sampled_from([10**400, -(10**400), 2**1024, 10**300]),  # huge Python ints
     st.sampled_from(["0.1", None, True]),  # wrong types through the API
 )
 PREFIXES = st.one_of(
@@ -133,3 +134,16 @@ def test_cli_compiles_strictly_and_is_exact_or_exits_2_without_writing(
     x = np.random.default_rng(seed).integers(-128, 128, size=(3, length)).astype(np.int8)
     x[2] = x[2, 0]  # an all-equal row
     np.testing.assert_array_equal(kernel(x), reference(dsg, x))
+
+
+@pytest.mark.parametrize("option", ["input_scale", "beta"])
+@pytest.mark.parametrize("value", [10**400, 2**1024, -(10**400)], ids=["1e400", "2^1024", "-1e400"])
+def test_numbers_too_large_for_a_float_are_a_spec_error(option: str, value: int) -> None:
+    """Python ints have no size limit; converting one past 1.8e308 raised OverflowError."""
+    with pytest.raises(SpecError, match=option):
+        Spec(**{option: value})
+
+
+def test_int_options_whose_product_is_too_large_are_a_spec_error() -> None:
+    with pytest.raises(SpecError, match="beta \\* input_scale"):
+        Spec(input_scale=10**300, beta=10**10)

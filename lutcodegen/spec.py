@@ -94,7 +94,11 @@ class Spec:
 def _positive_finite(name: str, value: object) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise SpecError(f"{name} must be a number, got {value!r}")
-    if not math.isfinite(value) or value <= 0:
+    try:
+        as_float = float(value)  # a Python int past 1.8e308 does not convert
+    except OverflowError:
+        as_float = math.inf
+    if not math.isfinite(as_float) or value <= 0:
         raise SpecError(f"{name} must be a positive finite number, got {value!r}")
 
 
@@ -106,7 +110,11 @@ def validate(spec: Spec) -> None:
         raise SpecError(f"bits must be an integer from 2 to 16, got {spec.bits!r}")
     _positive_finite("input_scale", spec.input_scale)
     _positive_finite("beta", spec.beta)
-    if not math.isfinite(spec.scale) or spec.scale <= 0:
+    try:
+        scale = float(spec.scale)  # two int options can multiply past 1.8e308
+    except OverflowError:
+        scale = math.inf
+    if not math.isfinite(scale) or scale <= 0:
         raise SpecError(f"beta * input_scale must be positive and finite, got {spec.scale!r}")
     if (
         isinstance(spec.max_row, bool)
