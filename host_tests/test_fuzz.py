@@ -10,7 +10,8 @@ in-place result. The fuzzer cannot know the exact outputs, so the corpus it buil
 replayed through the gcc-sanitized harness and every output compared with the numpy reference.
 
 Budget: ``LUTCODEGEN_FUZZ_SECONDS`` per spec (default 10, as in CI); set it higher locally for a
-longer run, and ``LUTCODEGEN_FUZZ_SEED`` to vary the search.
+longer run, ``LUTCODEGEN_FUZZ_SEED`` to vary the search, and ``LUTCODEGEN_FUZZ_CORPUS`` to a
+folder to keep each spec's corpus there, so that successive local runs build on each other.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from lutcodegen import Spec, design_for
 
 FUZZ_SECONDS = int(os.environ.get("LUTCODEGEN_FUZZ_SECONDS", "10"))
 FUZZ_SEED = int(os.environ.get("LUTCODEGEN_FUZZ_SEED", "1"))
+FUZZ_CORPUS = os.environ.get("LUTCODEGEN_FUZZ_CORPUS", "")
 
 
 def _seeds(spec: Spec) -> list[bytes]:
@@ -54,9 +56,12 @@ def _fuzzer(spec: Spec, root: Path) -> Path:
 def test_libfuzzer_then_replay_against_reference(spec: Spec, harness_root, tmp_path: Path,
                                                  hardening_report: list[str]) -> None:
     binary = _fuzzer(spec, harness_root)
-    corpus, seeds, crashes = tmp_path / "corpus", tmp_path / "seeds", tmp_path / "crashes"
-    for folder in (corpus, seeds, crashes):
+    corpus = Path(FUZZ_CORPUS) / spec_id(spec) if FUZZ_CORPUS else tmp_path / "corpus"
+    seeds, crashes = tmp_path / "seeds", tmp_path / "crashes"
+    corpus.mkdir(parents=True, exist_ok=True)
+    for folder in (seeds, crashes):
         folder.mkdir()
+    kept_before = len(list(corpus.iterdir()))
     for i, unit in enumerate(_seeds(spec)):
         (seeds / f"seed-{i:04d}").write_bytes(unit)
 
@@ -81,7 +86,8 @@ def test_libfuzzer_then_replay_against_reference(spec: Spec, harness_root, tmp_p
     kept = len(list(corpus.iterdir()))
     hardening_report.append(
         f"libFuzzer {spec_id(spec)}: {runs} executions in {elapsed:.0f} s (seed {FUZZ_SEED}), "
-        f"corpus {kept} new + {len(units) - kept} seed units; replay: {checked.accepted_calls} "
+        f"corpus {kept} units ({kept - kept_before} new) + {len(units) - kept} seeds; "
+        f"replay: {checked.accepted_calls} "
         f"accepted calls, {checked.outputs} outputs equal to the reference, "
         f"{checked.rejected_calls} rejected as documented"
     )
