@@ -1,4 +1,4 @@
-"""Shared fixtures: a session-wide cffi kernel builder, a sanitized-harness build folder, and a
+"""Shared fixtures: a cffi kernel builder for the whole run, a sanitized-harness build folder, and a
 report of what the sanitizer and fuzzing runs executed, printed at the end of the test run."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ def build_kernel(tmp_path_factory: pytest.TempPathFactory) -> KernelBuilder:
 
 @pytest.fixture(scope="session")
 def harness_root(tmp_path_factory: pytest.TempPathFactory):
-    """One folder per session for sanitized harness builds (cached by source hash)."""
+    """One folder per test run for sanitized harness builds (cached by source hash)."""
     return tmp_path_factory.mktemp("harness")
 
 
