@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
 
-from lutcodegen import Spec, __version__, cli, design_for, render
+from lutcodegen import Spec, SpecError, __version__, cli, design_for, render
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -155,3 +157,186 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
         cli.main(["--version"])
     assert exc.value.code == 0
     assert capsys.readouterr().out.strip() == f"lutcodegen {__version__}"
+
+
+def test_output_to_a_fifo_writes_through_it(tmp_path: Path) -> None:
+    """Renaming a temporary file over a FIFO (or /dev/stdout, /dev/null) would replace it with a
+    regular file and the reader would get nothing: special files are written directly."""
+    fifo = tmp_path / "pipe.c"
+    os.mkfifo(fifo)
+    received: list[bytes] = []
+
+    def reader() -> None:
+        with open(fifo, "rb") as f:
+            received.append(f.read())
+
+    thread = threading.Thread(target=reader, daemon=True)
+    thread.start()
+    assert cli.main(["-o", str(fifo)]) == 0
+    thread.join(timeout=20)
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode), "the FIFO was replaced by a regular file"
+    assert received == [render(design_for(Spec())).source.encode()]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pipe.c"]
+
+
+def test_output_through_a_symlink_replaces_the_target_not_the_link(tmp_path: Path) -> None:
+    (tmp_path / "real.c").write_text("old\n")
+    (tmp_path / "link.c").symlink_to("real.c")
+    assert cli.main(["-o", str(tmp_path / "link.c")]) == 0
+    assert (tmp_path / "link.c").is_symlink()
+    assert (tmp_path / "real.c").read_text() == render(design_for(Spec())).source
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link.c", "real.c"]
+
+
+def test_new_file_follows_umask_and_existing_file_keeps_its_mode(tmp_path: Path) -> None:
+    """The temporary file is private (0600); the result must not be."""
+    old = os.umask(0o022)
+    try:
+        assert cli.main(["-o", str(tmp_path / "new.c")]) == 0
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(os.stat(tmp_path / "new.c").st_mode) == 0o644
+    kept = tmp_path / "kept.c"
+    kept.write_text("old\n")
+    os.chmod(kept, 0o640)
+    assert cli.main(["-o", str(kept)]) == 0
+    assert stat.S_IMODE(os.stat(kept).st_mode) == 0o640
+
+
+HAS_DEV_FULL = os.path.exists("/dev/full") and stat.S_ISCHR(os.stat("/dev/full").st_mode)
+
+
+@pytest.mark.skipif(not HAS_DEV_FULL, reason="no /dev/full")
+def test_real_full_device_fails_with_exit_1_and_is_left_alone() -> None:
+    """/dev/full refuses every write with ENOSPC: a real full disk, not a simulated one."""
+    result = run("-o", "/dev/full")
+    assert result.returncode == 1
+    assert "No space left on device" in result.stderr
+    assert result.stdout == ""
+    assert stat.S_ISCHR(os.stat("/dev/full").st_mode)
+
+
+@pytest.mark.skipif(not HAS_DEV_FULL, reason="no /dev/full")
+def test_stdout_to_a_full_device_fails_with_exit_1() -> None:
+    with open("/dev/full", "w") as full:
+        result = subprocess.run([sys.executable, "-m", "lutcodegen"], stdout=full,
+                                stderr=subprocess.PIPE, text=True, check=False,
+                                env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    assert result.returncode != 0
+    assert "No space left on device" in result.stderr
+
+
+@pytest.mark.parametrize(("scale", "nonzero"), [
+    ("1e-300", 256),  # exp(-s d) == 1 in float64: every entry equal to the top
+    ("5e-324", 256),  # the smallest subnormal
+    ("1e300", 1),     # exp(-s) == 0: only the row maximum counts
+    ("1e10", 1),
+])
+def test_tiny_and_huge_scales_give_a_sane_design(scale: str, nonzero: int) -> None:
+    result = run("--input-scale", scale, "-v")
+    assert result.returncode == 0, result.stderr
+    dsg = design_for(Spec(input_scale=float(scale)))
+    assert dsg.nonzero == nonzero
+    assert (dsg.exp_table[:nonzero] == 65535).all() and (dsg.exp_table[nonzero:] == 0).all()
+    assert "exp table (full): 256 x uint16_t" in result.stderr
+    assert result.stdout == render(dsg).source
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--input-scale", "1e-300", "--beta", "1e-300"], "must be positive and finite"),  # 0.0
+    (["--input-scale=-1e-300"], "not a positive finite number"),
+    (["--input-scale=-inf"], "not a positive finite number"),
+    # argparse reads "-inf" after a space as an option, not a value: still exit 2, no file
+    (["--input-scale", "-inf"], "argument --input-scale: expected one argument"),
+    (["--input-scale", "+nan"], "not a positive finite number"),
+    (["--input-scale", "1e-400"], "not a positive finite number"),  # underflows to 0.0
+    (["--input-scale", ""], "not a number"),
+    (["--input-scale", "0x10"], "not a number"),
+    (["--beta", "nan"], "not a positive finite number"),
+    (["--beta", "-2"], "not a positive finite number"),
+    (["--beta", "1e309"], "not a positive finite number"),
+    (["--max-row", "1e3"], "not a whole number"),
+    (["--max-row", "2147483648"], "max_row must be an integer from 1"),
+    (["--max-row", "1048576", "--bits", "16"], "no table layout proves 1-LSB accuracy"),
+    (["--prefix", "while"], "must not be a C keyword"),
+    (["--prefix", "_Static_assert"], "must not be a C keyword"),
+    (["--prefix", "typeof_unqual"], "must not be a C keyword"),
+    (["--prefix", "__x"], "reserved identifier"),
+    (["--prefix", "λ"], "must be a C identifier"),
+    (["--prefix", "ｌｃｇ"], "must be a C identifier"),  # fullwidth letters
+    (["--prefix", "lcg\u200b"], "must be a C identifier"),  # zero-width space
+    (["--prefix", "a b"], "must be a C identifier"),
+    (["--prefix", "lcg;"], "must be a C identifier"),
+    (["--prefix", "x" * 25], "at most 24 characters"),
+])
+def test_more_hostile_options_exit_2_before_writing(args: list[str], message: str,
+                                                    tmp_path: Path) -> None:
+    target = tmp_path / "k.c"
+    result = run(*args, "-o", str(target))
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert result.stdout == ""
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("prefix", ["lcg_", "a__b", "x_"])
+def test_prefix_that_makes_a_double_underscore_is_refused(prefix: str) -> None:
+    """C++ reserves every identifier containing "__" and the header is meant for C++ too;
+    a trailing "_" would join the prefix to "_softmax_s8" as "__"."""
+    result = run("--prefix", prefix)
+    assert result.returncode == 2
+    assert "__" in result.stderr and "C++" in result.stderr
+    assert result.stdout == ""
+
+
+@pytest.mark.parametrize("prefix", ["_ok", "_"])
+def test_any_leading_underscore_is_refused(prefix: str) -> None:
+    """C reserves every file-scope identifier that starts with "_", and the kernel's names
+    (exported and static) are all at file scope."""
+    result = run("--prefix", prefix)
+    assert result.returncode == 2
+    assert "reserved identifier" in result.stderr
+
+
+@pytest.mark.parametrize("prefix", ["a", "A1", "lcg_q8", "x_y_z", "Int"])
+def test_unusual_but_valid_prefixes_compile(prefix: str, tmp_path: Path) -> None:
+    result = run("--prefix", prefix, "-o", str(tmp_path / "k.c"))
+    assert result.returncode == 0, result.stderr
+    assert f"int32_t {prefix}_softmax_s8(" in (tmp_path / "k.c").read_text()
+
+
+@pytest.mark.parametrize("name", ['a"b.h', "x.h\n#define lcg_softmax_s8 evil //", "a\\b.h",
+                                  "k'.h", "k h.h", "dé.h", "k*.h", ".h", "k.h\r"])
+def test_header_name_that_cannot_be_included_safely_is_refused(name: str, tmp_path: Path) -> None:
+    """The header's file name goes into '#include "NAME"' verbatim: a quote or newline would
+    break or inject C, and '\\', ''' have implementation-defined meaning there."""
+    result = run("-o", str(tmp_path / "k.c"), "--header", str(tmp_path / name))
+    assert result.returncode == 2
+    assert "header file name" in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_render_refuses_an_unsafe_header_name() -> None:
+    with pytest.raises(SpecError, match="header file name"):
+        render(design_for(Spec()), header_name='a"b.h')
+
+
+@pytest.mark.parametrize("name", ["k.h", "softmax-lut_v2.h", "K.H", "a+b.hpp"])
+def test_ordinary_header_names_work(name: str, tmp_path: Path) -> None:
+    result = run("-o", str(tmp_path / "k.c"), "--header", str(tmp_path / name))
+    assert result.returncode == 0, result.stderr
+    assert f'#include "{name}"' in (tmp_path / "k.c").read_text()
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="no procfs")
+@pytest.mark.parametrize("where", ["-o", "--header"])
+def test_really_unwritable_location_fails_cleanly(where: str, tmp_path: Path) -> None:
+    """/proc refuses new files even to root (the permission test above has to fake access())."""
+    other = "--header" if where == "-o" else "-o"
+    other_path = tmp_path / ("k.h" if other == "--header" else "k.c")
+    result = run(where, "/proc/lutcodegen-test.c", other, str(other_path))
+    assert result.returncode in (1, 2)
+    assert result.stderr.startswith("lutcodegen: error:")
+    assert "Traceback" not in result.stderr
+    assert not os.path.exists("/proc/lutcodegen-test.c")
+    assert list(tmp_path.iterdir()) == []  # the other file of the pair is not written either

@@ -7,24 +7,53 @@ from pathlib import Path
 
 import pytest
 from cbuild import require_tool
+from configs import all_specs, spec_id
 
 from lutcodegen import Spec, design_for, render
 
 STRICT = ["-pedantic", "-Wall", "-Wextra", "-Werror", "-Wconversion", "-Wsign-conversion",
           "-Wcast-qual", "-Wshadow", "-Wstrict-prototypes", "-Wmissing-prototypes", "-O2"]
 
-SPECS = [
-    Spec(),
-    Spec(bits=16),
-    Spec(bits=2, input_scale=1.0),
-    Spec(bits=8, max_row=4096),
-    Spec(bits=16, max_row=4096, prefix="attn16"),
-    Spec(bits=8, input_scale=1 / 64, beta=0.125),
-]
+#: Beyond the issue's list: warnings each compiler family offers that could flag real defects in
+#: generated code (implicit truncation, alignment, undefined macros in #if, VLAs, promotions).
+#: A fixed list, not clang's -Weverything, so a compiler upgrade cannot break the build.
+EXTRA = {
+    "gcc": ["-Wundef", "-Wvla", "-Wdouble-promotion", "-Wformat=2", "-Wredundant-decls",
+            "-Wnested-externs", "-Wbad-function-cast", "-Wswitch-default", "-Wcast-align=strict",
+            "-Wpointer-arith", "-Wmissing-declarations", "-Wwrite-strings", "-Wlogical-op",
+            "-Wnull-dereference", "-Wduplicated-cond", "-Wduplicated-branches",
+            "-Wjump-misses-init", "-Wpadded"],
+    "clang": ["-Wundef", "-Wvla", "-Wdouble-promotion", "-Wformat=2", "-Wredundant-decls",
+              "-Wnested-externs", "-Wbad-function-cast", "-Wcast-align", "-Wpointer-arith",
+              "-Wmissing-declarations", "-Wwrite-strings", "-Wnull-dereference",
+              "-Wshorten-64-to-32", "-Wcomma", "-Wunreachable-code-aggressive", "-Wextra-semi",
+              "-Wassign-enum", "-Wmissing-variable-declarations", "-Wimplicit-int-conversion",
+              "-Wimplicit-fallthrough", "-Wpadded"],
+}
+
+SPECS = all_specs()
+
+#: Cross targets of the strict matrix: the firmware-toolchain flags for each core.
+CROSS = {
+    "cortex-m0plus": ["arm-none-eabi-gcc", "-mcpu=cortex-m0plus", "-mthumb"],
+    "cortex-m4f": ["arm-none-eabi-gcc", "-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard",
+                   "-mfpu=fpv4-sp-d16"],
+    "cortex-m33": ["arm-none-eabi-gcc", "-mcpu=cortex-m33", "-mthumb"],
+    "cortex-m55": ["arm-none-eabi-gcc", "-mcpu=cortex-m55", "-mthumb", "-mfloat-abi=hard"],
+    "rv32imac": ["riscv64-unknown-elf-gcc", "-march=rv32imac", "-mabi=ilp32", "-ffreestanding"],
+}
+
+#: cppcheck findings that are wrong for this code, each with its reason. The pattern is a line
+#: prefix of a line of the generated C; only that line is exempt.
+CPPCHECK_FALSE_POSITIVES = {
+    # 2^W - den >= den holds exactly when den == 2^(W-1); den is normalized to
+    # [2^(W-1), 2^W), so the condition is sometimes true and sometimes false. cppcheck 2.10
+    # treats the unsigned wrap-around in "0u - den" as making it always true.
+    "knownConditionTrueFalse": "    if (rem >= den) {",
+}
 
 
-def _ids(spec: Spec) -> str:
-    return f"b{spec.bits}-n{spec.max_row}-s{spec.scale:g}"
+_ids = spec_id
 
 
 def _compile(cmd: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -37,21 +66,97 @@ def _compile(cmd: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
 def test_strict_single_file(spec: Spec, compiler: str, std: str, tmp_path: Path) -> None:
     cc = require_tool(compiler)
     (tmp_path / "k.c").write_text(render(design_for(spec)).source)
-    result = _compile([cc, f"-std={std}", *STRICT, "-c", "k.c"], tmp_path)
+    result = _compile([cc, f"-std={std}", *STRICT, *EXTRA[compiler], "-c", "k.c"], tmp_path)
     assert result.returncode == 0, result.stderr
 
 
-@pytest.mark.parametrize("spec", SPECS[:2], ids=_ids)
+@pytest.mark.parametrize("spec", SPECS, ids=_ids)
+@pytest.mark.parametrize("target", sorted(CROSS))
+@pytest.mark.parametrize("std", ["c99", "c11"])
+def test_strict_cross(spec: Spec, target: str, std: str, tmp_path: Path) -> None:
+    """Every configuration for every core family the firmware targets, warning-free."""
+    tool, *flags = CROSS[target]
+    cc = require_tool(tool)
+    generated = render(design_for(spec), header_name="k.h")
+    (tmp_path / "k.c").write_text(generated.source)
+    (tmp_path / "k.h").write_text(generated.header)
+    result = _compile([cc, *flags, f"-std={std}", *STRICT, *EXTRA["gcc"], "-c", "k.c"], tmp_path)
+    assert result.returncode == 0, result.stderr
+
+
+CXX_STRICT = ["-pedantic", "-Wall", "-Wextra", "-Werror", "-Wconversion", "-Wsign-conversion",
+              "-Wcast-qual", "-Wshadow", "-Wold-style-cast", "-Wzero-as-null-pointer-constant"]
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=_ids)
 def test_split_header_and_cxx(spec: Spec, tmp_path: Path) -> None:
+    """The pair compiles strictly; the header alone is valid C and C++ (g++ -x c++), and a C++
+    program links against the C object (extern "C" linkage) and gets OK from a call."""
     gcc, gxx = require_tool("gcc"), require_tool("g++")
     generated = render(design_for(spec), header_name="k.h")
     (tmp_path / "k.c").write_text(generated.source)
     (tmp_path / "k.h").write_text(generated.header)
-    assert _compile([gcc, "-std=c99", *STRICT, "-c", "k.c"], tmp_path).returncode == 0
-    (tmp_path / "use.cpp").write_text('#include "k.h"\nint main() { return 0; }\n')
-    cxx = _compile([gxx, "-std=c++11", "-pedantic", "-Wall", "-Wextra", "-Werror", "-c", "use.cpp"],
-                   tmp_path)
-    assert cxx.returncode == 0, cxx.stderr
+    result = _compile([gcc, "-std=c99", *STRICT, "-c", "k.c", "-o", "k.o"], tmp_path)
+    assert result.returncode == 0, result.stderr
+    for cmd in ([gcc, "-std=c99", *STRICT, "-fsyntax-only", "-x", "c", "k.h"],
+                [gxx, "-std=c++11", *CXX_STRICT, "-fsyntax-only", "-x", "c++", "k.h"],
+                [gxx, "-std=c++17", *CXX_STRICT, "-fsyntax-only", "-x", "c++", "k.h"]):
+        result = _compile(cmd, tmp_path)
+        assert result.returncode == 0, f"{' '.join(cmd)}\n{result.stderr}"
+    out_t = spec.output_ctype
+    (tmp_path / "use.cpp").write_text(
+        '#include "k.h"\n'
+        "int main() {\n"
+        "    const int8_t x[1] = {5};\n"
+        f"    {out_t} y[1] = {{0}};\n"
+        f"    return {spec.function_name}(x, 1, 1, y) == 0 ? 0 : 1;\n"
+        "}\n"
+    )
+    result = _compile([gxx, "-std=c++11", *CXX_STRICT, "use.cpp", "k.o", "-o", "use"], tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert subprocess.run([str(tmp_path / "use")], check=False).returncode == 0
+
+
+def _cppcheck_suppressions(source: str, filename: str) -> list[str]:
+    """--suppress arguments for the known false positives, each on its exact line only."""
+    lines = source.splitlines()
+    args = []
+    for check, pattern in CPPCHECK_FALSE_POSITIVES.items():
+        for number, line in enumerate(lines, start=1):
+            if line.startswith(pattern):
+                args.append(f"--suppress={check}:{filename}:{number}")
+    return args
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=_ids)
+@pytest.mark.parametrize("platform", ["native", "unix32"])
+def test_cppcheck_clean(spec: Spec, platform: str, tmp_path: Path) -> None:
+    """cppcheck with warning, style, performance and portability checks finds nothing, apart
+    from the documented false positives (CPPCHECK_FALSE_POSITIVES), in C99 and C11."""
+    cppcheck = require_tool("cppcheck")
+    generated = render(design_for(spec), header_name="k.h")
+    (tmp_path / "k.c").write_text(generated.source)
+    (tmp_path / "k.h").write_text(generated.header)
+    suppress = _cppcheck_suppressions(generated.source, "k.c")
+    for std in ("c99", "c11"):
+        cmd = [cppcheck, "--enable=warning,style,performance,portability", f"--std={std}",
+               f"--platform={platform}", "--error-exitcode=1", "--quiet",
+               "--suppress=missingIncludeSystem", *suppress, "k.c"]
+        result = _compile(cmd, tmp_path)
+        assert result.returncode == 0 and result.stderr == "", result.stderr
+
+
+def test_cppcheck_suppressions_are_needed_and_narrow(tmp_path: Path) -> None:
+    """Each documented false positive still occurs (else the suppression is stale) and is
+    exempted on that one line, not file-wide."""
+    cppcheck = require_tool("cppcheck")
+    source = render(design_for(Spec())).source
+    (tmp_path / "k.c").write_text(source)
+    assert len(_cppcheck_suppressions(source, "k.c")) == 1
+    result = _compile([cppcheck, "--enable=warning,style,performance,portability",
+                       "--std=c99", "--quiet", "k.c"], tmp_path)
+    for check in CPPCHECK_FALSE_POSITIVES:
+        assert f"[{check}]" in result.stderr
 
 
 def test_header_from_other_options_is_refused(tmp_path: Path) -> None:
@@ -93,7 +198,7 @@ def test_strict_with_the_arm_dsp_path(spec: Spec, cpu: str, tmp_path: Path) -> N
     assert result.returncode == 0, result.stderr
     disassembly = subprocess.run([nm.replace("-nm", "-objdump"), "-d", str(tmp_path / "k.o")],
                                  capture_output=True, text=True, check=True).stdout
-    if spec.method == "lut":
+    if spec.method == "lut" and spec.max_row >= 8:  # shorter rows never take the SIMD loops
         assert "ssub8" in disassembly and "sel" in disassembly
     assert "div" not in disassembly
     assert [s for s in _undefined_symbols(tmp_path / "k.o", nm) if "div" in s] == []

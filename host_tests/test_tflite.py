@@ -145,7 +145,7 @@ def test_spec_validation(kwargs, message) -> None:
 
 
 def test_raw_params_only_with_tflite() -> None:
-    with pytest.raises(SpecError, match="method tflite only"):
+    with pytest.raises(SpecError, match="does not apply to method 'lut'"):
         Spec(input_multiplier=1 << 30, input_left_shift=23, diff_min=-248)
 
 

@@ -11,6 +11,7 @@ import argparse
 import importlib
 import math
 import os
+import stat
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -161,21 +162,71 @@ def _check_writable(path: Path) -> None:
         raise UsageError(f"cannot write {path}: permission denied")
 
 
+class _Staged:
+    """A file written to a temporary name next to its target, waiting to be renamed into place.
+
+    A symlink is followed, so the file it points to is replaced and the link kept. An existing
+    file that is not a regular file (a FIFO, ``/dev/stdout``, ``/dev/full``) is written directly:
+    renaming over it would replace the pipe or device with a regular file. The result gets the
+    replaced file's permissions, or the umask's for a new file, not the temp file's 0600.
+    """
+
+    def __init__(self, path: Path, text: str) -> None:
+        self.tmp: str | None = None
+        if path.exists() and not path.is_file():
+            with open(path, "w", encoding="utf-8", newline="\n") as f:
+                f.write(text)
+            return
+        self.target = Path(os.path.realpath(path))
+        if self.target.exists():
+            mode = stat.S_IMODE(self.target.stat().st_mode)
+        else:
+            umask = os.umask(0)
+            os.umask(umask)
+            mode = 0o666 & ~umask
+        fd, self.tmp = tempfile.mkstemp(prefix=f".{self.target.name}.", suffix=".tmp",
+                                        dir=self.target.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
+                os.fchmod(f.fileno(), mode)
+                f.write(text)
+                f.flush()
+                os.fsync(f.fileno())
+        except BaseException:
+            self.discard()
+            raise
+
+    def commit(self) -> None:
+        if self.tmp is not None:
+            os.replace(self.tmp, self.target)
+            self.tmp = None
+
+    def discard(self) -> None:
+        if self.tmp is not None:
+            try:
+                os.unlink(self.tmp)
+            except FileNotFoundError:
+                pass
+            self.tmp = None
+
+
 def write_atomically(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` completely or not at all (temp file + fsync + rename)."""
-    parent = path.parent if str(path.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=parent)
+    write_all_or_nothing([(path, text)])
+
+
+def write_all_or_nothing(files: list[tuple[Path, str]]) -> None:
+    """Write every file whole, or replace none of them: all are staged before any is renamed,
+    so a full disk while writing the source cannot leave a new header beside an old source."""
+    staged: list[_Staged] = []
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        for path, text in files:
+            staged.append(_Staged(path, text))
+        for item in staged:
+            item.commit()
     except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
+        for item in staged:
+            item.discard()
         raise
 
 
@@ -210,11 +261,13 @@ def run_generate(args: argparse.Namespace) -> int:
     if args.verbose:
         for line in describe(dsg):
             print(f"lutcodegen: {line}", file=sys.stderr)
+    files: list[tuple[Path, str]] = []
     if args.header is not None and generated.header is not None:
-        write_atomically(args.header, generated.header)
+        files.append((args.header, generated.header))
     if args.output is not None:
-        write_atomically(args.output, generated.source)
-    else:
+        files.append((args.output, generated.source))
+    write_all_or_nothing(files)
+    if args.output is None:
         sys.stdout.write(generated.source)
         sys.stdout.flush()
     return 0

@@ -16,7 +16,7 @@ import numpy as np
 
 from . import __version__
 from .methods import Design, describe, design_for, template_context
-from .spec import Spec
+from .spec import Spec, check_header_name
 
 #: At most this many values per line in emitted tables; fewer when wide values would push a
 #: line (4 spaces indent, values, 2 spaces and a 9-column index comment) past 100 columns.
@@ -111,6 +111,8 @@ def render(
 
     ``notes`` are extra banner lines (e.g. what calibration chose and from how many rows).
     """
+    if header_name is not None:
+        check_header_name(header_name)
     env = _environment()
     context = {"g": _context(dsg, header_name, notes)}
     source = env.get_template("source.c.j2").render(context)

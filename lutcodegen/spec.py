@@ -53,6 +53,10 @@ C_KEYWORDS = frozenset(
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
+#: A header file name that can go into '#include "NAME"' verbatim on every compiler: portable
+#: file name characters only (no quote, newline, backslash, apostrophe or comment opener).
+_HEADER_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+-]*\Z")
+
 #: Rows longer than this cannot be proven overflow-free with 64-bit sums of 32-bit entries
 #: at a useful precision; the bound is far beyond any attention row on a microcontroller.
 MAX_ROW_LIMIT = 1 << 20
@@ -180,7 +184,11 @@ _OPTIONAL_INT_RANGES = {
 def _positive_finite(name: str, value: object) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise SpecError(f"{name} must be a number, got {value!r}")
-    if not math.isfinite(value) or value <= 0:
+    try:
+        as_float = float(value)  # a Python int past 1.8e308 does not convert
+    except OverflowError:
+        as_float = math.inf
+    if not math.isfinite(as_float) or value <= 0:
         raise SpecError(f"{name} must be a positive finite number, got {value!r}")
 
 
@@ -201,7 +209,11 @@ def validate(spec: Spec) -> None:
         raise SpecError(f"bits must be an integer from 2 to 16, got {spec.bits!r}")
     _positive_finite("input_scale", spec.input_scale)
     _positive_finite("beta", spec.beta)
-    if not math.isfinite(spec.scale) or spec.scale <= 0:
+    try:
+        scale = float(spec.scale)  # two int options can multiply past 1.8e308
+    except OverflowError:
+        scale = math.inf
+    if not math.isfinite(scale) or scale <= 0:
         raise SpecError(f"beta * input_scale must be positive and finite, got {spec.scale!r}")
     if (
         isinstance(spec.max_row, bool)
@@ -285,7 +297,23 @@ def check_prefix(prefix: object) -> None:
         )
     if prefix in C_KEYWORDS:
         raise SpecError(f"prefix must not be a C keyword, got {prefix!r}")
-    if prefix.startswith("_") and (len(prefix) == 1 or prefix[1] == "_" or prefix[1].isupper()):
+    if prefix.startswith("_"):
+        # C reserves all file-scope identifiers with a leading '_'; every emitted name is one.
         raise SpecError(f"prefix must not be a reserved identifier (leading '_'), got {prefix!r}")
+    if "__" in prefix or prefix.endswith("_"):
+        # C++ (which includes the header) reserves every identifier containing "__"; a
+        # trailing '_' would make one when joined to "_softmax_s8".
+        raise SpecError(
+            f"prefix must not contain '__' or end in '_' (reserved in C++), got {prefix!r}"
+        )
     if len(prefix) > 24:
         raise SpecError(f"prefix must be at most 24 characters, got {len(prefix)}")
+
+
+def check_header_name(name: object) -> None:
+    """The generated source includes the header by this name, so it must be safe in C text."""
+    if not isinstance(name, str) or not name.isascii() or not _HEADER_NAME.match(name):
+        raise SpecError(
+            "header file name must use only ASCII letters, digits, '_', '.', '+' and '-' and "
+            f"not start with '.', '+' or '-' (it goes into #include \"...\"), got {name!r}"
+        )

@@ -10,7 +10,7 @@ APT_PACKAGES=(
     gcc-arm-none-eabi picolibc-arm-none-eabi
     gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf
     qemu-system-arm qemu-system-misc
-    clang gcc xz-utils
+    clang cppcheck gcc xz-utils
 )
 
 SUDO=""
@@ -62,6 +62,16 @@ if [ ! -f "$PLUGIN_INCLUDE/qemu-plugin.h" ]; then
     tar -xf "$orig" -C "$src_dir" --wildcards '*/include/qemu/qemu-plugin.h'
     cp "$(find "$src_dir" -path '*/include/qemu/qemu-plugin.h' | head -n 1)" "$PLUGIN_INCLUDE/"
     rm -rf "$src_dir"
+fi
+
+# clang's sanitizer and libFuzzer runtimes ship separately, in a package named after its major
+# version (Debian 12: libclang-rt-14-dev); without them -fsanitize=fuzzer,address cannot link.
+clang_major=$(clang -dumpversion | cut -d. -f1)
+rt_pkg="libclang-rt-${clang_major}-dev"
+if ! dpkg-query -W -f='${Status}' "$rt_pkg" 2>/dev/null | grep -q "install ok installed"; then
+    echo "setup: installing $rt_pkg"
+    $SUDO apt-get update -q
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "$rt_pkg"
 fi
 
 if [ ! -x .venv/bin/python ]; then
