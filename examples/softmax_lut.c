@@ -214,7 +214,7 @@ static int32_t lcg_row_max(const int8_t *x, int32_t n)
             lanes >>= 8;
         }
     }
-#endif
+#else
     {
         /* 4 elements per iteration; separate running maxima keep the steps independent. */
         int32_t max1 = max;
@@ -244,6 +244,7 @@ static int32_t lcg_row_max(const int8_t *x, int32_t n)
             max = max3;
         }
     }
+#endif
     for (; i < n; ++i) {
         if (x[i] > max) {
             max = x[i];
@@ -281,7 +282,7 @@ static void lcg_softmax_row(const int8_t *x, int32_t n, int8_t *y)
         }
         sum += sum1;
     }
-#endif
+#else
     {
         uint32_t sum1 = 0u;
         for (; i + 4 <= n; i += 4) {
@@ -292,6 +293,7 @@ static void lcg_softmax_row(const int8_t *x, int32_t n, int8_t *y)
         }
         sum += sum1;
     }
+#endif
     for (; i < n; ++i) {
         sum += lcg_exp((uint32_t)(max - x[i]));
     }
@@ -318,13 +320,14 @@ static void lcg_softmax_row(const int8_t *x, int32_t n, int8_t *y)
                 y[i + 3] = lcg_scale(lcg_exp(d >> 24), recip, half, shift);
             }
         }
-#endif
+#else
         for (; i + 4 <= n; i += 4) {
             y[i] = lcg_scale(lcg_exp((uint32_t)(max - x[i])), recip, half, shift);
             y[i + 1] = lcg_scale(lcg_exp((uint32_t)(max - x[i + 1])), recip, half, shift);
             y[i + 2] = lcg_scale(lcg_exp((uint32_t)(max - x[i + 2])), recip, half, shift);
             y[i + 3] = lcg_scale(lcg_exp((uint32_t)(max - x[i + 3])), recip, half, shift);
         }
+#endif
         for (; i < n; ++i) {
             y[i] = lcg_scale(lcg_exp((uint32_t)(max - x[i])), recip, half, shift);
         }
