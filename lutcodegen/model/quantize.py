@@ -209,7 +209,7 @@ def quantize(config: vit.ViTConfig, params: dict[str, np.ndarray], calibration: 
     softmax = design_for(spec)
 
     patch = _linear(params["patch_w"], params["patch_b"] + params["pos"][1:], s["image"],
-                    s["embed"], in_max=16)
+                    s["embed"])
     cls_row = np.clip(np.round((params["cls"] + params["pos"][0]) / s["embed"]), -QMAX, QMAX)
     layers = []
     prev = "embed"
