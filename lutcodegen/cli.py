@@ -136,7 +136,10 @@ def run_generate(args: argparse.Namespace) -> int:
 
 
 #: Subcommands other than generation: name -> module with ``main(argv) -> int``.
-SUBCOMMANDS: dict[str, str] = {}
+SUBCOMMANDS: dict[str, str] = {
+    "demo": "lutcodegen.model.demo",
+    "model": "lutcodegen.model.cli",
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
