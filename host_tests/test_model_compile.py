@@ -82,3 +82,25 @@ def test_source_is_integer_only_text(source: str) -> None:
         assert word not in code, word
     mutable = re.findall(r"^static (?!const)[^(]*[;=]", code, flags=re.MULTILINE)
     assert mutable == [], f"mutable static state: {mutable}"
+
+
+def test_model_command_writes_the_same_c(tmp_path: Path) -> None:
+    from lutcodegen.cli import main
+
+    out, header = tmp_path / "d.c", tmp_path / "d.h"
+    assert main(["model", "-o", str(out), "--header", str(header)]) == 0
+    expected = render_model(example.quantized("lut"), "dvit", header_name="d.h",
+                            command="lutcodegen model --prefix dvit --softmax lut")
+    assert out.read_text() == expected.source
+    assert header.read_text() == expected.header
+
+
+def test_model_command_rejects_bad_prefix(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from lutcodegen.cli import main
+
+    out = tmp_path / "d.c"
+    assert main(["model", "--prefix", "int", "-o", str(out)]) == 2
+    captured = capsys.readouterr()
+    assert "prefix must not be a C keyword" in captured.err
+    assert captured.out == ""
+    assert not out.exists()

@@ -166,6 +166,10 @@ def _layer_norm(gamma: np.ndarray, beta: np.ndarray, s_in: float, s_out: float) 
     shift = min(46, LN_UNIT_BITS + 30 - math.ceil(math.log2(max(np.abs(real_gain).max(), 1e-9))))
     gain = np.round(real_gain * 2.0 ** (shift - LN_UNIT_BITS)).astype(np.int32)
     bias = np.round(beta / s_out * 2.0**shift).astype(np.int64)
+    # |unit| <= 2^14 + 1 and |gain| < 2^30, so |unit * gain + bias| < 2^62 (rshift_round's domain)
+    # needs |bias| < 2^61; the sum of squares must fit uint64 with room: D^3 255^2 + eps < 2^63.
+    if np.abs(bias).max() >= 1 << 61 or dim**3 * 255**2 + eps >= 1 << 63:
+        raise OverflowError("LayerNorm constants outside the kernel's proven range")
     return QLayerNorm(eps, gain, bias, shift)
 
 
@@ -221,6 +225,9 @@ def quantize(config: vit.ViTConfig, params: dict[str, np.ndarray], calibration: 
         qkv = _linear(p["qkv_w"], p["qkv_b"], s[n + "ln1"], qkv_out)
         score = quantize_multiplier(
             s[n + "q"] * s[n + "k"] / math.sqrt(c.head_dim) / s["softmax_in"])
+        # int32 accumulators of the attention: |q.k| <= hd 128^2, |sum (p+128) v| <= T 256 128.
+        if c.head_dim * 128 * 128 >= 1 << 31 or c.tokens * 256 * 128 >= 1 << 31:
+            raise OverflowError("attention accumulators could overflow int32")
         context = quantize_multiplier(s[n + "v"] / 256.0 / s[n + "ctx"])
         out = _linear(p["out_w"], p["out_b"], s[n + "ctx"], s[n + "attn_out"])
         add1 = _add(s[prev], s[n + "attn_out"], s[n + "mid"])
