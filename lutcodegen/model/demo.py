@@ -54,7 +54,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"lutcodegen demo: error: missing tools {', '.join(missing)} "
               "(bash scripts/setup.sh installs them)", file=sys.stderr)
         return 2
-    config, params = vit.load_weights(example.weights_path(args.weights))
+    if not firmware.MAIN_C.is_file():
+        print(f"lutcodegen demo: error: {firmware.MAIN_C} not found; the demo runs from a "
+              "source checkout (examples/digits_vit/)", file=sys.stderr)
+        return 2
+    try:
+        weights = example.weights_path(args.weights)
+    except FileNotFoundError as exc:
+        print(f"lutcodegen demo: error: {exc}", file=sys.stderr)
+        return 2
+    config, params = vit.load_weights(weights)
     data = digits.load()
     n_params = sum(int(v.size) for v in params.values())
     n_test = len(data.test_labels)
