@@ -64,7 +64,8 @@ BOARDS = {
 
 def tools_for(board: Board) -> list[str]:
     """Programs building and running for ``board`` needs (for skipping or failing tests)."""
-    return [board.cc, board.qemu[0], board.cc.replace("-gcc", "-size")]
+    binutils = [board.cc.replace("-gcc", tool) for tool in ("-size", "-nm")]
+    return [board.cc, board.qemu[0], *binutils]
 
 
 class FirmwareError(RuntimeError):
