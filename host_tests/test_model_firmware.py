@@ -40,7 +40,7 @@ def test_firmware_logits_equal_host_reference(board_name: str, tmp_path: Path) -
     assert_equal(result.classes, intref.predict(expected))
     assert built.model_static_ram == 0  # all working memory is the caller's scratch
     assert built.model_flash < 64 * 1024
-    assert built.scratch + built.stack_bound < 16 * 1024
+    assert built.scratch + built.stack_worst < 16 * 1024
 
 
 @pytest.mark.firmware
@@ -56,3 +56,25 @@ def test_instruction_counters_agree_on_rv32(tmp_path: Path) -> None:
     traced = firmware.count_traced(built, 1)[0]
     assert traced > 100_000
     assert 0 <= minstret - traced <= 8, (minstret, traced)
+
+
+def test_worst_stack_path(tmp_path: Path) -> None:
+    """The deepest path is summed, not all frames; built-in helpers are skipped; cycles fail."""
+    graph = tmp_path / "m.ci"
+    graph.write_text(
+        'graph: { title: "m.c"\n'
+        'node: { title: "leaf" label: "leaf\\nm.c:1:1\\n40 bytes (static)" }\n'
+        'node: { title: "mid" label: "mid\\nm.c:2:1\\n16 bytes (static)" }\n'
+        'node: { title: "big" label: "big\\nm.c:3:1\\n48 bytes (static)" }\n'
+        'node: { title: "__aeabi_lmul" label: "__aeabi_lmul\\n<built-in>" shape : ellipse }\n'
+        'node: { title: "run" label: "run\\nm.c:4:1\\n8 bytes (static)" }\n'
+        'edge: { sourcename: "mid" targetname: "leaf" label: "m.c:2:5" }\n'
+        'edge: { sourcename: "big" targetname: "__aeabi_lmul" }\n'
+        'edge: { sourcename: "run" targetname: "mid" label: "m.c:4:5" }\n'
+        'edge: { sourcename: "run" targetname: "big" label: "m.c:4:9" }\n'
+        "}\n")
+    assert firmware.worst_stack(graph, "run") == 8 + 16 + 40
+    cycle = 'edge: { sourcename: "leaf" targetname: "run" label: "m.c:1:5" }\n}\n'
+    graph.write_text(graph.read_text()[: -len("}\n")] + cycle)
+    with pytest.raises(firmware.FirmwareError, match="recursion"):
+        firmware.worst_stack(graph, "run")

@@ -108,11 +108,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                     how = f"{int(insns.mean())} (QEMU trace of {len(traced)} image(s))"
                 else:
                     insns, how = np.array([0]), "not counted"
-                ram = built.scratch + built.stack_bound + built.model_static_ram
+                ram = built.scratch + built.stack_worst + built.model_static_ram
                 print(f"  {name:9s} {board.cpu}: {int(same.sum())}/{n_test} images bit-exact "
                       f"({_pct(agree)}), accuracy {_pct(acc)}; instructions/inference {how}; "
                       f"model flash {built.model_flash} B, RAM {ram} B (scratch "
-                      f"{built.scratch} + stack <= {built.stack_bound})")
+                      f"{built.scratch} + stack {built.stack_worst})")
                 rows.append((method, name, board.cpu, acc, agree, int(insns.mean()),
                              built.model_flash, ram))
     finally:

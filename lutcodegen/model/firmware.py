@@ -96,7 +96,7 @@ class Build:
     elf: Path
     model_flash: int  #: .text + .rodata + .data of the model object (code and const tables)
     model_static_ram: int  #: .data + .bss of the model object (0: all state is in scratch)
-    stack_bound: int  #: sum of every stack frame in the model object: a bound on its stack use
+    stack_worst: int  #: deepest call path from model_run in gcc's call graph (stack bytes)
     scratch: int  #: caller-supplied scratch bytes
     elf_sizes: dict[str, int] = field(default_factory=dict)  #: text/data/bss of the whole ELF
 
@@ -130,7 +130,7 @@ def build(qm: QuantModel, images: np.ndarray, board: Board, workdir: Path,
     shutil.copy(MAIN_C, workdir / "main.c")
     common = [*board.cflags, "-std=c99", "-O2", "-Wall", "-Wextra", "-Werror",
               "--specs=picolibc.specs", "-ffunction-sections", "-fdata-sections"]
-    _run([board.cc, *common, "-fstack-usage", "-c", "model.c", "-o", "model.o"], workdir)
+    _run([board.cc, *common, "-fcallgraph-info=su", "-c", "model.c", "-o", "model.o"], workdir)
     mem = [f"-Wl,--defsym=__{key}={value:#x}" for key, value in (
         ("flash", board.flash[0]), ("flash_size", board.flash[1]),
         ("ram", board.ram[0]), ("ram_size", board.ram[1]))]
@@ -141,12 +141,40 @@ def build(qm: QuantModel, images: np.ndarray, board: Board, workdir: Path,
     flash_sections = (".text", ".rodata", ".srodata", ".data", ".sdata")
     flash = sum(v for k, v in obj.items() if k.startswith(flash_sections))
     ram = sum(v for k, v in obj.items() if k.startswith((".data", ".sdata", ".bss", ".sbss")))
-    stack = 0
-    for line in (workdir / "model.su").read_text().splitlines():
-        stack += int(line.split("\t")[1])
+    stack = worst_stack(workdir / "model.ci", f"{prefix}_model_run")
     elf = _section_sizes(size_tool, workdir / "firmware.elf", workdir)
     scratch = sum(scratch_sizes(qm).values())
     return Build(board, workdir / "firmware.elf", flash, ram, stack, scratch, elf)
+
+
+def worst_stack(callgraph: Path, root: str) -> int:
+    """Stack bytes of the deepest call path from ``root`` in gcc's ``-fcallgraph-info=su`` graph.
+
+    Static analysis of the compiled code: each function's frame as gcc allocated it, summed
+    along the worst path (there is no recursion; a cycle would raise). Runtime helpers that gcc
+    calls (``memcpy``, libgcc's 64-bit multiply on Cortex-M0+) are leaf functions outside the
+    graph and not counted.
+    """
+    frames: dict[str, int] = {}
+    calls: dict[str, set[str]] = {}
+    text = callgraph.read_text()
+    for title, label in re.findall(r'node: \{ title: "([^"]+)" label: "([^"]*)"', text):
+        if "<built-in>" in label:
+            continue  # a runtime helper outside this file (see above)
+        m = re.search(r"\\n(\d+) bytes \((static|dynamic)", label)
+        if m is None or m.group(2) != "static":
+            raise FirmwareError(f"no static stack size for {title} in {callgraph}")
+        frames[title] = int(m.group(1))
+    for src, dst in re.findall(r'edge: \{ sourcename: "([^"]+)" targetname: "([^"]+)"', text):
+        calls.setdefault(src, set()).add(dst)
+
+    def depth(name: str, path: tuple[str, ...]) -> int:
+        if name in path:
+            raise FirmwareError(f"recursion through {name}")
+        below = [depth(c, path + (name,)) for c in calls.get(name, ()) if c in frames]
+        return frames[name] + max(below, default=0)
+
+    return depth(root, ())
 
 
 _LINE = re.compile(r"image (\d+) class (-?\d+) insns (\d+) logits((?: -?\d+)+)$")
