@@ -4,6 +4,7 @@ division (no divide instruction or library call) on Cortex-M0+ and RV32I, no mal
 from __future__ import annotations
 
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -104,3 +105,33 @@ def test_model_command_rejects_bad_prefix(tmp_path: Path, capsys: pytest.Capture
     assert "prefix must not be a C keyword" in captured.err
     assert captured.out == ""
     assert not out.exists()
+
+
+def test_whole_model_under_sanitizers(tmp_path: Path) -> None:
+    """The firmware's own main.c on the host with ASan and UBSan (no recovery): no undefined
+    behaviour or out-of-bounds access on the test split and on arbitrary int8 images, and
+    the logits still equal the reference."""
+    import numpy as np
+
+    from lutcodegen.model import digits, firmware, intref
+
+    gcc = require_tool("gcc")
+    qm = example.quantized("lut")
+    rng = np.random.default_rng(11)
+    images = np.concatenate([digits.load().test_images,
+                             rng.integers(-128, 128, size=(40, 8, 8)),
+                             np.full((1, 8, 8), 127), np.full((1, 8, 8), -128)])
+    pair = render_model(qm, "dvit", header_name="model.h")
+    (tmp_path / "model.c").write_text(pair.source)
+    (tmp_path / "model.h").write_text(pair.header or "")
+    (tmp_path / "images.h").write_text(firmware.images_header(images))
+    flags = ["-std=c99", "-O1", "-g", "-fsanitize=address,undefined",
+             "-fno-sanitize-recover=all", "-Wall", "-Wextra", "-Werror"]
+    built = _compile([gcc, *flags, "-I.", str(firmware.MAIN_C), "model.c", "-o", "run"],
+                     tmp_path)
+    assert built.returncode == 0, built.stderr
+    proc = subprocess.run([str(tmp_path / "run")], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = firmware.parse_output(proc.stdout, len(images))
+    expected = intref.run(qm, images)
+    assert (result.logits == expected).all()

@@ -198,10 +198,14 @@ def run(built: Build, count: int) -> RunResult:
     extra = ["-icount", "shift=0,align=off,sleep=off"] if built.board.is_riscv else []
     proc = _run([*_qemu_base(built.board), *extra, "-kernel", str(built.elf)], built.elf.parent,
                 timeout=330)
-    rows = [m for m in (_LINE.match(x.strip()) for x in proc.stdout.splitlines()) if m]
-    if len(rows) != count or f"done {count}" not in proc.stdout:
-        raise FirmwareError(f"expected {count} results, got {len(rows)}:\n{proc.stdout[-2000:]}"
-                            f"{proc.stderr[-2000:]}")
+    return parse_output(proc.stdout + proc.stderr, count)
+
+
+def parse_output(text: str, count: int) -> RunResult:
+    """The per-image lines ``main.c`` prints; all ``count`` of them and the end marker."""
+    rows = [m for m in (_LINE.match(x.strip()) for x in text.splitlines()) if m]
+    if len(rows) != count or f"done {count}" not in text:
+        raise FirmwareError(f"expected {count} results, got {len(rows)}:\n{text[-3000:]}")
     logits = np.array([[int(v) for v in m.group(4).split()] for m in rows], dtype=np.int64)
     classes = np.array([int(m.group(2)) for m in rows], dtype=np.int64)
     insns = np.array([int(m.group(3)) for m in rows], dtype=np.int64)
