@@ -13,7 +13,7 @@ from pathlib import Path
 import cffi
 import numpy as np
 
-from lutcodegen.model.codegen import render_model
+from lutcodegen.model.codegen import render_model, scratch_sizes
 from lutcodegen.model.quantize import QAdd, QLayerNorm, QLinear, QuantModel
 
 CDEF = """
@@ -163,6 +163,4 @@ def build_model(qm: QuantModel, prefix: str, root: Path) -> CompiledModel:
     spec = importlib.util.spec_from_file_location(name, library)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    from lutcodegen.model.codegen import scratch_sizes
-
     return CompiledModel(qm, prefix, module.ffi, module.lib, sum(scratch_sizes(qm).values()))
