@@ -167,3 +167,19 @@ def test_null_pointers(model: CompiledModel) -> None:
     assert run(ffi.NULL, logits, scratch) == -1
     assert run(image, ffi.NULL, scratch) == -1
     assert run(image, logits, ffi.NULL) == -1
+
+
+def test_requantization_ties_and_signs(model: CompiledModel) -> None:
+    """Exact ties of both signs, at every shift where both C paths (shift < 33 and >= 33)
+    apply: round half up, i.e. (2j + 1) / 2 -> j + 1, for j = -128 .. 126."""
+    j = np.arange(-128, 127)
+    for shift in range(31, 55):
+        half = 1 << (shift - 31)  # acc * 2^30 / 2^shift = acc / 2^(shift - 30)
+        bias = ((2 * j + 1) * half).astype(np.int32)[None, :]
+        q = QLinear(np.zeros((len(j), 1), dtype=np.int8), bias,
+                    Requant(np.full(len(j), 1 << 30, dtype=np.int32),
+                            np.full(len(j), shift, dtype=np.uint8)))
+        x = np.zeros((1, 1))
+        expected = np.clip(j + 1, -128, 127)[None, :]
+        assert_equal(intref.linear(x, q), expected)
+        assert_equal(model.linear(q, x), expected)
