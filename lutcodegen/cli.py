@@ -274,7 +274,12 @@ def run_generate(args: argparse.Namespace) -> int:
 
 
 #: Subcommands other than generation: name -> module with ``main(argv) -> int``.
-SUBCOMMANDS: dict[str, str] = {"bench": "lutcodegen.bench", "report": "lutcodegen.report"}
+SUBCOMMANDS: dict[str, str] = {
+    "bench": "lutcodegen.bench",
+    "report": "lutcodegen.report",
+    "demo": "lutcodegen.model.demo",
+    "model": "lutcodegen.model.cli",
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -4,5 +4,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-.venv/bin/ruff check lutcodegen host_tests firmware
+.venv/bin/ruff check lutcodegen host_tests firmware examples
 LUTCODEGEN_REQUIRE_TOOLS=1 .venv/bin/python -m pytest -q -p no:cacheprovider "$@"

@@ -1,0 +1,80 @@
+"""On target: the model firmware, run in QEMU, returns exactly the host reference's logits.
+
+Cortex-M4 (mps2-an386), Cortex-M0+ code (microbit) and RV32IMAC (virt) run a subset of the
+held-out images; the instruction counters are cross-checked against each other on RV32.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from cbuild import require_tool
+from test_exact import assert_equal
+
+from lutcodegen.model import digits, example, firmware, intref
+
+pytest.importorskip("sklearn", reason="the digits data set comes with scikit-learn")
+
+#: Images per board: every 9th held-out image, 40 in all (all ten classes).
+SUBSET = slice(0, None, 9)
+
+
+def _build(board_name: str, tmp_path: Path) -> tuple[firmware.Build, np.ndarray]:
+    board = firmware.BOARDS[board_name]
+    for tool in firmware.tools_for(board):
+        require_tool(tool)
+    images = digits.load().test_images[SUBSET]
+    return firmware.build(example.quantized("lut"), images, board, tmp_path), images
+
+
+@pytest.mark.firmware
+@pytest.mark.parametrize("board_name", ["an386", "microbit", "virt_rv32"])
+def test_firmware_logits_equal_host_reference(board_name: str, tmp_path: Path) -> None:
+    built, images = _build(board_name, tmp_path)
+    result = firmware.run(built, len(images))
+    expected = intref.run(example.quantized("lut"), images)
+    assert len(images) == 40
+    assert_equal(result.logits, expected)
+    assert_equal(result.classes, intref.predict(expected))
+    assert built.model_static_ram == 0  # all working memory is the caller's scratch
+    assert built.model_flash < 64 * 1024
+    assert built.scratch + built.stack_worst < 16 * 1024
+
+
+@pytest.mark.firmware
+@pytest.mark.slow
+def test_instruction_counters_agree_on_rv32(tmp_path: Path) -> None:
+    """minstret (under -icount) and the execution trace count the same inference.
+
+    They differ only by the marker calls and CSR reads around the call (a handful of
+    instructions), so a broken counter, or one counting something else, is caught.
+    """
+    built, images = _build("virt_rv32", tmp_path)
+    minstret = firmware.run(built, len(images)).insns[0]
+    traced = firmware.count_traced(built, 1)[0]
+    assert traced > 100_000
+    assert 0 <= minstret - traced <= 8, (minstret, traced)
+
+
+def test_worst_stack_path(tmp_path: Path) -> None:
+    """The deepest path is summed, not all frames; built-in helpers are skipped; cycles fail."""
+    graph = tmp_path / "m.ci"
+    graph.write_text(
+        'graph: { title: "m.c"\n'
+        'node: { title: "leaf" label: "leaf\\nm.c:1:1\\n40 bytes (static)" }\n'
+        'node: { title: "mid" label: "mid\\nm.c:2:1\\n16 bytes (static)" }\n'
+        'node: { title: "big" label: "big\\nm.c:3:1\\n48 bytes (static)" }\n'
+        'node: { title: "__aeabi_lmul" label: "__aeabi_lmul\\n<built-in>" shape : ellipse }\n'
+        'node: { title: "run" label: "run\\nm.c:4:1\\n8 bytes (static)" }\n'
+        'edge: { sourcename: "mid" targetname: "leaf" label: "m.c:2:5" }\n'
+        'edge: { sourcename: "big" targetname: "__aeabi_lmul" }\n'
+        'edge: { sourcename: "run" targetname: "mid" label: "m.c:4:5" }\n'
+        'edge: { sourcename: "run" targetname: "big" label: "m.c:4:9" }\n'
+        "}\n")
+    assert firmware.worst_stack(graph, "run") == 8 + 16 + 40
+    cycle = 'edge: { sourcename: "leaf" targetname: "run" label: "m.c:1:5" }\n}\n'
+    graph.write_text(graph.read_text()[: -len("}\n")] + cycle)
+    with pytest.raises(firmware.FirmwareError, match="recursion"):
+        firmware.worst_stack(graph, "run")
