@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
 from dataclasses import dataclass, field
@@ -236,7 +237,10 @@ def count_traced(built: Build, inferences: int) -> list[int]:
         os.mkfifo(fifo)
         cmd = [*_qemu_base(built.board), "-singlestep", "-d", "exec,nochain", "-D", str(fifo),
                "-kernel", str(built.elf)]
-        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        # Own process group: QEMU runs under `timeout`, and killing only that wrapper would
+        # leave QEMU tracing the remaining inferences on its own.
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                start_new_session=True)
         pattern = re.compile(rb"\[[0-9a-f]+/([0-9a-f]+)/")
         try:
             with open(fifo, "rb") as trace:
@@ -256,7 +260,7 @@ def count_traced(built: Build, inferences: int) -> list[int]:
                         if len(counts) == inferences:
                             break
         finally:
-            proc.kill()
+            os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
     if len(counts) != inferences:
         raise FirmwareError(f"traced {len(counts)} of {inferences} inferences")
