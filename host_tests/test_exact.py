@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import rows
+from exactness import (
+    assert_equal,
+    check_edge_rows_at_max_row,
+    check_in_place,
+    check_random_rows,
+    check_short_rows,
+)
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -38,53 +44,29 @@ def _ids(spec: Spec) -> str:
             f"{spec.table_layout}-u{spec.unroll}")
 
 
-def assert_equal(actual: np.ndarray, expected: np.ndarray) -> None:
-    """Fails with the first mismatching positions, as 'pos i: act X ref Y', and a count."""
-    bad = np.argwhere(actual != expected)
-    if len(bad):
-        lines = [f"pos {tuple(int(v) for v in p)}: act {actual[tuple(p)]} ref {expected[tuple(p)]}"
-                 for p in bad[:10]]
-        pytest.fail(f"{len(bad)} mismatches of {actual.size}:\n" + "\n".join(lines))
-
-
 @pytest.mark.parametrize("spec", CONFIGS, ids=_ids)
 def test_every_table_index_and_short_length(spec: Spec, build_kernel) -> None:
     dsg = design_for(spec)
-    kernel = build_kernel(dsg)
-    for length in range(1, min(64, spec.max_row) + 1):
-        x = np.concatenate([rows.every_difference(length), rows.edge_rows(length)])
-        assert_equal(kernel(x), reference(dsg, x))
+    check_short_rows(build_kernel(dsg), dsg, 64)
 
 
 @pytest.mark.parametrize("spec", CONFIGS, ids=_ids)
 def test_random_rows_up_to_max_row(spec: Spec, build_kernel) -> None:
     dsg = design_for(spec)
-    kernel = build_kernel(dsg)
     rng = np.random.default_rng(spec.max_row + spec.bits)
-    candidates = {1, 2, 3, 17, 100, spec.max_row // 2, spec.max_row - 1, spec.max_row}
-    lengths = sorted(n for n in candidates if 1 <= n <= spec.max_row)
-    for length in lengths:
-        count = max(2, 20000 // length)
-        for x in (rows.uniform(rng, count, length), rows.gaussian(rng, count, length, spec.scale)):
-            assert_equal(kernel(x), reference(dsg, x))
+    n = spec.max_row
+    check_random_rows(build_kernel(dsg), dsg, rng, {1, 2, 3, 17, 100, n // 2, n - 1, n}, 2)
 
 
 @pytest.mark.parametrize("spec", CONFIGS, ids=_ids)
 def test_edge_rows_at_max_row(spec: Spec, build_kernel) -> None:
     dsg = design_for(spec)
-    kernel = build_kernel(dsg)
-    x = np.concatenate([rows.edge_rows(spec.max_row), rows.peak_and_plateau(spec.max_row)])
-    assert_equal(kernel(x), reference(dsg, x))
+    check_edge_rows_at_max_row(build_kernel(dsg), dsg)
 
 
 def test_in_place_int8(build_kernel) -> None:
     dsg = design_for(Spec())
-    kernel = build_kernel(dsg)
-    x = rows.uniform(np.random.default_rng(1), 50, 40)
-    expected = reference(dsg, x)
-    buf = x.copy()
-    assert kernel.status(buf, 50, 40, buf) == 0
-    assert_equal(buf.astype(np.int64), expected)
+    check_in_place(build_kernel(dsg), dsg, seed=1)
 
 
 @settings(max_examples=60, deadline=None)

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from exactness import assert_equal
 from modelbuild import CompiledModel, build_model
-from test_exact import assert_equal
 
 from lutcodegen import METHODS
 from lutcodegen.model import digits, example, intref

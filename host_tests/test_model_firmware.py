@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from cbuild import require_tool
-from test_exact import assert_equal
+from exactness import assert_equal
 
 from lutcodegen.model import digits, example, firmware, intref
 

@@ -17,10 +17,16 @@ import numpy as np
 import pytest
 import rows
 from cbuild import require_tool
+from exactness import (
+    assert_equal,
+    check_edge_rows_at_max_row,
+    check_in_place,
+    check_random_rows,
+    check_short_rows,
+)
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
-from test_exact import assert_equal
 
 from lutcodegen import Spec, SpecError, design_for, gemmlowp, ideal_output, reference, render
 from lutcodegen.cli import main as cli_main
@@ -155,30 +161,21 @@ def test_raw_params_only_with_tflite() -> None:
 @pytest.mark.parametrize("spec", CONFIGS, ids=_ids)
 def test_every_difference_and_short_rows(spec: Spec, build_kernel) -> None:
     dsg = design_for(spec)
-    kernel = build_kernel(dsg)
-    for length in range(1, min(40, spec.max_row) + 1):
-        x = np.concatenate([rows.every_difference(length), rows.edge_rows(length)])
-        assert_equal(kernel(x), reference(dsg, x))
+    check_short_rows(build_kernel(dsg), dsg, 40)
 
 
 @pytest.mark.parametrize("spec", CONFIGS, ids=_ids)
 def test_random_rows_up_to_max_row(spec: Spec, build_kernel) -> None:
     dsg = design_for(spec)
-    kernel = build_kernel(dsg)
     rng = np.random.default_rng(spec.max_row + spec.bits)
-    candidates = {1, 2, 3, 17, 100, 511, 512, spec.max_row // 2, spec.max_row}
-    for length in sorted(n for n in candidates if 1 <= n <= spec.max_row):
-        count = max(4, 20000 // length)
-        for x in (rows.uniform(rng, count, length), rows.gaussian(rng, count, length, spec.scale)):
-            assert_equal(kernel(x), reference(dsg, x))
+    n = spec.max_row
+    check_random_rows(build_kernel(dsg), dsg, rng, {1, 2, 3, 17, 100, 511, 512, n // 2, n}, 4)
 
 
 @pytest.mark.parametrize("spec", CONFIGS, ids=_ids)
 def test_edge_rows_at_max_row(spec: Spec, build_kernel) -> None:
     dsg = design_for(spec)
-    kernel = build_kernel(dsg)
-    x = np.concatenate([rows.edge_rows(spec.max_row), rows.peak_and_plateau(spec.max_row)])
-    assert_equal(kernel(x), reference(dsg, x))
+    check_edge_rows_at_max_row(build_kernel(dsg), dsg)
 
 
 @settings(max_examples=60, deadline=None)
@@ -200,12 +197,7 @@ def test_hypothesis_options_and_rows(bits, scale, beta, max_row, data, build_ker
 
 def test_in_place_int8(build_kernel) -> None:
     dsg = design_for(Spec(method="tflite"))
-    kernel = build_kernel(dsg)
-    x = rows.uniform(np.random.default_rng(3), 50, 40)
-    expected = reference(dsg, x)
-    buf = x.copy()
-    assert kernel.status(buf, 50, 40, buf) == 0
-    assert_equal(buf.astype(np.int64), expected)
+    check_in_place(build_kernel(dsg), dsg, seed=3)
 
 
 def test_status_codes(build_kernel) -> None:
