@@ -6,6 +6,7 @@ the ``lutcodegen.templates`` package data, so the same files drive a checkout an
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -46,7 +47,9 @@ def table_rows(values: np.ndarray) -> list[str]:
     return rows
 
 
+@functools.lru_cache(maxsize=1)
 def _environment() -> jinja2.Environment:
+    """One environment per process, so each template is parsed and compiled once."""
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(_template_dir())),
         undefined=jinja2.StrictUndefined,
@@ -121,5 +124,5 @@ def render(
 
 
 def generate(spec: Spec, header_name: str | None = None) -> Generated:
-    """Spec in, C text out: the one call behind the CLI."""
+    """Spec in, C text out, in one call (the CLI keeps the design too, for ``-v``)."""
     return render(design_for(spec), header_name)

@@ -141,7 +141,7 @@ class Spec:
         return f"{self.prefix}_softmax_{suffix}"
 
     def options(self) -> dict[str, object]:
-        """The options as a plain dict, in a fixed order (used for the banner and hashing)."""
+        """The options as a plain dict, in field order (to build a changed copy of a spec)."""
         return asdict(self)
 
     def command_line(self) -> str:
