@@ -68,9 +68,10 @@ class KernelBuilder:
         self.root = root
         self.cache: dict[str, Kernel] = {}
 
-    def __call__(self, dsg: Design) -> Kernel:
+    def __call__(self, dsg: Design, defines: tuple[str, ...] = ()) -> Kernel:
+        """The compiled kernel; ``defines`` (``NAME=VALUE``) select the C's optional paths."""
         source = render(dsg).source
-        key = hashlib.sha256(source.encode()).hexdigest()[:16]
+        key = hashlib.sha256((source + repr(defines)).encode()).hexdigest()[:16]
         if key in self.cache:
             return self.cache[key]
         spec = dsg.spec
@@ -80,7 +81,7 @@ class KernelBuilder:
             f"int32_t {spec.function_name}(const int8_t *input, int32_t num_rows, "
             f"int32_t row_size, {spec.output_ctype} *output);"
         )
-        ffi.set_source(name, source, extra_compile_args=["-O2", "-std=c99"])
+        ffi.set_source(name, source, extra_compile_args=["-O2", "-std=c99"] + [f"-D{d}" for d in defines])
         build_dir = self.root / key
         build_dir.mkdir(parents=True, exist_ok=True)
         library = ffi.compile(tmpdir=str(build_dir), verbose=False)

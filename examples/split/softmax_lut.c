@@ -5,8 +5,8 @@
  * Command: lutcodegen --method lut --bits 8 --input-scale 0.0625 --beta 1.0 --max-row 256 --prefix lcg --table-layout full
  *
  * exp table (full): 256 x uint16_t = 512 bytes, T[d] = round(65535 * exp(-0.0625 * d))
- * row sum: uint32_t; products: uint32_t; reciprocal: 15 bits by shift-and-subtract, no divide
- * portable loops unrolled x4; Arm DSP cores use SIMD32 loops instead
+ * row sum: uint32_t; products: uint32_t; reciprocal: 15 bits, Newton's method or shift-and-subtract by target, no divide
+ * portable loops unrolled x8; Arm DSP cores use SIMD32 loops instead
  * accuracy: every output within 1 LSB of correctly rounded softmax for rows of
  * 1..256 elements (proven error before rounding < 0.508 LSB)
  */
@@ -80,9 +80,41 @@ static uint32_t lcg_exp(uint32_t d)
     return (uint32_t)lcg_exp_table[d];
 }
 
-/* Shifts *value (>= 1) left until its top bit is set; returns the shift. No clz in C99. */
+/*
+ * Count-leading-zeros instruction (Cortex-M3 and up, RISC-V Zbb, x86, AArch64): one
+ * instruction instead of a five-step binary search. Define LCG_USE_CLZ as 0 for C only.
+ */
+#ifndef LCG_USE_CLZ
+#if defined(__GNUC__) && (defined(__ARM_FEATURE_CLZ) || defined(__riscv_zbb) || \
+                          defined(__x86_64__) || defined(__i386__) || defined(__aarch64__))
+#define LCG_USE_CLZ 1
+#else
+#define LCG_USE_CLZ 0
+#endif
+#endif
+
+/*
+ * Reciprocal by Newton's method where a 32 x 32 -> 64-bit multiply is one or two
+ * instructions; by shift-and-subtract on cores without one (Cortex-M0/M0+/M23, RISC-V
+ * without M). Both give the same bits. Define LCG_RECIP_NEWTON as 0 or 1 to choose.
+ */
+#ifndef LCG_RECIP_NEWTON
+#if defined(__ARM_ARCH_6M__) || defined(__ARM_ARCH_8M_BASE__) || \
+    (defined(__riscv) && !defined(__riscv_mul))
+#define LCG_RECIP_NEWTON 0
+#else
+#define LCG_RECIP_NEWTON 1
+#endif
+#endif
+
+/* Shifts *value (>= 1) left until its top bit is set; returns the shift. */
 static uint32_t lcg_normalize(uint32_t *value)
 {
+#if LCG_USE_CLZ
+    const uint32_t shift = (uint32_t)__builtin_clz(*value);
+    *value <<= shift;
+    return shift;
+#else
     uint32_t v = *value;
     uint32_t shift = 0u;
     if (v < 0x00010000u) {
@@ -107,8 +139,37 @@ static uint32_t lcg_normalize(uint32_t *value)
     }
     *value = v;
     return shift;
+#endif
 }
 
+#if LCG_RECIP_NEWTON
+/*
+ * round(2^(32 + P) / den) for den in [2^31, 2^32). With D = den / 2^32, x ~ 2^30 / D starts on
+ * the line 48/17 - 32/17 D (relative error <= 1/17); each Newton step x <- x (2 - D x) squares
+ * the error. D x is rounded up, so after the first step x never exceeds 2^30 / D and the
+ * quotient q below is never too large; the loop then raises it to exactly
+ * floor(2^(32 + P + 1) / den) (usually zero or one step), and it is halved with rounding.
+ */
+static uint32_t lcg_reciprocal(uint32_t den)
+{
+    uint32_t x = 3031741620u - (uint32_t)(((uint64_t)den * 2021161080u) >> 32);
+    uint32_t q;
+    uint64_t rem;
+    int32_t k;
+
+    for (k = 0; k < 2; ++k) {
+        const uint32_t dx = (uint32_t)(((uint64_t)den * x) >> 32); /* floor(2^30 D x) */
+        x = (uint32_t)(((uint64_t)x * (0x7fffffffu - dx)) >> 30);
+    }
+    q = x >> (29 - LCG_RECIP_BITS);
+    rem = ((uint64_t)1u << (33 + LCG_RECIP_BITS)) - (uint64_t)q * den;
+    while (rem >= den) {
+        rem -= den;
+        ++q;
+    }
+    return (uint32_t)((q + 1u) >> 1);
+}
+#else
 /*
  * round(2^(32 + P) / den) for den in [2^31, 2^32): computes
  * floor(2^(32 + P + 1) / den) one quotient bit per step (restoring division), then halves
@@ -136,6 +197,7 @@ static uint32_t lcg_reciprocal(uint32_t den)
     }
     return (q + 1u) >> 1;
 }
+#endif
 
 /* Output for table value t when no clamp is needed: round(t * recip / 2^shift) - 128. */
 static int8_t lcg_scale(uint32_t t, uint32_t recip, uint32_t half, uint32_t shift)
@@ -143,40 +205,75 @@ static int8_t lcg_scale(uint32_t t, uint32_t recip, uint32_t half, uint32_t shif
     return (int8_t)((int32_t)(((uint32_t)t * recip + half) >> shift) - 128);
 }
 
-/* Largest of x[0 .. n-1], n >= 1. */
-static int32_t lcg_row_max(const int8_t *x, int32_t n)
+#if LCG_USE_SIMD32
+/* Four int8 elements as one word (unaligned load), element k in byte k. */
+static uint32_t lcg_load4(const int8_t *x)
 {
-    int32_t i = 0;
+    uint32_t word;
+    __builtin_memcpy(&word, x, 4u);
+    return word;
+}
+
+/* The larger signed byte of a and b in each of the four lanes: SSUB8 sets a GE flag per lane
+ * where a >= b, SEL picks those lanes of a. */
+static uint32_t lcg_max4(uint32_t a, uint32_t b)
+{
+    (void)__ssub8((int8x4_t)a, (int8x4_t)b);
+    return (uint32_t)__sel((uint8x4_t)a, (uint8x4_t)b);
+}
+#endif
+
+static void lcg_softmax_row(const int8_t *x, int32_t n, int8_t *y)
+{
+    int32_t i;
     int32_t max = x[0];
+    uint32_t sum = 0u;
+    uint32_t recip;
+    uint32_t half;
+    uint32_t shift;
 #if LCG_USE_SIMD32
     /*
-     * Arm DSP extension: SSUB8 compares four bytes at once (a GE flag per byte) and SEL keeps
-     * the larger byte of each lane, so four elements cost a load and two instructions.
+     * Arm DSP extension: four elements per word. The first n % 4 elements are taken one at a
+     * time, so the words start at x + head and end exactly at the end of the row.
      */
-    if (n >= 8) {
-        uint32_t lanes = 0x80808080u; /* four lanes of -128 */
-        int32_t k;
-        for (; i + 4 <= n; i += 4) {
-            uint32_t word;
-            __builtin_memcpy(&word, x + i, 4u); /* unaligned word load */
-            (void)__ssub8((int8x4_t)word, (int8x4_t)lanes);
-            lanes = (uint32_t)__sel((uint8x4_t)word, (uint8x4_t)lanes);
+    const int32_t head = n & 3;
+    uint32_t maxes;
+
+    for (i = 1; i < head; ++i) {
+        if (x[i] > max) {
+            max = x[i];
         }
-        for (k = 0; k < 4; ++k) { /* the largest of the four lanes, each a signed byte */
-            int32_t lane = (int32_t)(lanes & 0xffu) - (int32_t)((lanes & 0x80u) << 1);
-            if (lane > max) {
-                max = lane;
-            }
-            lanes >>= 8;
-        }
+    }
+    maxes = 0x01010101u * ((uint32_t)max & 0xffu);
+    for (i = head; i < n; i += 4) {
+        maxes = lcg_max4(lcg_load4(x + i), maxes);
+    }
+    /* Two rotations fold the four lane maxima: every byte of maxes is then the row max. */
+    maxes = lcg_max4(maxes, (maxes >> 16) | (maxes << 16));
+    maxes = lcg_max4(maxes, (maxes >> 8) | (maxes << 24));
+    max = (int32_t)(maxes & 0xffu) - (int32_t)((maxes & 0x80u) << 1);
+
+    /* sum <= LCG_MAX_ROW * 65535 <= 2^32 - 1: cannot overflow. */
+    for (i = 0; i < head; ++i) {
+        sum += lcg_exp((uint32_t)(max - x[i]));
+    }
+    for (; i < n; i += 4) {
+        /* USUB8 forms the four differences max - x at once; each fits a byte. */
+        const uint32_t d = (uint32_t)__usub8((uint8x4_t)maxes, (uint8x4_t)lcg_load4(x + i));
+        sum += lcg_exp(d & 0xffu) + lcg_exp((d >> 8) & 0xffu) + lcg_exp((d >> 16) & 0xffu) +
+               lcg_exp(d >> 24);
     }
 #else
     {
-        /* 4 elements per iteration; separate running maxima keep the steps independent. */
+        /* 8 elements per iteration; separate running maxima keep the steps independent. */
         int32_t max1 = max;
         int32_t max2 = max;
         int32_t max3 = max;
-        for (; i + 4 <= n; i += 4) {
+        int32_t max4 = max;
+        int32_t max5 = max;
+        int32_t max6 = max;
+        int32_t max7 = max;
+        for (i = 0; i + 8 <= n; i += 8) {
             if (x[i] > max) {
                 max = x[i];
             }
@@ -189,6 +286,18 @@ static int32_t lcg_row_max(const int8_t *x, int32_t n)
             if (x[i + 3] > max3) {
                 max3 = x[i + 3];
             }
+            if (x[i + 4] > max4) {
+                max4 = x[i + 4];
+            }
+            if (x[i + 5] > max5) {
+                max5 = x[i + 5];
+            }
+            if (x[i + 6] > max6) {
+                max6 = x[i + 6];
+            }
+            if (x[i + 7] > max7) {
+                max7 = x[i + 7];
+            }
         }
         if (max1 > max) {
             max = max1;
@@ -199,60 +308,43 @@ static int32_t lcg_row_max(const int8_t *x, int32_t n)
         if (max3 > max) {
             max = max3;
         }
+        if (max4 > max) {
+            max = max4;
+        }
+        if (max5 > max) {
+            max = max5;
+        }
+        if (max6 > max) {
+            max = max6;
+        }
+        if (max7 > max) {
+            max = max7;
+        }
     }
-#endif
     for (; i < n; ++i) {
         if (x[i] > max) {
             max = x[i];
         }
     }
-    return max;
-}
-
-static void lcg_softmax_row(const int8_t *x, int32_t n, int8_t *y)
-{
-    int32_t i;
-    int32_t max;
-    uint32_t sum = 0u;
-    uint32_t recip;
-    uint32_t half;
-    uint32_t shift;
-
-    max = lcg_row_max(x, n);
     /* sum <= LCG_MAX_ROW * 65535 <= 2^32 - 1: cannot overflow. */
-    i = 0;
-#if LCG_USE_SIMD32
-    {
-        /* USUB8 forms four differences max - x at once; each fits a byte. */
-        const uint32_t maxes = 0x01010101u * ((uint32_t)max & 0xffu);
-        uint32_t sum1 = 0u;
-        for (; i + 4 <= n; i += 4) {
-            uint32_t word;
-            uint32_t d;
-            __builtin_memcpy(&word, x + i, 4u); /* unaligned word load */
-            d = (uint32_t)__usub8((uint8x4_t)maxes, (uint8x4_t)word);
-            sum += lcg_exp(d & 0xffu);
-            sum1 += lcg_exp((d >> 8) & 0xffu);
-            sum += lcg_exp((d >> 16) & 0xffu);
-            sum1 += lcg_exp(d >> 24);
-        }
-        sum += sum1;
-    }
-#else
     {
         uint32_t sum1 = 0u;
-        for (; i + 4 <= n; i += 4) {
+        for (i = 0; i + 8 <= n; i += 8) {
             sum += lcg_exp((uint32_t)(max - x[i]));
             sum1 += lcg_exp((uint32_t)(max - x[i + 1]));
             sum += lcg_exp((uint32_t)(max - x[i + 2]));
             sum1 += lcg_exp((uint32_t)(max - x[i + 3]));
+            sum += lcg_exp((uint32_t)(max - x[i + 4]));
+            sum1 += lcg_exp((uint32_t)(max - x[i + 5]));
+            sum += lcg_exp((uint32_t)(max - x[i + 6]));
+            sum1 += lcg_exp((uint32_t)(max - x[i + 7]));
         }
         sum += sum1;
     }
-#endif
     for (; i < n; ++i) {
         sum += lcg_exp((uint32_t)(max - x[i]));
     }
+#endif
     /* recip ~= 2^(bits(sum) + P) / sum; the output shift is bits(sum) + P - 8. */
     shift = 32u - lcg_normalize(&sum);
     recip = lcg_reciprocal(sum);
@@ -261,32 +353,43 @@ static void lcg_softmax_row(const int8_t *x, int32_t n, int8_t *y)
     /* T[d] * recip + half <= 65535 * 2^15 + 2^29 < 2^32: cannot overflow. */
     if (((uint32_t)65535u * recip + half) >> shift <= 255u) {
         /* Not even the row maximum reaches 2^8: no clamp needed. */
-        i = 0;
 #if LCG_USE_SIMD32
-        {
-            const uint32_t maxes = 0x01010101u * ((uint32_t)max & 0xffu);
-            for (; i + 4 <= n; i += 4) {
-                uint32_t word;
-                uint32_t d;
-                __builtin_memcpy(&word, x + i, 4u); /* read before y[i..i+3] may overwrite it */
-                d = (uint32_t)__usub8((uint8x4_t)maxes, (uint8x4_t)word);
-                y[i] = lcg_scale(lcg_exp(d & 0xffu), recip, half, shift);
-                y[i + 1] = lcg_scale(lcg_exp((d >> 8) & 0xffu), recip, half, shift);
-                y[i + 2] = lcg_scale(lcg_exp((d >> 16) & 0xffu), recip, half, shift);
-                y[i + 3] = lcg_scale(lcg_exp(d >> 24), recip, half, shift);
-            }
+        for (i = 0; i < head; ++i) {
+            y[i] = lcg_scale(lcg_exp((uint32_t)(max - x[i])), recip, half, shift);
+        }
+        for (; i < n; i += 4) {
+            const uint32_t d = (uint32_t)__usub8((uint8x4_t)maxes, (uint8x4_t)lcg_load4(x + i));
+            /* Four outputs (each <= 255) packed into one word, one store. */
+            uint32_t q = (uint32_t)(((uint32_t)lcg_exp(d & 0xffu) * recip + half) >> shift);
+            q |= (uint32_t)(((uint32_t)lcg_exp((d >> 8) & 0xffu) * recip + half) >> shift) << 8;
+            q |= (uint32_t)(((uint32_t)lcg_exp((d >> 16) & 0xffu) * recip + half) >> shift) << 16;
+            q |= (uint32_t)(((uint32_t)lcg_exp(d >> 24) * recip + half) >> shift) << 24;
+            q = (uint32_t)__usub8((uint8x4_t)q, (uint8x4_t)0x80808080u); /* - 128 in each byte */
+            __builtin_memcpy(y + i, &q, 4u);
         }
 #else
-        for (; i + 4 <= n; i += 4) {
-            y[i] = lcg_scale(lcg_exp((uint32_t)(max - x[i])), recip, half, shift);
-            y[i + 1] = lcg_scale(lcg_exp((uint32_t)(max - x[i + 1])), recip, half, shift);
-            y[i + 2] = lcg_scale(lcg_exp((uint32_t)(max - x[i + 2])), recip, half, shift);
-            y[i + 3] = lcg_scale(lcg_exp((uint32_t)(max - x[i + 3])), recip, half, shift);
+        for (i = 0; i + 8 <= n; i += 8) {
+            const int32_t x0 = x[i];
+            const int32_t x1 = x[i + 1];
+            const int32_t x2 = x[i + 2];
+            const int32_t x3 = x[i + 3];
+            const int32_t x4 = x[i + 4];
+            const int32_t x5 = x[i + 5];
+            const int32_t x6 = x[i + 6];
+            const int32_t x7 = x[i + 7];
+            y[i] = lcg_scale(lcg_exp((uint32_t)(max - x0)), recip, half, shift);
+            y[i + 1] = lcg_scale(lcg_exp((uint32_t)(max - x1)), recip, half, shift);
+            y[i + 2] = lcg_scale(lcg_exp((uint32_t)(max - x2)), recip, half, shift);
+            y[i + 3] = lcg_scale(lcg_exp((uint32_t)(max - x3)), recip, half, shift);
+            y[i + 4] = lcg_scale(lcg_exp((uint32_t)(max - x4)), recip, half, shift);
+            y[i + 5] = lcg_scale(lcg_exp((uint32_t)(max - x5)), recip, half, shift);
+            y[i + 6] = lcg_scale(lcg_exp((uint32_t)(max - x6)), recip, half, shift);
+            y[i + 7] = lcg_scale(lcg_exp((uint32_t)(max - x7)), recip, half, shift);
         }
-#endif
         for (; i < n; ++i) {
             y[i] = lcg_scale(lcg_exp((uint32_t)(max - x[i])), recip, half, shift);
         }
+#endif
     } else {
         for (i = 0; i < n; ++i) {
             uint32_t q = (uint32_t)lcg_exp((uint32_t)(max - x[i])) * recip;

@@ -1,0 +1,98 @@
+"""The ``lut`` kernel's optional C paths give the same bits as the default one.
+
+The generated file chooses, by compiler feature macros, between a count-leading-zeros builtin and
+a binary search, and between a Newton reciprocal and restoring shift-and-subtract. The host
+compiler takes one combination by default; these tests force every combination and compare with
+the reference, and check the Newton reciprocal against a 64-bit division for every denominator
+it can receive (all 2^31 at the default precision).
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from cbuild import require_tool
+from exactness import check_random_rows, check_short_rows
+
+from lutcodegen import Spec, design_for, render
+from lutcodegen.methods.lut import newton_steps
+
+PATHS = [
+    ("LCG_USE_CLZ=0", "LCG_RECIP_NEWTON=0"),
+    ("LCG_USE_CLZ=0", "LCG_RECIP_NEWTON=1"),
+    ("LCG_USE_CLZ=1", "LCG_RECIP_NEWTON=0"),
+    ("LCG_USE_CLZ=1", "LCG_RECIP_NEWTON=1"),
+]
+
+SPECS = [Spec(), Spec(bits=16), Spec(bits=4, input_scale=0.25), Spec(bits=8, max_row=1024),
+         Spec(unroll=1, table_layout="compact")]
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=lambda s: f"b{s.bits}-n{s.max_row}-u{s.unroll}")
+@pytest.mark.parametrize("defines", PATHS, ids=lambda d: "-".join(d))
+def test_every_path_equals_the_reference(spec: Spec, defines: tuple[str, ...],
+                                         build_kernel) -> None:
+    dsg = design_for(spec)
+    assert dsg.sum_bits == 32  # the paths exist only for 32-bit sums
+    kernel = build_kernel(dsg, defines)
+    check_short_rows(kernel, dsg, 24)
+    check_random_rows(kernel, dsg, np.random.default_rng(spec.bits), {1, 5, 64, spec.max_row}, 50)
+
+
+#: Calls the file's static reciprocal for den = 2^31, 2^31 + step, ... and the top denominators,
+#: against floor(2^(33 + P) / den) from a 64-bit division; prints how many differ.
+HARNESS = r"""
+#include "softmax.c"
+#include <stdio.h>
+
+static int check(uint64_t den)
+{
+    const uint64_t want = ((((uint64_t)1u << (33 + LCG_RECIP_BITS)) / den) + 1u) >> 1;
+    return (uint64_t)lcg_reciprocal((uint32_t)den) != want;
+}
+
+int main(void)
+{
+    uint64_t den, bad = 0u, count = 0u;
+    for (den = 0x80000000u; den <= 0xffffffffu; den += STEP) {
+        bad += (uint64_t)check(den);
+        ++count;
+    }
+    for (den = 0xffffff00u; den <= 0xffffffffu; ++den) {
+        bad += (uint64_t)check(den);
+        ++count;
+    }
+    printf("%llu %llu\n", (unsigned long long)count, (unsigned long long)bad);
+    return 0;
+}
+"""
+
+
+@pytest.mark.parametrize(("spec", "step"), [
+    (Spec(), 1),  # P = 14: every denominator, a few seconds
+    (Spec(bits=16), 7),  # P = 24, three Newton steps
+    (Spec(bits=2), 997),  # P = 10
+    (Spec(bits=12, input_scale=1 / 64), 997),
+], ids=["b8-all", "b16", "b2", "b12"])
+def test_newton_reciprocal_is_exact(spec: Spec, step: int, tmp_path: Path) -> None:
+    gcc = require_tool("gcc")
+    dsg = design_for(spec)
+    (tmp_path / "softmax.c").write_text(render(dsg).source)
+    (tmp_path / "main.c").write_text(HARNESS)
+    exe = tmp_path / "recip"
+    subprocess.run([gcc, "-O2", "-std=c99", f"-DSTEP={step}u", "-DLCG_RECIP_NEWTON=1",
+                    "-Wno-unused-function", "-o", str(exe), str(tmp_path / "main.c")],
+                   check=True, cwd=tmp_path)
+    count, bad = (int(v) for v in subprocess.run(
+        [str(exe)], check=True, capture_output=True, text=True, timeout=300).stdout.split())
+    assert count >= (1 << 31) // step
+    assert bad == 0, f"P={dsg.precision}: {bad} of {count} reciprocals differ"
+
+
+def test_newton_steps_follow_the_precision() -> None:
+    assert [newton_steps(p) for p in (8, 14, 15, 24, 28)] == [2, 2, 3, 3, 3]
+    with pytest.raises(ValueError):
+        newton_steps(29)
