@@ -81,7 +81,8 @@ class KernelBuilder:
             f"int32_t {spec.function_name}(const int8_t *input, int32_t num_rows, "
             f"int32_t row_size, {spec.output_ctype} *output);"
         )
-        ffi.set_source(name, source, extra_compile_args=["-O2", "-std=c99"] + [f"-D{d}" for d in defines])
+        flags = ["-O2", "-std=c99"] + [f"-D{d}" for d in defines]
+        ffi.set_source(name, source, extra_compile_args=flags)
         build_dir = self.root / key
         build_dir.mkdir(parents=True, exist_ok=True)
         library = ffi.compile(tmpdir=str(build_dir), verbose=False)
