@@ -191,8 +191,8 @@ static uint32_t lcg_normalize(uint32_t *value)
 /*
  * round(2^(32 + P) / den) for den in [2^31, 2^32). With D = den / 2^32, x ~ 2^30 / D starts on
  * the line 48/17 - 32/17 D (relative error <= 1/17); each Newton step x <- x (2 - D x) squares
- * the error. D x is rounded up, so after the first step x never exceeds 2^30 / D and the
- * quotient q below is never too large; the loop then raises it to exactly
+ * the error. 2 - D x is rounded down, so after the first step x never exceeds 2^30 / D and
+ * the quotient q below is never too large; the loop then raises it to exactly
  * floor(2^(32 + P + 1) / den) (usually zero or one step), and it is halved with rounding.
  */
 static uint32_t lcg_reciprocal(uint32_t den)
@@ -204,7 +204,7 @@ static uint32_t lcg_reciprocal(uint32_t den)
 
     for (k = 0; k < 2; ++k) {
         const uint32_t dx = (uint32_t)(((uint64_t)den * x) >> 32); /* floor(2^30 D x) */
-        x = (uint32_t)(((uint64_t)x * (0x7fffffffu - dx)) >> 30);
+        x = (uint32_t)(((uint64_t)x * (~dx & 0x7fffffffu)) >> 30); /* 2^31 - 1 - dx, dx < 2^31 */
     }
     q = x >> (29 - LCG_RECIP_BITS);
     rem = ((uint64_t)1u << (33 + LCG_RECIP_BITS)) - (uint64_t)q * den;
@@ -296,7 +296,7 @@ static void lcg_softmax_row(const int8_t *x, int32_t n, int8_t *y)
     /* Two rotations fold the four lane maxima: every byte of maxes is then the row max. */
     maxes = lcg_max4(maxes, (maxes >> 16) | (maxes << 16));
     maxes = lcg_max4(maxes, (maxes >> 8) | (maxes << 24));
-    max = (int32_t)(maxes & 0xffu) - (int32_t)((maxes & 0x80u) << 1);
+    max = (int32_t)((maxes & 0xffu) ^ 0x80u) - 128; /* byte 0 as a signed value */
 
     /* sum <= LCG_MAX_ROW * 65535 <= 2^32 - 1: cannot overflow. */
     for (i = 0; i < head; ++i) {
