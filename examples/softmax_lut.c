@@ -193,7 +193,8 @@ static uint32_t lcg_normalize(uint32_t *value)
  * the line 48/17 - 32/17 D (relative error <= 1/17); each Newton step x <- x (2 - D x) squares
  * the error. 2 - D x is rounded down, so after the first step x never exceeds 2^30 / D and
  * the quotient q below is never too large; the loop then raises it to exactly
- * floor(2^(32 + P + 1) / den) (usually zero or one step), and it is halved with rounding.
+ * floor(2^(32 + P + 1) / den), and it is halved with rounding. The loop takes at most one
+ * step for every den and every P from 2 to 24 (checked for all 2^31 den).
  */
 static uint32_t lcg_reciprocal(uint32_t den)
 {
@@ -259,8 +260,10 @@ static uint32_t lcg_load4(const int8_t *x)
     return word;
 }
 
-/* The larger signed byte of a and b in each of the four lanes: SSUB8 sets a GE flag per lane
- * where a >= b, SEL picks those lanes of a. */
+/*
+ * The larger signed byte of a and b in each of the four lanes: SSUB8 sets a GE flag per lane
+ * where a >= b, SEL picks those lanes of a.
+ */
 static uint32_t lcg_max4(uint32_t a, uint32_t b)
 {
     (void)__ssub8((int8x4_t)a, (int8x4_t)b);

@@ -99,8 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--unroll", type=_integer, metavar="U",
-        help="lut: elements per loop iteration, 1, 2, 4 or 8 (default 4); more is faster and "
-        "larger, same outputs",
+        help="lut: elements per iteration of the portable loops, 1, 2, 4 or 8 (default 8); "
+        "more is faster and larger, same outputs",
     )
     paper = parser.add_argument_group(
         "options of the paper methods rexp and lut2d (default: the method's choice; "

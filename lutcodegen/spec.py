@@ -98,9 +98,10 @@ class Spec:
         num_shift: ``lut2d``: the 2D table's numerator index is round(n / 2^num_shift).
         rounding: ``rexp``: "nearest" or "floor" for the final ``(n * alpha) >> F``.
 
-    Method option of ``lut`` (None = 4):
-        unroll: elements per loop iteration in the three passes over a row (1, 2, 4 or 8):
-            fewer loop instructions per element for more code bytes; same outputs.
+    Method option of ``lut`` (None = 8):
+        unroll: elements per loop iteration of the portable loops over a row (1, 2, 4 or 8):
+            fewer loop instructions per element for more code bytes; same outputs. Cores with
+            the Arm DSP extension run four-lane SIMD32 loops instead.
     """
 
     bits: int = 8
