@@ -6,7 +6,7 @@
  *
  * exp table (full): 256 x uint16_t = 512 bytes, T[d] = round(65535 * exp(-0.0625 * d))
  * row sum: uint32_t; products: uint32_t; reciprocal: 15 bits, Newton's method or shift-and-subtract by target, no divide
- * portable loops unrolled x8; Arm DSP cores use SIMD32 loops instead
+ * portable loops unrolled x8; Arm DSP cores use SIMD32 loops instead, Helium cores vector loops
  * accuracy: every output within 1 LSB of correctly rounded softmax for rows of
  * 1..256 elements (proven error before rounding < 0.508 LSB)
  */
@@ -116,14 +116,25 @@ static const uint16_t lcg_exp_table[256] = {
 #include <arm_acle.h>
 #endif
 
+/*
+ * Optional path for cores with Helium, the M-profile Vector Extension (Cortex-M55, M85): eight
+ * or sixteen elements per instruction, and gather loads from the table. Same results. Define
+ * LCG_USE_MVE as 0 to leave it out.
+ */
+#ifndef LCG_USE_MVE
+#if defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1) && defined(__GNUC__)
+#define LCG_USE_MVE 1
+#else
+#define LCG_USE_MVE 0
+#endif
+#endif
+#if LCG_USE_MVE
+#include <arm_mve.h>
+#endif
+
 /* Reciprocal precision P: the reciprocal carries P + 1 significant bits. */
 #define LCG_RECIP_BITS 14
 
-/* T[d] for d = 0 .. 255. */
-static uint32_t lcg_exp(uint32_t d)
-{
-    return (uint32_t)lcg_exp_table[d];
-}
 
 /*
  * Count-leading-zeros instruction (Cortex-M3 and up, RISC-V Zbb, x86, AArch64): one
@@ -244,6 +255,84 @@ static uint32_t lcg_reciprocal(uint32_t den)
     return (q + 1u) >> 1;
 }
 #endif
+
+#if LCG_USE_MVE
+/*
+ * Eight outputs in 16-bit lanes, min(round(t * recip / 2^shift), 255) - 128; a byte store keeps
+ * the low byte of each.
+ */
+static uint16x8_t lcg_scale8(uint16x8_t t, uint32x4_t recips, uint32_t half, int32_t right)
+{
+    /* Even and odd lanes widened to 32 bits: t * recip + half, shifted right, narrowed back. */
+    const uint32x4_t even = vshlq_r_u32(vmlasq_n_u32(vmovlbq_u16(t), recips, half), right);
+    const uint32x4_t odd = vshlq_r_u32(vmlasq_n_u32(vmovltq_u16(t), recips, half), right);
+    const uint16x8_t q = vmovntq_u32(vmovnbq_u32(vdupq_n_u16(0), even), odd);
+    return vsubq_n_u16(vminq_u16(q, vdupq_n_u16(255)), 128);
+}
+
+/* d = max - x for eight elements, in 16-bit lanes (predicated: lanes off p read nothing). */
+static uint16x8_t lcg_diff8(const int8_t *x, int16x8_t max, mve_pred16_t p)
+{
+    return vreinterpretq_u16_s16(vsubq_s16(max, vldrbq_z_s16(x, p)));
+}
+
+static void lcg_softmax_row(const int8_t *x, int32_t n, int8_t *y)
+{
+    const mve_pred16_t all = vctp16q(8u);
+    int32_t i;
+    int8x16_t maxes = vdupq_n_s8(-128);
+    int16x8_t max;
+    mve_pred16_t p;
+    uint32_t sum = 0u;
+    uint32_t recip;
+    uint32_t half;
+    uint32_t shift;
+
+    /* Whole vectors, then the rest of the row under a tail predicate. */
+    for (i = 0; i + 16 <= n; i += 16) {
+        maxes = vmaxq_s8(maxes, vldrbq_s8(x + i));
+    }
+    p = vctp8q((uint32_t)(n - i));
+    maxes = vmaxq_m_s8(maxes, maxes, vldrbq_z_s8(x + i, p), p);
+    max = vdupq_n_s16((int16_t)vmaxvq_s8(-128, maxes));
+
+    /* sum <= LCG_MAX_ROW * 65535 <= 2^32 - 1: cannot overflow. A gather reads eight T[d]. */
+    for (i = 0; i + 8 <= n; i += 8) {
+        const uint16x8_t d = lcg_diff8(x + i, max, all);
+        sum = vaddvaq_u16(sum, vldrhq_gather_shifted_offset_u16(lcg_exp_table, d));
+    }
+    p = vctp16q((uint32_t)(n - i));
+    {
+        const uint16x8_t d = lcg_diff8(x + i, max, p);
+        sum = vaddvaq_p_u16(sum, vldrhq_gather_shifted_offset_z_u16(lcg_exp_table, d, p), p);
+    }
+
+    shift = 32u - lcg_normalize(&sum);
+    recip = lcg_reciprocal(sum);
+    shift = shift + (uint32_t)LCG_RECIP_BITS - 8u;
+    half = (uint32_t)1u << (shift - 1u);
+    {
+        const uint32x4_t recips = vdupq_n_u32(recip);
+        const int32_t right = -(int32_t)shift;
+        for (i = 0; i + 8 <= n; i += 8) {
+            const uint16x8_t d = lcg_diff8(x + i, max, all);
+            const uint16x8_t t = vldrhq_gather_shifted_offset_u16(lcg_exp_table, d);
+            vstrbq_u16((uint8_t *)(y + i), lcg_scale8(t, recips, half, right));
+        }
+        p = vctp16q((uint32_t)(n - i));
+        {
+            const uint16x8_t d = lcg_diff8(x + i, max, p);
+            const uint16x8_t t = vldrhq_gather_shifted_offset_z_u16(lcg_exp_table, d, p);
+            vstrbq_p_u16((uint8_t *)(y + i), lcg_scale8(t, recips, half, right), p);
+        }
+    }
+}
+#else
+/* T[d] for d = 0 .. 255. */
+static uint32_t lcg_exp(uint32_t d)
+{
+    return (uint32_t)lcg_exp_table[d];
+}
 
 /* Output for table value t when no clamp is needed: round(t * recip / 2^shift) - 128. */
 static int8_t lcg_scale(uint32_t t, uint32_t recip, uint32_t half, uint32_t shift)
@@ -450,6 +539,7 @@ static void lcg_softmax_row(const int8_t *x, int32_t n, int8_t *y)
     }
 }
 
+#endif
 int32_t lcg_softmax_s8(const int8_t *input, int32_t num_rows, int32_t row_size,
                        int8_t *output)
 {

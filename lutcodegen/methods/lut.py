@@ -211,7 +211,8 @@ def describe(dsg: LutDesign) -> list[str]:
         f"{dsg.precision + 1} bits, "
         + ("Newton's method or shift-and-subtract by target, no divide" if dsg.sum_bits == 32
            else "shift-and-subtract, no divide"),
-        f"portable loops unrolled x{dsg.unroll}; Arm DSP cores use SIMD32 loops instead",
+        f"portable loops unrolled x{dsg.unroll}; Arm DSP cores use SIMD32 loops instead"
+        + (", Helium cores vector loops" if has_mve_path(dsg) else ""),
         "accuracy: every output within 1 LSB of correctly rounded softmax for rows of",
         f"1..{spec.max_row} elements (proven error before rounding < {dsg.error_bound:.3f} LSB)",
     ]
@@ -230,7 +231,16 @@ def template_context(dsg: LutDesign) -> dict[str, object]:
         "hex_sum": lambda v: f"0x{v:0{dsg.sum_bits // 4}x}{suffix}",
         "max_half_log2": n_max + dsg.precision - spec.bits - 1,
         "newton_steps": newton_steps(dsg.precision),
+        "mve": has_mve_path(dsg),
     }
+
+
+def has_mve_path(dsg: LutDesign) -> bool:
+    """Whether the C gets a Helium (MVE) path: its gather loads read 16-bit entries of the full
+    table, its lanes hold 32-bit sums and products, and its byte store needs int8 output."""
+    spec = dsg.spec
+    return (dsg.entry_bits == 16 and dsg.sum_bits == 32 and dsg.product_bits == 32
+            and spec.bits <= 8 and spec.table_layout == "full")
 
 
 def newton_steps(precision: int) -> int:
