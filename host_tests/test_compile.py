@@ -223,10 +223,14 @@ def test_source_uses_only_stdint_and_stddef() -> None:
     text = render(design_for(Spec())).source
     lines = text.splitlines()
     includes = sorted(line for line in lines if line.startswith("#include"))
-    assert includes == ["#include <arm_acle.h>", "#include <stddef.h>", "#include <stdint.h>"]
-    # arm_acle.h only for the optional Arm DSP path, which is guarded by a feature test
+    assert includes == ["#include <arm_acle.h>", "#include <arm_mve.h>", "#include <stddef.h>",
+                        "#include <stdint.h>"]
+    # arm_acle.h and arm_mve.h only for the optional Arm DSP and Helium paths, each guarded by a
+    # feature test
     acle = lines.index("#include <arm_acle.h>")
     assert lines[acle - 1] == "#if LCG_USE_SIMD32"
+    mve = lines.index("#include <arm_mve.h>")
+    assert lines[mve - 1] == "#if LCG_USE_MVE"
     code = "\n".join(
         line for line in text.splitlines() if not line.lstrip().startswith(("*", "/*"))
     )
