@@ -461,22 +461,14 @@ static void lcg_softmax_row(const int8_t *x, int32_t n, int8_t *y)
         }
 #else
         for (i = 0; i + 8 <= n; i += 8) {
-            const int32_t x0 = x[i];
-            const int32_t x1 = x[i + 1];
-            const int32_t x2 = x[i + 2];
-            const int32_t x3 = x[i + 3];
-            const int32_t x4 = x[i + 4];
-            const int32_t x5 = x[i + 5];
-            const int32_t x6 = x[i + 6];
-            const int32_t x7 = x[i + 7];
-            y[i] = lcg_scale(lcg_exp((uint32_t)(max - x0)), recip, half, shift);
-            y[i + 1] = lcg_scale(lcg_exp((uint32_t)(max - x1)), recip, half, shift);
-            y[i + 2] = lcg_scale(lcg_exp((uint32_t)(max - x2)), recip, half, shift);
-            y[i + 3] = lcg_scale(lcg_exp((uint32_t)(max - x3)), recip, half, shift);
-            y[i + 4] = lcg_scale(lcg_exp((uint32_t)(max - x4)), recip, half, shift);
-            y[i + 5] = lcg_scale(lcg_exp((uint32_t)(max - x5)), recip, half, shift);
-            y[i + 6] = lcg_scale(lcg_exp((uint32_t)(max - x6)), recip, half, shift);
-            y[i + 7] = lcg_scale(lcg_exp((uint32_t)(max - x7)), recip, half, shift);
+            y[i] = lcg_scale(lcg_exp((uint32_t)(max - x[i])), recip, half, shift);
+            y[i + 1] = lcg_scale(lcg_exp((uint32_t)(max - x[i + 1])), recip, half, shift);
+            y[i + 2] = lcg_scale(lcg_exp((uint32_t)(max - x[i + 2])), recip, half, shift);
+            y[i + 3] = lcg_scale(lcg_exp((uint32_t)(max - x[i + 3])), recip, half, shift);
+            y[i + 4] = lcg_scale(lcg_exp((uint32_t)(max - x[i + 4])), recip, half, shift);
+            y[i + 5] = lcg_scale(lcg_exp((uint32_t)(max - x[i + 5])), recip, half, shift);
+            y[i + 6] = lcg_scale(lcg_exp((uint32_t)(max - x[i + 6])), recip, half, shift);
+            y[i + 7] = lcg_scale(lcg_exp((uint32_t)(max - x[i + 7])), recip, half, shift);
         }
         for (; i < n; ++i) {
             y[i] = lcg_scale(lcg_exp((uint32_t)(max - x[i])), recip, half, shift);
