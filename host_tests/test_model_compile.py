@@ -75,8 +75,9 @@ def test_integer_only_no_division(source: str, cc_name: str, flags: list[str],
 
 def test_source_is_integer_only_text(source: str) -> None:
     includes = sorted({line for line in source.splitlines() if line.startswith("#include")})
-    # arm_acle.h only inside the softmax's guarded Arm DSP path
-    assert includes == ["#include <arm_acle.h>", "#include <stddef.h>", "#include <stdint.h>"]
+    # arm_acle.h and arm_mve.h only inside the softmax's guarded Arm DSP and Helium paths
+    assert includes == ["#include <arm_acle.h>", "#include <arm_mve.h>", "#include <stddef.h>",
+                        "#include <stdint.h>"]
     code = "\n".join(line for line in source.splitlines()
                      if not line.lstrip().startswith(("*", "/*")))
     code = re.sub(r"/\*.*?\*/", "", code)
