@@ -334,10 +334,16 @@ static uint32_t lcg_exp(uint32_t d)
     return (uint32_t)lcg_exp_table[d];
 }
 
+/* round(t * recip / 2^shift) for table value t, before the clamp and the zero point. */
+static uint32_t lcg_round(uint32_t t, uint32_t recip, uint32_t half, uint32_t shift)
+{
+    return ((uint32_t)t * recip + half) >> shift;
+}
+
 /* Output for table value t when no clamp is needed: round(t * recip / 2^shift) - 128. */
 static int8_t lcg_scale(uint32_t t, uint32_t recip, uint32_t half, uint32_t shift)
 {
-    return (int8_t)((int32_t)(((uint32_t)t * recip + half) >> shift) - 128);
+    return (int8_t)((int32_t)lcg_round(t, recip, half, shift) - 128);
 }
 
 #if LCG_USE_SIMD32
@@ -347,6 +353,12 @@ static uint32_t lcg_load4(const int8_t *x)
     uint32_t word;
     __builtin_memcpy(&word, x, 4u);
     return word;
+}
+
+/* d = max - x for four elements, one per byte: USUB8 forms the four differences at once. */
+static uint32_t lcg_diff4(const int8_t *x, uint32_t maxes)
+{
+    return (uint32_t)__usub8((uint8x4_t)maxes, (uint8x4_t)lcg_load4(x));
 }
 
 /*
@@ -395,8 +407,7 @@ static void lcg_softmax_row(const int8_t *x, int32_t n, int8_t *y)
         sum += lcg_exp((uint32_t)(max - x[i]));
     }
     for (; i < n; i += 4) {
-        /* USUB8 forms the four differences max - x at once; each fits a byte. */
-        const uint32_t d = (uint32_t)__usub8((uint8x4_t)maxes, (uint8x4_t)lcg_load4(x + i));
+        const uint32_t d = lcg_diff4(x + i, maxes);
         sum += lcg_exp(d & 0xffu) + lcg_exp((d >> 8) & 0xffu) + lcg_exp((d >> 16) & 0xffu) +
                lcg_exp(d >> 24);
     }
@@ -495,12 +506,12 @@ static void lcg_softmax_row(const int8_t *x, int32_t n, int8_t *y)
             y[i] = lcg_scale(lcg_exp((uint32_t)(max - x[i])), recip, half, shift);
         }
         for (; i < n; i += 4) {
-            const uint32_t d = (uint32_t)__usub8((uint8x4_t)maxes, (uint8x4_t)lcg_load4(x + i));
+            const uint32_t d = lcg_diff4(x + i, maxes); /* read before y[i..i+3] may overwrite it */
             /* Four outputs (each <= 255) packed into one word, one store. */
-            uint32_t q = (uint32_t)(((uint32_t)lcg_exp(d & 0xffu) * recip + half) >> shift);
-            q |= (uint32_t)(((uint32_t)lcg_exp((d >> 8) & 0xffu) * recip + half) >> shift) << 8;
-            q |= (uint32_t)(((uint32_t)lcg_exp((d >> 16) & 0xffu) * recip + half) >> shift) << 16;
-            q |= (uint32_t)(((uint32_t)lcg_exp(d >> 24) * recip + half) >> shift) << 24;
+            uint32_t q = (uint32_t)lcg_round(lcg_exp(d & 0xffu), recip, half, shift);
+            q |= (uint32_t)lcg_round(lcg_exp((d >> 8) & 0xffu), recip, half, shift) << 8;
+            q |= (uint32_t)lcg_round(lcg_exp((d >> 16) & 0xffu), recip, half, shift) << 16;
+            q |= (uint32_t)lcg_round(lcg_exp(d >> 24), recip, half, shift) << 24;
             q = (uint32_t)__usub8((uint8x4_t)q, (uint8x4_t)0x80808080u); /* - 128 in each byte */
             __builtin_memcpy(y + i, &q, 4u);
         }
@@ -521,8 +532,7 @@ static void lcg_softmax_row(const int8_t *x, int32_t n, int8_t *y)
 #endif
     } else {
         for (i = 0; i < n; ++i) {
-            uint32_t q = (uint32_t)lcg_exp((uint32_t)(max - x[i])) * recip;
-            q = (q + half) >> shift;
+            uint32_t q = lcg_round(lcg_exp((uint32_t)(max - x[i])), recip, half, shift);
             if (q > 255u) {
                 q = 255u;
             }
