@@ -59,7 +59,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="lutcodegen",
         description="Generate a divider-free lookup-table int8 softmax in portable C99.",
-        epilog="Example: lutcodegen --bits 8 > softmax_lut.c",
+        epilog="Example: lutcodegen --bits 8 > softmax_lut.c\n\n"
+        "Subcommands (each has --help):\n"
+        "  lutcodegen tflm MODEL.tflite -o DIR   kernels and a TFLite Micro registration\n"
+        "  lutcodegen bench                      instruction counts on emulated boards\n"
+        "  lutcodegen report                     accuracy of every method and width\n"
+        "  lutcodegen model -o M.c --header M.h  the example attention model as C\n"
+        "  lutcodegen demo                       that model on emulated boards",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"lutcodegen {__version__}")
     parser.add_argument("--method", choices=METHODS, default="lut", help="algorithm (default lut)")
@@ -279,6 +286,7 @@ SUBCOMMANDS: dict[str, str] = {
     "report": "lutcodegen.report",
     "demo": "lutcodegen.model.demo",
     "model": "lutcodegen.model.cli",
+    "tflm": "lutcodegen.tflm.cli",
 }
 
 

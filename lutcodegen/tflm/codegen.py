@@ -1,0 +1,258 @@
+"""From a model's softmax operators to kernels and a TFLite Micro registration that binds them.
+
+``plan`` decides which operators get a kernel: one kernel per distinct parameter set, where the
+parameters are the ones TFLM's ``CalculateSoftmaxParams`` computes at Prepare (the tensor types
+and ``SoftmaxParams``' ``input_multiplier``, ``input_left_shift`` and ``diff_min``), because the
+generated registration matches on exactly those at run time. ``--max-row`` of each kernel is the
+longest row among the operators it serves. ``render_files`` turns the plan into C and C++ text.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .. import __version__, gemmlowp
+from ..methods import design_for
+from ..render import _environment, render
+from ..spec import MAX_ROW_LIMIT, TFLITE_MAX_ROW_LIMIT, Spec, SpecError, check_prefix
+from .reader import ModelInfo, SoftmaxOp
+
+#: Methods a registration can use: bit-identical to TFLM, or the fastest (within 1 LSB).
+TFLM_METHODS = ("tflite", "lut")
+ON_MISMATCH = ("error", "fallback")
+
+#: (input type, output type) pairs the registration binds, with the kernel function suffix.
+#: 16x8 models' int16-in, int16-out operators get a third row when the int16 kernel exists.
+SUPPORTED_TYPES = {("int8", "int8"): "s8", ("int8", "int16"): "s8_s16"}
+
+#: TFLM's required output quantization per output type: (scale, zero point). int8 output must
+#: be exactly 1/256 (TFLM checks ==); int16 output within 0.1 % of 1/65536.
+OUTPUT_QUANTIZATION = {"int8": (1.0 / 256, -128), "int16": (1.0 / 65536, -32768)}
+
+#: Words a C++ namespace must not be (C++23 keywords and alternative tokens); the prefix is one.
+CXX_KEYWORDS = frozenset(
+    """
+    alignas alignof and and_eq asm auto bitand bitor bool break case catch char char8_t char16_t
+    char32_t class compl concept const consteval constexpr constinit const_cast continue co_await
+    co_return co_yield decltype default delete do double dynamic_cast else enum explicit export
+    extern false float for friend goto if inline int long mutable namespace new noexcept not
+    not_eq nullptr operator or or_eq private protected public register reinterpret_cast requires
+    return short signed sizeof static static_assert static_cast struct switch template this
+    thread_local throw true try typedef typeid typename union unsigned using virtual void volatile
+    wchar_t while xor xor_eq std tflite
+    """.split()
+)
+
+
+class PlanError(ValueError):
+    """The model cannot be served as asked; the message names the operator and what is allowed."""
+
+
+@dataclass(frozen=True)
+class Kernel:
+    """One generated kernel and the TFLM parameters it is bound by."""
+
+    name: str  #: C prefix of the kernel, also its file stem
+    spec: Spec
+    input_type: str
+    output_type: str
+    input_multiplier: int
+    input_left_shift: int
+    diff_min: int
+    input_scale: float  #: float32 value from the model
+    beta: float  #: float32 value from the model
+    ops: tuple[SoftmaxOp, ...]
+
+    @property
+    def function(self) -> str:
+        return f"{self.name}_softmax_{SUPPORTED_TYPES[(self.input_type, self.output_type)]}"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything ``lutcodegen tflm`` generates for one model."""
+
+    model_name: str
+    model_sha256: str
+    method: str
+    prefix: str
+    on_mismatch: str
+    kernels: tuple[Kernel, ...]
+    unbound: tuple[tuple[SoftmaxOp, str], ...] = field(default=())  #: (op, why) left to TFLM
+
+    @property
+    def command(self) -> str:
+        return (f"lutcodegen tflm {self.model_name} -o DIR --method {self.method} "
+                f"--prefix {self.prefix} --on-mismatch {self.on_mismatch}")
+
+
+def display_name(path_name: str) -> str:
+    """The model's file name as it appears in comments and C strings: its last component, with
+    every character outside ``[A-Za-z0-9._+-]`` replaced by ``_``, so no name can end a comment,
+    a string literal or inject a printf conversion."""
+    base = path_name.replace("\\", "/").rsplit("/", 1)[-1] or "model"
+    return re.sub(r"[^A-Za-z0-9._+-]", "_", base)
+
+
+def check_tflm_prefix(prefix: object) -> None:
+    """The prefix names C functions and macros, files, and the C++ namespace of the registration."""
+    check_prefix(prefix)
+    assert isinstance(prefix, str)
+    if prefix in CXX_KEYWORDS:
+        raise SpecError(f"prefix {prefix!r} cannot be a C++ namespace (a C++ keyword or reserved)")
+
+
+def _op_text(op: SoftmaxOp) -> str:
+    q = op.input.quantization
+    return (f"{op.where}: {op.input.type_name} {list(op.input.shape)} -> {op.output.type_name}, "
+            f"input scale {q.scale!r}, zero point {q.zero_point}, beta {op.beta!r}")
+
+
+def _unsupported(op: SoftmaxOp) -> str | None:
+    """Why this operator cannot get a kernel, or None."""
+    pair = (op.input.type_name, op.output.type_name)
+    if pair == ("int16", "int16"):
+        return ("int16-in, int16-out softmax (16x8 models) has no generated kernel in this "
+                f"version of lutcodegen {__version__}")
+    if pair not in SUPPORTED_TYPES:
+        allowed = ", ".join(f"{a} in with {b} out" for a, b in SUPPORTED_TYPES)
+        return f"{pair[0]} in with {pair[1]} out is not supported (supported: {allowed})"
+    return None
+
+
+def _check_op(op: SoftmaxOp) -> None:
+    """Refuse what TFLM itself would refuse at Prepare, with the operator named."""
+    where = op.where
+    shape = op.input.shape
+    if not shape:
+        raise PlanError(f"{where}: the input is a scalar; TFLM's SOFTMAX needs a dimension")
+    if any(d < 1 for d in shape):
+        raise PlanError(f"{where}: input shape {list(shape)} has a dimension below 1 "
+                        "(dynamic shapes are not supported)")
+    if op.output.shape != shape:
+        raise PlanError(f"{where}: output shape {list(op.output.shape)} differs from the input "
+                        f"shape {list(shape)}")
+    scale = op.input.quantization.scale
+    if scale is None or not np.isfinite(scale) or scale <= 0:
+        raise PlanError(f"{where}: the input has no positive per-tensor scale ({scale!r})")
+    if not np.isfinite(op.beta) or op.beta <= 0:
+        raise PlanError(f"{where}: beta is {op.beta!r}; a positive finite beta is required")
+    want_scale, want_zero = OUTPUT_QUANTIZATION[op.output.type_name]
+    out_q = op.output.quantization
+    exact = op.output.type_name == "int8"
+    if (out_q.scale is None or out_q.zero_point != want_zero
+            or (exact and out_q.scale != want_scale)
+            or (not exact and abs(out_q.scale - want_scale) > 0.001 * want_scale)):
+        raise PlanError(f"{where}: {op.output.type_name} output must have scale {want_scale!r} "
+                        f"and zero point {want_zero} (TFLM's convention), not scale "
+                        f"{out_q.scale!r} and zero point {out_q.zero_point}")
+
+
+def plan(model: ModelInfo, model_name: str, model_bytes: bytes, method: str = "tflite",
+         prefix: str = "lcg", on_mismatch: str = "error") -> Plan:
+    """Group the model's softmax operators into kernels; refuse what cannot be served."""
+    if method not in TFLM_METHODS:
+        raise PlanError(f"method must be one of {', '.join(TFLM_METHODS)}, not {method!r}")
+    if on_mismatch not in ON_MISMATCH:
+        raise PlanError(f"--on-mismatch must be one of {', '.join(ON_MISMATCH)}")
+    check_tflm_prefix(prefix)
+    if not model.softmax:
+        raise PlanError(f"{model_name} has no SOFTMAX operator ({model.operators} operators in "
+                        f"{model.subgraphs} subgraphs)")
+    groups: dict[tuple[object, ...], list[SoftmaxOp]] = {}
+    params: dict[tuple[object, ...], tuple[int, int, int]] = {}
+    unbound: list[tuple[SoftmaxOp, str]] = []
+    limit = TFLITE_MAX_ROW_LIMIT if method == "tflite" else MAX_ROW_LIMIT
+    for op in model.softmax:
+        why = _unsupported(op)
+        if why is not None:
+            if on_mismatch == "fallback":
+                unbound.append((op, why))
+                continue
+            raise PlanError(f"{_op_text(op)}: {why}; --on-mismatch fallback leaves such "
+                            "operators to TFLM's own kernel")
+        _check_op(op)
+        if op.row_size > limit:
+            raise PlanError(f"{_op_text(op)}: rows of {op.row_size} elements are longer than "
+                            f"method {method} supports (at most {limit})")
+        scale = float(op.input.quantization.scale)  # type: ignore[arg-type]
+        try:
+            tflm = gemmlowp.softmax_params(scale, op.beta)
+        except ValueError as exc:
+            raise PlanError(f"{_op_text(op)}: TFLM cannot prepare it: {exc}") from None
+        key: tuple[object, ...] = (op.input.type_name, op.output.type_name, *tflm)
+        if method == "lut":
+            key += (scale, op.beta)  # the lut kernel is made for this exact scale and beta
+        groups.setdefault(key, []).append(op)
+        params[key] = tflm
+    kernels = []
+    for i, (key, ops) in enumerate(groups.items()):
+        first = ops[0]
+        name = f"{prefix}_k{i}"
+        bits = 8 if first.output.type_name == "int8" else 16
+        scale = float(first.input.quantization.scale)  # type: ignore[arg-type]
+        try:
+            spec = Spec(method=method, bits=bits, input_scale=scale, beta=first.beta,
+                        max_row=max(op.row_size for op in ops), prefix=name)
+        except SpecError as exc:
+            raise PlanError(f"{_op_text(first)}: {exc}") from None
+        multiplier, left_shift, diff_min = params[key]
+        kernels.append(Kernel(name, spec, first.input.type_name, first.output.type_name,
+                              multiplier, left_shift, diff_min, scale, first.beta, tuple(ops)))
+    if not kernels:
+        raise PlanError(f"{model_name}: none of its {len(model.softmax)} SOFTMAX operators can "
+                        "get a generated kernel: " + "; ".join(w for _, w in unbound))
+    return Plan(display_name(model_name), hashlib.sha256(model_bytes).hexdigest(), method, prefix,
+                on_mismatch, tuple(kernels), tuple(unbound))
+
+
+_TFLITE_TYPES = {"int8": "kTfLiteInt8", "int16": "kTfLiteInt16"}
+
+
+def _float_literal(value: float) -> str:
+    """A C++ float literal that reads back as exactly this float32 value."""
+    text = repr(float(np.float32(value)))
+    return (text if ("." in text or "e" in text) else text + ".0") + "f"
+
+
+def render_files(p: Plan) -> list[tuple[str, str]]:
+    """(file name, text) of every file: each kernel's .c and .h, then the registration pair."""
+    files: list[tuple[str, str]] = []
+    for k in p.kernels:
+        generated = render(design_for(k.spec), header_name=f"{k.name}.h")
+        assert generated.header is not None
+        files += [(f"{k.name}.h", generated.header), (f"{k.name}.c", generated.source)]
+    guard = f"{p.prefix.upper()}_TFLM_H"
+    context = {
+        "version": __version__,
+        "plan": p,
+        "P": p.prefix.upper(),
+        "guard": guard,
+        "header": f"{p.prefix}_tflm.h",
+        "rows": [
+            {
+                "kernel": k,
+                "input_type": _TFLITE_TYPES[k.input_type],
+                "output_type": _TFLITE_TYPES[k.output_type],
+                "exact_scale": "true" if p.method == "lut" else "false",
+                "scale": _float_literal(k.input_scale) if p.method == "lut" else "0.0f",
+                "beta": _float_literal(k.beta) if p.method == "lut" else "0.0f",
+                "s8": k.function if k.output_type == "int8" else "nullptr",
+                "s8_s16": k.function if k.output_type == "int16" else "nullptr",
+            }
+            for k in p.kernels
+        ],
+        "op_lines": [
+            f"{_op_text(op)} -> {k.name}" for k in p.kernels for op in k.ops
+        ] + [f"{_op_text(op)} -> TFLM's own kernel ({why})" for op, why in p.unbound],
+        "fallback": 1 if p.on_mismatch == "fallback" else 0,
+    }
+    env = _environment()
+    for name, template in ((f"{p.prefix}_tflm.h", "tflm/registration.h.j2"),
+                           (f"{p.prefix}_tflm.cc", "tflm/registration.cc.j2")):
+        files.append((name, env.get_template(template).render(context)))
+    return files
