@@ -37,3 +37,12 @@ def test_wheel_installs_and_generates(tmp_path: Path) -> None:
                             capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr
     assert result.stdout == render(design_for(Spec())).source
+    # lutcodegen tflm needs nothing beyond the package's own dependencies
+    import tflm_models
+
+    model = elsewhere / "multi.tflite"
+    model.write_bytes(tflm_models.build())
+    result = subprocess.run([str(venv / "bin" / "lutcodegen"), "tflm", str(model), "-o",
+                             "gen"], cwd=elsewhere, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    assert (elsewhere / "gen" / "lcg_tflm.cc").is_file()
