@@ -215,3 +215,45 @@ def single(shape: tuple[int, ...], in_type: str = "int8", out_type: str = "int8"
     builder = flatbuffers.Builder(1024)
     builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
     return bytes(builder.Output())
+
+
+def with_softmax_outputs(data: bytes) -> tuple[bytes, list[tuple[int, int]]]:
+    """The same model with every SOFTMAX's input and output tensor appended to the subgraph's
+    outputs (so TFLM keeps them and a runner prints them), and their (input, output) positions
+    among the outputs, in operator order. The first outputs stay the model's own."""
+    import flatbuffers
+
+    fb = _schema()
+    model = fb.ModelT.InitFromObj(fb.Model.GetRootAsModel(data, 0))
+    codes = [max(c.deprecatedBuiltinCode, c.builtinCode) for c in model.operatorCodes]
+    sub = model.subgraphs[0]
+    outputs = [int(i) for i in sub.outputs]
+    pairs = []
+    for op in sub.operators:
+        if codes[op.opcodeIndex] == fb.BuiltinOperator.SOFTMAX:
+            pair = []
+            for tensor in (int(op.inputs[0]), int(op.outputs[0])):
+                if tensor not in outputs:
+                    outputs.append(tensor)
+                pair.append(outputs.index(tensor))
+            pairs.append((pair[0], pair[1]))
+    sub.outputs = outputs
+    builder = flatbuffers.Builder(len(data) + 4096)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output()), pairs
+
+
+def digits_inputs(model_json: dict) -> tuple[np.ndarray, np.ndarray]:
+    """The 360 held-out digits quantized as the model's input, and their labels."""
+    from lutcodegen.model import digits
+
+    d = digits.load()
+    x = d.test_images.astype(np.float64) / 16.0
+    up = int(model_json.get("upscale", 1))
+    if up > 1:
+        x = np.kron(x, np.ones((1, up, up)))
+    dtype = np.int8 if model_json["input_dtype"] == "int8" else np.int16
+    info = np.iinfo(dtype)
+    q = np.round(x / model_json["input_scale"]) + model_json["input_zero_point"]
+    q = np.clip(q, info.min, info.max).astype(dtype)
+    return q.reshape(len(q), *model_json["input_shape"][1:]), d.test_labels

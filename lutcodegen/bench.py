@@ -109,6 +109,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--markdown", type=Path, metavar="FILE",
                         help="also write the tables as Markdown")
     parser.add_argument("-v", "--verbose", action="store_true", help="show build output")
+    parser.add_argument("--tflm", metavar="MODEL",
+                        help="instead: run a .tflite model in TFLite Micro + CMSIS-NN on "
+                        "Cortex-M4, stock and with the lutcodegen tflm registration (see "
+                        "lutcodegen bench --tflm MODEL --help)")
     return parser
 
 
@@ -455,7 +459,12 @@ def json_report(results: Sequence[Result]) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``lutcodegen bench``; returns the exit status."""
-    args = build_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if any(a == "--tflm" or a.startswith("--tflm=") for a in argv):
+        from .tflm.bench import main as tflm_main
+
+        return tflm_main(argv)
+    args = build_parser().parse_args(argv)
     try:
         return run(args)
     except BenchError as exc:
