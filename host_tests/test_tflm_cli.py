@@ -237,3 +237,17 @@ def test_mutated_flatbuffers_never_raise_anything_else(data: st.DataObject) -> N
 
 
 _MUTATION_BASE = tflm_models.build()
+
+
+def test_bench_inputs_are_the_first_held_out_digits() -> None:
+    """The bench's shipped input files are the first 8 test images, quantized as the models'
+    inputs (so the README's bench table uses real data and can be re-made)."""
+    import json
+
+    import numpy as np
+
+    facts = {m["file"]: m for m in json.loads((MODELS_DIR / "models.json").read_text())["models"]}
+    for path in sorted(MODELS_DIR.glob("*_digits8.npy")):
+        x, _ = tflm_models.digits_inputs(facts[path.name.replace("_digits8.npy", ".tflite")])
+        shipped = np.load(path)
+        assert shipped.dtype == x.dtype and np.array_equal(shipped, x[:8])
