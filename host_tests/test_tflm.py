@@ -82,7 +82,8 @@ def run(work: Path, target: str, kernels: str, model: bytes, inputs: np.ndarray,
             "registration": f"{prefix}::Register_SOFTMAX()",
         }
     program = build.build_runner(target, kernels, model, list(inputs),
-                                 work / f"{name}-{target}-{kernels}", **extra)  # type: ignore[arg-type]
+                                 work / "bin" / f"{name}-{target}-{kernels}",
+                                 **extra)  # type: ignore[arg-type]
     return build.parse_runner_output(build.run_program(target, program), len(inputs))
 
 
@@ -202,11 +203,15 @@ def test_real_transformer_lut(work: Path, name: str, hardening_report: list[str]
     assert abs(lut_acc - stock_acc) <= 0.02
 
 
-def _mismatched() -> tuple[tflm_models.Branch, ...]:
-    """The multi model re-quantized: branch 3 at another scale, branch 0 with longer rows."""
+def _mismatched(kind: str = "both") -> tuple[tflm_models.Branch, ...]:
+    """The multi model re-quantized (branch 3 at another scale) and/or with longer rows
+    (branch 0), as a model changed after the kernels were generated."""
     b = list(tflm_models.BRANCHES)
-    b[3] = tflm_models.Branch(b[3].shape, b[3].beta, b[3].out_bits, scale=0.021, zero=b[3].zero)
-    b[0] = tflm_models.Branch((1, 4, 144), b[0].beta, b[0].out_bits)
+    if kind in ("scale", "both"):
+        b[3] = tflm_models.Branch(b[3].shape, b[3].beta, b[3].out_bits, scale=0.021,
+                                  zero=b[3].zero)
+    if kind in ("rows", "both"):
+        b[0] = tflm_models.Branch((1, 4, 144), b[0].beta, b[0].out_bits)
     return tuple(b)
 
 
@@ -215,14 +220,24 @@ def test_mismatch_fails_prepare_with_the_documented_message(work: Path, target: 
                                                             kernels: str) -> None:
     _require(target)
     gen = generate(work, tflm_models.build(), f"mismatch-error-{target}-{kernels}")
-    other = tflm_models.build(_mismatched())
-    with pytest.raises(build.TflmBuildError) as failure:
-        run(work, target, kernels, other, tflm_models.inputs(2), "mismatch-error", gen)
-    text = str(failure.value)
-    assert "lcg: no generated kernel for SOFTMAX: int8 in (scale 0.021, zero point 7, beta 1)" \
-        in text
-    assert "lutcodegen tflm mismatch-error" in text and "--on-mismatch fallback" in text
-    assert "error allocate" in text
+    expected = {
+        "scale": ["lcg: no generated kernel for SOFTMAX: INT8 in (scale 0.021, zero point 7, "
+                  "beta 1), INT8 out, 36 rows of 16; SoftmaxParams input_multiplier",
+                  "Node SOFTMAX (number 9) failed to prepare"],
+        "rows": ["lcg: no generated kernel for SOFTMAX: INT8 in (scale 0.05, zero point 3, "
+                 "beta 1), INT8 out, 4 rows of 144",
+                 "lcg: the kernel for these parameters takes rows of at most 72",
+                 "Node SOFTMAX (number 1) failed to prepare"],
+    }
+    for kind, lines in expected.items():
+        with pytest.raises(build.TflmBuildError) as failure:
+            run(work, target, kernels, tflm_models.build(_mismatched(kind)),
+                tflm_models.inputs(2), f"mismatch-error-{kind}", gen)
+        text = str(failure.value)
+        for line in lines + ["lcg: the kernels were generated for mismatch-error-",
+                             "lcg: regenerate them for this model, or with --on-mismatch "
+                             "fallback", "error allocate"]:
+            assert line in text, text
 
 
 @pytest.mark.parametrize(("target", "kernels"), _build_params())
