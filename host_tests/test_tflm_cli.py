@@ -251,3 +251,9 @@ def test_bench_inputs_are_the_first_held_out_digits() -> None:
         x, _ = tflm_models.digits_inputs(facts[path.name.replace("_digits8.npy", ".tflite")])
         shipped = np.load(path)
         assert shipped.dtype == x.dtype and np.array_equal(shipped, x[:8])
+
+
+def test_reader_reports_the_model_input(multi: bytes) -> None:
+    info = read_model(multi)
+    assert [(t.type_name, t.shape) for t in info.inputs] == [("int8", tflm_models.INPUT_SHAPE)]
+    assert info.inputs[0].quantization.zero_point == tflm_models.INPUT_ZERO

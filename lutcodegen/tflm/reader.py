@@ -245,11 +245,11 @@ def read_model(data: bytes) -> ModelInfo:
     subgraphs = model.tables(2, "subgraphs")
     ops_seen = 0
     found: list[SoftmaxOp] = []
-    inputs: list[TensorInfo] = []
+    model_inputs: list[TensorInfo] = []
     for s, sub in enumerate(subgraphs):
         tensors = sub.tables(0, f"subgraph {s} tensors")
         if s == 0:
-            inputs = [_tensor(tensors, int(t), "subgraph 0", "input")
+            model_inputs = [_tensor(tensors, int(t), "subgraph 0", "input")
                       for t in sub.scalars(1, "i", "subgraph 0 inputs")]
         for i, op in enumerate(sub.tables(3, f"subgraph {s} operators")):
             ops_seen += 1
@@ -275,4 +275,4 @@ def read_model(data: bytes) -> ModelInfo:
                 _tensor(tensors, inputs[0], f"{where} (SOFTMAX)", "input"),
                 _tensor(tensors, outputs[0], f"{where} (SOFTMAX)", "output"),
             ))
-    return ModelInfo(buf.size, len(subgraphs), ops_seen, tuple(found), tuple(inputs))
+    return ModelInfo(buf.size, len(subgraphs), ops_seen, tuple(found), tuple(model_inputs))
