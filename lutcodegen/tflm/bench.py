@@ -104,13 +104,14 @@ def _samples(path: Path | None, shape: tuple[int, ...], dtype: np.dtype, count: 
         return rng.integers(info.min, info.max + 1, size=(count, size)).astype(dtype)
     try:
         with path.open("rb") as f:
-            x = np.load(f, allow_pickle=False)
+            x: np.ndarray = np.load(f, allow_pickle=False)
     except (OSError, ValueError, EOFError) as exc:
         raise UsageError(f"--inputs {path}: not a readable .npy array ({exc})") from None
     if x.dtype != dtype or x.ndim < 1 or x.size != len(x) * size or len(x) < 1:
         raise UsageError(f"--inputs {path}: {x.dtype} {list(x.shape)}; the model wants "
                          f"{dtype} samples of {list(shape)}")
-    return x[:count].reshape(-1, size)
+    samples: np.ndarray = x[:count].reshape(-1, size)
+    return samples
 
 
 def _flash(program: Path) -> int:
