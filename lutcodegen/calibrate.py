@@ -25,7 +25,8 @@ import numpy as np
 
 from .methods import design_for
 from .methods import paper as paper_methods
-from .spec import METHOD_OPTIONS, Spec, SpecError
+from .registry import OPTION_BY_NAME, SpecError
+from .spec import Spec
 
 
 def load_rows(path: Path, input_scale: float) -> np.ndarray:
@@ -69,7 +70,7 @@ def calibrate(spec: Spec, rows: np.ndarray, source: str = "data") -> tuple[Spec,
             "kernel would reject them (raise --max-row)"
         )
     head = f"calibration: {rows.shape[0]} rows of {length} from {source}"
-    if "sum_max" not in METHOD_OPTIONS.get(spec.method, ()):
+    if not OPTION_BY_NAME["sum_max"].applies_to(spec.method):
         return spec, [f"{head}; method {spec.method} has no free parameters to choose"]
     sums = _row_sums(spec, rows)
     chosen: dict[str, object] = {}

@@ -24,10 +24,12 @@ import numpy as np
 from . import __version__
 from .methods import Design, design_for, reference
 from .render import render
+from .registry import OPTION_BY_NAME, OPTIONS
 from .spec import Spec, SpecError
 
-#: Spec fields that ``custom_lutcodegen_<field>`` options (and ``LUTCODEGEN_<FIELD>``) can set.
-SPEC_OPTIONS = ("method", "bits", "input_scale", "beta", "max_row", "prefix")
+#: Spec fields that ``custom_lutcodegen_<field>`` options (and ``LUTCODEGEN_<FIELD>``) can set:
+#: every option of the registry.
+SPEC_OPTIONS = tuple(option.name for option in OPTIONS)
 
 #: Name of the generated header that tells handwritten firmware which kernel was generated.
 CONFIG_HEADER = "lutcodegen_config.h"
@@ -38,12 +40,11 @@ GOLDEN_LENGTHS = (1, 2, 3, 6, 17, 64, 255)
 
 
 def convert_option(field: str, text: str) -> object:
-    """Text of option ``field`` as the Spec field's type."""
-    if field in ("bits", "max_row"):
-        return int(text, 10)
-    if field in ("input_scale", "beta"):
-        return float(text)
-    return text
+    """Text of option ``field`` as the Spec field's type (``ValueError`` if it does not parse)."""
+    try:
+        return OPTION_BY_NAME[field].parse(text)
+    except SpecError as exc:
+        raise ValueError(str(exc)) from None
 
 
 def spec_from_options(get: Callable[[str], str | None], defaults: Spec | None = None) -> Spec:
@@ -57,7 +58,8 @@ def spec_from_options(get: Callable[[str], str | None], defaults: Spec | None = 
     for field in SPEC_OPTIONS:
         text = os.environ.get(f"LUTCODEGEN_{field.upper()}") or get(field)
         if text is None or str(text).strip() == "":
-            values[field] = getattr(base, field)
+            if getattr(base, field) is not None:
+                values[field] = getattr(base, field)
             continue
         try:
             values[field] = convert_option(field, str(text).strip())

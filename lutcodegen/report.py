@@ -35,7 +35,8 @@ import numpy as np
 from .calibrate import calibrate, load_rows
 from .fixedpoint import ideal_output, softmax_float64
 from .methods import design_for, reference
-from .spec import METHOD_OPTIONS, METHODS, Spec, SpecError
+from .registry import METHODS, OPTION_BY_NAME, SpecError, option
+from .spec import Spec
 
 #: Defaults of the sweep: every method, the useful output widths, two typical input scales.
 DEFAULT_BITS = (4, 6, 8, 10, 12, 16)
@@ -151,7 +152,7 @@ def run(
 
     With ``calibrate_from`` (a name for the notes), ``scores`` is one array of calibration
     rows and each method's free parameters are chosen from it, as ``--calibrate`` would.
-    ``options`` are Spec fields given to every method that has them (``METHOD_OPTIONS``).
+    ``options`` are Spec fields given to every method they apply to (``registry.OPTIONS``).
     """
     results = []
     for scale in scales:
@@ -164,11 +165,11 @@ def run(
             for method in methods:
                 try:
                     mine = {k: v for k, v in (options or {}).items()
-                            if k in METHOD_OPTIONS.get(method, ())}
+                            if OPTION_BY_NAME[k].applies_to(method)}
                     spec = Spec(method=method, bits=bits, input_scale=scale, max_row=max_row,
                                 **mine)
                     note = ""
-                    if calibrate_from is not None and "sum_max" in METHOD_OPTIONS.get(method, ()):
+                    if calibrate_from is not None and OPTION_BY_NAME["sum_max"].applies_to(method):
                         spec, _ = calibrate(spec, inputs[0], source=calibrate_from)
                         note = _chosen(spec)
                     dsg = design_for(spec)
@@ -304,17 +305,17 @@ def eval_fraction(text: str) -> float:
 
 
 def _option(text: str) -> tuple[str, object]:
-    """``name=value`` with an integer value where it parses as one."""
+    """``name=value`` for a method option of the registry, the value parsed to its type."""
     name, sep, value = text.partition("=")
-    name = name.strip().replace("-", "_")
-    if not sep or not name:
+    if not sep or not name.strip():
         raise SpecError(f"--option wants NAME=VALUE, got {text!r}")
-    if not any(name in opts for opts in METHOD_OPTIONS.values()):
-        raise SpecError(f"--option: no method has an option {name!r}")
     try:
-        return name, int(value)
-    except ValueError:
-        return name, value
+        found = option(name)
+    except SpecError:
+        found = None
+    if found is None or not found.methods:
+        raise SpecError(f"--option: no method has an option {name.strip()!r}")
+    return found.name, found.parse(value)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -149,8 +149,6 @@ COMFORTABLE_BOUND = 0.6
 def design(spec: Spec) -> LutDesign:
     """The cheapest storage whose error bound proves <= 1 LSB for every row up to max_row,
     preferring one with a comfortable margin."""
-    if spec.unroll is not None and spec.unroll not in (1, 2, 4, 8):
-        raise SpecError(f"unroll must be 1, 2, 4 or 8, got {spec.unroll!r}")
     for limit in (COMFORTABLE_BOUND, 1.0):
         for candidate in _CANDIDATES:
             found = _try_candidate(spec, *candidate, limit=limit)

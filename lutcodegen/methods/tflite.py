@@ -36,7 +36,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import gemmlowp
-from ..spec import Spec, SpecError
+from ..registry import TFLITE_MAX_ROW_LIMIT, SpecError
+from ..spec import Spec
 
 #: For int8 output TFLite's final shift is nbou + 23 <= 31 only while the Q12.19 sum is < 2^28.
 INT8_SUM_LIMIT = 1 << 28
@@ -192,3 +193,32 @@ def describe(dsg: TfliteDesign) -> list[str]:
             "rows whose sum of exps reaches 2^28 (TFLite Micro aborts): all -128, within 1 LSB"
         )
     return lines
+
+
+def check_spec(spec: Spec) -> None:
+    """Rules of method ``tflite`` that span options: TFLite's output formats, its row limit and
+    the raw parameters, which come all three or none and must not overflow TFLite's rescaling.
+    Each raw parameter's own range is checked by its registry entry before this runs."""
+    raw = (spec.input_multiplier, spec.input_left_shift, spec.diff_min)
+    if spec.bits not in (8, 16):
+        raise SpecError(
+            f"method tflite supports bits 8 (int8 output) and 16 (int16 output) only, "
+            f"got {spec.bits!r}"
+        )
+    if spec.max_row > TFLITE_MAX_ROW_LIMIT:
+        raise SpecError(
+            f"method tflite accepts max_row up to {TFLITE_MAX_ROW_LIMIT}, got {spec.max_row!r}"
+        )
+    if all(v is None for v in raw):
+        return
+    if any(v is None for v in raw):
+        raise SpecError("give input_multiplier, input_left_shift and diff_min together")
+    left_shift, diff_min = spec.input_left_shift, spec.diff_min
+    assert left_shift is not None and diff_min is not None
+    # TFLite computes diff * (1 << left_shift) in int32 for every diff >= diff_min (diff >= -255).
+    largest = min(255, -diff_min)
+    if largest and (left_shift > 30 or largest << left_shift > 1 << 31):
+        raise SpecError(
+            f"diff_min {diff_min} with input_left_shift {left_shift} overflows TFLite's int32 "
+            f"rescaling (|diff| * 2^left_shift must stay <= 2^31 for diff >= diff_min)"
+        )
