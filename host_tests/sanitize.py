@@ -217,7 +217,7 @@ def hostile_units(max_row: int, in_place_ok: bool) -> list[bytes]:
 def exactness_units(spec: Spec, seed: int = 8) -> list[bytes]:
     """The exactness test rows (every table index, edge rows, random and attention-like rows up
     to max_row) as harness units of at most MAX_ROWS_PER_UNIT rows each."""
-    from lutcodegen import rowsets
+    from lutcodegen.analysis import rowsets
 
     rng = np.random.default_rng(seed)
     blocks: list[np.ndarray] = []

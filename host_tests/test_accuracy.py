@@ -11,7 +11,7 @@ import pytest
 import rows
 
 from lutcodegen import Spec, design_for, ideal_output, reference
-from lutcodegen.evaluate import LENGTHS, accuracy
+from lutcodegen.analysis.evaluate import LENGTHS, accuracy
 
 SCALES = [1 / 64, 1 / 32, 1 / 16, 1 / 8, 1 / 4, 1 / 2, 1.0]
 

@@ -19,8 +19,8 @@ import pytest
 from cbuild import REQUIRE_TOOLS, require_tool
 
 import lutcodegen
-from lutcodegen import bench
-from lutcodegen import firmware as fw
+from lutcodegen.firmware import bench
+from lutcodegen.firmware import build as fw
 
 ROOT = Path(__file__).resolve().parent.parent
 FIRMWARE = ROOT / "firmware"

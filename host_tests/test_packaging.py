@@ -20,7 +20,8 @@ def test_wheel_installs_and_generates(tmp_path: Path) -> None:
                     "-w", str(tmp_path / "dist"), str(ROOT)], check=True)
     (wheel,) = (tmp_path / "dist").glob("lutcodegen-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
-    for template in ("source.c.j2", "declarations.j2", "header.h.j2", "_macros.j2", "lut.c.j2"):
+    for template in ("softmax/source.c.j2", "softmax/declarations.j2", "softmax/header.h.j2",
+                     "softmax/_macros.j2", "softmax/lut.c.j2", "model/model.c.j2"):
         assert f"lutcodegen/templates/{template}" in names
 
     venv = tmp_path / "venv"

@@ -54,7 +54,7 @@ def test_the_banner_command_line_parses_back_to_the_same_spec(spec: Spec) -> Non
 
 
 def test_every_option_is_settable_from_platformio_ini() -> None:
-    from lutcodegen.firmware import spec_from_options
+    from lutcodegen.firmware.build import spec_from_options
 
     values = {"unroll": "2", "table_layout": "compact", "bits": "12", "max_row": "100"}
     spec = spec_from_options(values.get)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from lutcodegen import Spec, design_for, ideal_output, reference
-from lutcodegen.report import measure, run, synthetic_rows
+from lutcodegen.analysis.report import measure, run, synthetic_rows
 
 COLUMNS = ["method", "bits", "scale", "table B", "max err LSB", "mean err LSB", "exact %",
            "KL (nats)", "top-1 %", "mean abs(sum-1)", "TV %", "TV - ideal", "< 1 % loss"]

@@ -28,7 +28,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from lutcodegen import Spec, SpecError, design_for, gemmlowp, ideal_output, reference, render
+from lutcodegen import Spec, SpecError, design_for, ideal_output, reference, render
+from lutcodegen.methods import gemmlowp
 from lutcodegen.cli import main as cli_main
 from lutcodegen.methods import tflite
 

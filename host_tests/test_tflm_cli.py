@@ -18,7 +18,7 @@ import tflm_models
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lutcodegen import gemmlowp
+from lutcodegen.methods import gemmlowp
 from lutcodegen.spec import SpecError
 from lutcodegen.tflm import cli
 from lutcodegen.tflm.codegen import PlanError, plan, render_files

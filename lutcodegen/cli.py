@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .calibrate import calibrate, load_rows
+from .methods.calibrate import calibrate, load_rows
 from .methods import describe, design_for
 from .render import render
 from .registry import GROUPS, OPTIONS, Option
@@ -212,8 +212,8 @@ def run_generate(args: argparse.Namespace) -> int:
 
 #: Subcommands other than generation: name -> module with ``main(argv) -> int``.
 SUBCOMMANDS: dict[str, str] = {
-    "bench": "lutcodegen.bench",
-    "report": "lutcodegen.report",
+    "bench": "lutcodegen.firmware.bench",
+    "report": "lutcodegen.analysis.report",
     "demo": "lutcodegen.model.demo",
     "model": "lutcodegen.model.cli",
     "tflm": "lutcodegen.tflm.cli",

@@ -16,7 +16,7 @@ import jinja2
 import numpy as np
 
 from . import __version__
-from .methods import Design, describe, design_for, template_context
+from .methods import Design, describe, design_for, method, template_context
 from .spec import Spec, check_header_name
 
 #: At most this many values per line in emitted tables; fewer when wide values would push a
@@ -29,7 +29,7 @@ def _template_dir() -> Path:
     """``lutcodegen/templates`` in an installed wheel, else the checkout's ``templates/``."""
     package = Path(__file__).resolve().parent
     for candidate in (package / "templates", package.parent / "templates"):
-        if (candidate / "source.c.j2").is_file():
+        if (candidate / "softmax" / "source.c.j2").is_file():
             return candidate
     raise FileNotFoundError(f"templates not found next to {package}; the installation is broken")
 
@@ -95,7 +95,7 @@ def _context(
         "scale_text": repr(spec.scale),
         "zero_point_abs": 1 << (spec.bits - 1),
         "qmax": (1 << spec.bits) - 1,
-        "method_template": f"{spec.method}.c.j2",
+        "method_template": method(spec.method).template,
         "header_name": header_name,
         "accuracy_note": [
             "Bit-exact with lutcodegen's reference model for the same options. Every output is",
@@ -118,8 +118,8 @@ def render(
         check_header_name(header_name)
     env = _environment()
     context = {"g": _context(dsg, header_name, notes)}
-    source = env.get_template("source.c.j2").render(context)
-    header = env.get_template("header.h.j2").render(context) if header_name else None
+    source = env.get_template("softmax/source.c.j2").render(context)
+    header = env.get_template("softmax/header.h.j2").render(context) if header_name else None
     return Generated(source=source, header=header)
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from SCons.Script import COMMAND_LINE_TARGETS
 
-import lutcodegen.firmware as lcg_firmware
+import lutcodegen.firmware.build as lcg_firmware
 from lutcodegen.spec import SpecError
 
 Import("env")  # noqa: F821 (provided by SCons)

@@ -26,7 +26,7 @@ _root = os.path.dirname(os.path.dirname(_here))
 if os.path.isfile(os.path.join(_root, "lutcodegen", "__init__.py")) and _root not in sys.path:
     sys.path.insert(0, _root)
 try:
-    import lutcodegen.firmware as lcg_firmware
+    import lutcodegen.firmware.build as lcg_firmware
 except ImportError as exc:
     sys.stderr.write(
         f"lutcodegen: cannot import the generator ({exc}). PlatformIO's Python needs numpy and"

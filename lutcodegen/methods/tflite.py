@@ -35,7 +35,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .. import gemmlowp
+from . import gemmlowp
 from ..registry import TFLITE_MAX_ROW_LIMIT, SpecError
 from ..spec import Spec
 

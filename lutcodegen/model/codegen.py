@@ -234,6 +234,6 @@ def render_model(qm: QuantModel, prefix: str = "dvit", header_name: str | None =
     env = _environment()
     ctx = {"g": _context(qm, prefix, header_name,
                          command or command_line(prefix, qm.softmax.spec.method))}
-    source = env.get_template("model.c.j2").render(ctx)
-    header = env.get_template("model.h.j2").render(ctx) if header_name else None
+    source = env.get_template("model/model.c.j2").render(ctx)
+    header = env.get_template("model/model.h.j2").render(ctx) if header_name else None
     return ModelSource(source, header)

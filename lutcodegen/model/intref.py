@@ -1,6 +1,6 @@
 """Numpy reference of the integer model: defines every bit the generated C computes.
 
-Each kernel here has one C function of the same name in ``templates/attention_kernels.c.j2``
+Each kernel here has one C function of the same name in ``templates/model/attention_kernels.c.j2``
 (``<prefix>_linear_s8``, ``<prefix>_layer_norm_s8`` ...); the host tests compare each pair and
 the whole model bit for bit. Kernels work on a leading batch axis so that a whole test split
 runs in one call; the C handles one image at a time.
@@ -13,7 +13,7 @@ from collections.abc import Callable
 import numpy as np
 
 from .. import methods
-from ..fixedpoint import isqrt, reciprocal_round, requantize, rshift_round, saturate
+from .fixedpoint import isqrt, reciprocal_round, requantize, rshift_round, saturate
 from .quantize import LN_RECIP_BITS, LN_UNIT_BITS, QAdd, QLayerNorm, QLinear, QuantModel
 
 #: Softmax zero point: probability = (p + 128) / 256.

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..fixedpoint import quantize_multiplier
+from .fixedpoint import quantize_multiplier
 from ..methods import Design, design_for
 from ..spec import Spec
 from . import vit

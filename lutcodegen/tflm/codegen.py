@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .. import __version__, gemmlowp
+from .. import __version__
+from ..methods import gemmlowp
 from ..methods import design_for
 from ..render import _environment, render
 from ..spec import MAX_ROW_LIMIT, TFLITE_MAX_ROW_LIMIT, Spec, SpecError, check_prefix

@@ -21,11 +21,11 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__
-from .methods import Design, design_for, reference
-from .render import render
-from .registry import OPTION_BY_NAME, OPTIONS
-from .spec import Spec, SpecError
+from .. import __version__
+from ..methods import Design, design_for, reference
+from ..render import render
+from ..registry import OPTION_BY_NAME, OPTIONS
+from ..spec import Spec, SpecError
 
 #: Spec fields that ``custom_lutcodegen_<field>`` options (and ``LUTCODEGEN_<FIELD>``) can set:
 #: every option of the registry.

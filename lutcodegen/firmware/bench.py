@@ -28,10 +28,10 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from . import __version__
-from .firmware import Board, emulated_boards, find_firmware_dir, pio_environment
-from .methods import design_for
-from .spec import METHODS, Spec, SpecError
+from .. import __version__
+from .build import Board, emulated_boards, find_firmware_dir, pio_environment
+from ..methods import design_for
+from ..spec import METHODS, Spec, SpecError
 
 USAGE_ERROR = 2
 DEFAULT_LENGTHS = (16, 64, 256, 1024)

@@ -32,11 +32,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .calibrate import calibrate, load_rows
-from .fixedpoint import ideal_output, softmax_float64
-from .methods import design_for, reference
-from .registry import METHODS, OPTION_BY_NAME, SpecError, option
-from .spec import Spec
+from ..methods.calibrate import calibrate, load_rows
+from ..fixedpoint import ideal_output, softmax_float64
+from ..methods import design_for, reference
+from ..registry import METHODS, OPTION_BY_NAME, SpecError, option
+from ..spec import Spec
 
 #: Defaults of the sweep: every method, the useful output widths, two typical input scales.
 DEFAULT_BITS = (4, 6, 8, 10, 12, 16)

@@ -23,10 +23,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .methods import design_for
-from .methods import paper as paper_methods
-from .registry import OPTION_BY_NAME, SpecError
-from .spec import Spec
+from . import design_for
+from . import paper as paper_methods
+from ..registry import OPTION_BY_NAME, SpecError
+from ..spec import Spec
 
 
 def load_rows(path: Path, input_scale: float) -> np.ndarray:
