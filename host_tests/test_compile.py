@@ -10,6 +10,7 @@ from cbuild import require_tool
 from configs import all_specs, spec_id
 
 from lutcodegen import Spec, design_for, render
+from lutcodegen.firmware.boards import boards
 
 STRICT = ["-pedantic", "-Wall", "-Wextra", "-Werror", "-Wconversion", "-Wsign-conversion",
           "-Wcast-qual", "-Wshadow", "-Wstrict-prototypes", "-Wmissing-prototypes", "-O2"]
@@ -33,14 +34,10 @@ EXTRA = {
 
 SPECS = all_specs()
 
-#: Cross targets of the strict matrix: the firmware-toolchain flags for each core.
+#: Cross targets of the strict matrix: each core of the board registry, with its board's flags.
 CROSS = {
-    "cortex-m0plus": ["arm-none-eabi-gcc", "-mcpu=cortex-m0plus", "-mthumb"],
-    "cortex-m4f": ["arm-none-eabi-gcc", "-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard",
-                   "-mfpu=fpv4-sp-d16"],
-    "cortex-m33": ["arm-none-eabi-gcc", "-mcpu=cortex-m33", "-mthumb"],
-    "cortex-m55": ["arm-none-eabi-gcc", "-mcpu=cortex-m55", "-mthumb", "-mfloat-abi=hard"],
-    "rv32imac": ["riscv64-unknown-elf-gcc", "-march=rv32imac", "-mabi=ilp32", "-ffreestanding"],
+    board.cpu: [board.cc, *board.cflags] + (["-ffreestanding"] if board.is_riscv else [])
+    for board in boards().values()
 }
 
 #: cppcheck findings that are wrong for this code, each with its reason. The pattern is a line

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,17 +34,28 @@ def _template_dir() -> Path:
     raise FileNotFoundError(f"templates not found next to {package}; the installation is broken")
 
 
-def table_rows(values: np.ndarray) -> list[str]:
-    """Aligned, comma-separated rows of a table, each ending in an index comment."""
+def c_array_rows(
+    values: Iterable[int] | np.ndarray, per_line: int = _PER_LINE, index: bool = False
+) -> list[str]:
+    """The one C array formatter: right-aligned ``v,`` items, ``per_line`` to a line.
+
+    With ``index``, each line ends in a ``/* i */`` comment giving its first item's index, and
+    wide values get fewer items per line so a line stays within 100 columns.
+    """
     ints = [int(v) for v in values]
     width = max(len(str(v)) for v in ints)
-    per_line = max(1, min(_PER_LINE, (_LINE_LIMIT - 4 - 11 + 1) // (width + 2)))
+    if index:
+        per_line = max(1, min(per_line, (_LINE_LIMIT - 4 - 11 + 1) // (width + 2)))
     rows = []
     for start in range(0, len(ints), per_line):
-        chunk = ints[start : start + per_line]
-        body = " ".join(f"{v:>{width}}," for v in chunk)
-        rows.append(f"{body}  /* {start:3d} */")
+        body = " ".join(f"{v:>{width}}," for v in ints[start : start + per_line])
+        rows.append(f"{body}  /* {start:3d} */" if index else body)
     return rows
+
+
+def table_rows(values: np.ndarray) -> list[str]:
+    """Rows of a generated table: at most 8 values a line, each line with its index comment."""
+    return c_array_rows(values, _PER_LINE, index=True)
 
 
 @functools.lru_cache(maxsize=1)
@@ -59,7 +70,13 @@ def _environment() -> jinja2.Environment:
         autoescape=False,
     )
     env.filters["table_rows"] = table_rows
+    env.filters["c_array_rows"] = c_array_rows
     return env
+
+
+def render_template(name: str, **context: object) -> str:
+    """Render one template of the templates folder with ``context`` (no generic values)."""
+    return _environment().get_template(name).render(**context)
 
 
 @dataclass(frozen=True)

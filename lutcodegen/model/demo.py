@@ -109,11 +109,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 else:
                     insns, how = np.array([0]), "not counted"
                 ram = built.scratch + built.stack_worst + built.model_static_ram
-                print(f"  {name:9s} {board.cpu}: {int(same.sum())}/{n_test} images bit-exact "
+                print(f"  {name:9s} {board.cpu_name}: {int(same.sum())}/{n_test} images bit-exact "
                       f"({_pct(agree)}), accuracy {_pct(acc)}; instructions/inference {how}; "
                       f"model flash {built.model_flash} B, RAM {ram} B (scratch "
                       f"{built.scratch} + stack {built.stack_worst})")
-                rows.append((method, name, board.cpu, acc, agree, int(insns.mean()),
+                rows.append((method, name, board.cpu_name, acc, agree, int(insns.mean()),
                              built.model_flash, ram))
     finally:
         if args.keep is None:

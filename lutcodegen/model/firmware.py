@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..firmware.boards import Board, boards
 from .codegen import render_model, scratch_sizes
 from .quantize import QuantModel
 
@@ -33,35 +34,14 @@ from .quantize import QuantModel
 MAIN_C = Path(__file__).resolve().parents[2] / "examples" / "digits_vit" / "firmware" / "main.c"
 
 
-@dataclass(frozen=True)
-class Board:
-    """One emulated board: compiler, CPU flags, memory map and QEMU command."""
-
-    name: str
-    cpu: str
-    cc: str
-    cflags: tuple[str, ...]
-    flash: tuple[int, int]
-    ram: tuple[int, int]
-    qemu: tuple[str, ...]
-
-    @property
-    def is_riscv(self) -> bool:
-        return self.cc.startswith("riscv")
-
-
-BOARDS = {
-    "an386": Board("an386", "Cortex-M4", "arm-none-eabi-gcc", ("-mcpu=cortex-m4", "-mthumb"),
-                   (0x0, 0x400000), (0x20000000, 0x400000),
-                   ("qemu-system-arm", "-M", "mps2-an386")),
-    "microbit": Board("microbit", "Cortex-M0+ code on a Cortex-M0 board", "arm-none-eabi-gcc",
-                      ("-mcpu=cortex-m0plus", "-mthumb"), (0x0, 0x40000), (0x20000000, 0x4000),
-                      ("qemu-system-arm", "-M", "microbit")),
-    "virt_rv32": Board("virt_rv32", "RV32IMAC", "riscv64-unknown-elf-gcc",
-                       ("-march=rv32imac", "-misa-spec=2.2", "-mabi=ilp32", "-mcmodel=medany"),
-                       (0x80000000, 0x100000), (0x80100000, 0x100000),
-                       ("qemu-system-riscv32", "-M", "virt", "-bios", "none")),
+#: The boards the model runs on, by the names its tables use (ids of the board registry).
+BOARDS: dict[str, Board] = {
+    name: boards()[board_id]
+    for name, board_id in (
+        ("an386", "mps2_an386"), ("microbit", "microbit_m0plus"), ("virt_rv32", "virt_rv32"),
+    )
 }
+
 
 def tools_for(board: Board) -> list[str]:
     """Programs building and running for ``board`` needs (for skipping or failing tests)."""
