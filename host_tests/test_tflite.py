@@ -29,9 +29,8 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from lutcodegen import Spec, SpecError, design_for, ideal_output, reference, render
-from lutcodegen.methods import gemmlowp
 from lutcodegen.cli import main as cli_main
-from lutcodegen.methods import tflite
+from lutcodegen.methods import gemmlowp, tflite
 
 CONFIGS = [
     Spec(method="tflite"),

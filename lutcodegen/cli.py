@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .methods.calibrate import calibrate, load_rows
 from .methods import describe, design_for
-from .render import render
+from .methods.calibrate import calibrate, load_rows
 from .registry import GROUPS, OPTIONS, Option
+from .render import render
 from .spec import Spec, SpecError
 
 USAGE_ERROR = 2

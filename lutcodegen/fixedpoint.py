@@ -35,7 +35,7 @@ def reciprocal(denominator: int, width: int, precision: int) -> int:
     return (((1 << (width + precision + 1)) // denominator) + 1) >> 1
 
 
-def round_half_up(x: np.ndarray) -> np.ndarray:
+def round_half_up(x: np.ndarray | float) -> np.ndarray:
     """Round to nearest, ties up: the rounding used to build every table."""
     return np.floor(np.asarray(x, dtype=np.float64) + 0.5)
 
@@ -45,11 +45,13 @@ def softmax_float64(x: np.ndarray, scale: float) -> np.ndarray:
     z = np.asarray(x, dtype=np.float64) * scale
     z = z - z.max(axis=-1, keepdims=True)
     e = np.exp(z)
-    return e / e.sum(axis=-1, keepdims=True)
+    result: np.ndarray = e / e.sum(axis=-1, keepdims=True)
+    return result
 
 
 def ideal_output(x: np.ndarray, scale: float, bits: int) -> np.ndarray:
     """Correctly rounded quantized softmax ``min(round(2^B p), 2^B - 1) - 2^(B-1)``."""
     p = softmax_float64(x, scale)
     q = np.minimum(np.rint(p * (1 << bits)), (1 << bits) - 1)
-    return q.astype(np.int64) - (1 << (bits - 1))
+    result: np.ndarray = q.astype(np.int64) - (1 << (bits - 1))
+    return result

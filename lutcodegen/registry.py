@@ -169,7 +169,10 @@ def check_header_name(name: object) -> None:
         )
 
 
-_PAPER = "options of the paper methods rexp and lut2d (default: the method's choice; see docs/paper-methods.md)"
+_PAPER = (
+    "options of the paper methods rexp and lut2d (default: the method's choice; "
+    "see docs/paper-methods.md)"
+)
 _TFLITE = "method tflite"
 _TFLITE_DOC = (
     "TFLite Micro's raw softmax parameters (all three or none); they replace the ones "
@@ -197,7 +200,7 @@ OPTIONS: tuple[Option, ...] = (
         low=1, high=MAX_ROW_LIMIT, metavar="N",
     ),
     Option(
-        "prefix", str, "lcg", "C name prefix, a C identifier (default lcg)", check=lambda value: check_prefix(value)
+        "prefix", str, "lcg", "C name prefix, a C identifier (default lcg)", check=check_prefix
     ),
     Option(
         "table_layout", str, "full",

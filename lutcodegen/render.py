@@ -53,6 +53,12 @@ def c_array_rows(
     return rows
 
 
+def hang(opening: str) -> str:
+    """Spaces as wide as ``opening``: a continuation line of a C declaration starts under the
+    first parameter, whatever the prefix's length, without counting characters by hand."""
+    return " " * len(opening)
+
+
 def table_rows(values: np.ndarray) -> list[str]:
     """Rows of a generated table: at most 8 values a line, each line with its index comment."""
     return c_array_rows(values, _PER_LINE, index=True)
@@ -71,6 +77,7 @@ def _environment() -> jinja2.Environment:
     )
     env.filters["table_rows"] = table_rows
     env.filters["c_array_rows"] = c_array_rows
+    env.filters["hang"] = hang
     return env
 
 
@@ -119,6 +126,7 @@ def _context(
             "within 1 LSB of min(round(2^B p), 2^B - 1) - 2^(B-1), p the exact softmax.",
         ],
         "extra_declarations": [],
+        "linkage": "",
     }
     context.update(template_context(dsg))
     return context
@@ -138,6 +146,15 @@ def render(
     source = env.get_template("softmax/source.c.j2").render(context)
     header = env.get_template("softmax/header.h.j2").render(context) if header_name else None
     return Generated(source=source, header=header)
+
+
+def render_body(dsg: Design) -> str:
+    """The kernel for ``dsg`` without banner or declarations, its entry point ``static``: for
+    embedding in another generated file, which then has one banner and exports only what its
+    own header declares."""
+    context = _context(dsg, None)
+    context["linkage"] = "static "
+    return _environment().get_template("softmax/body.c.j2").render({"g": context})
 
 
 def generate(spec: Spec, header_name: str | None = None) -> Generated:

@@ -1,6 +1,7 @@
 """Accuracy of a design against float64 softmax, on the project's standard row sets.
 
-``python -m lutcodegen.analysis.evaluate`` prints the accuracy and size table published in the README.
+``python -m lutcodegen.analysis.evaluate`` prints the accuracy and size table published in the
+README.
 The reference model is used (it is bit-exact with the C, which the tests prove), so a million
 outputs take about a second.
 """
@@ -13,10 +14,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import rowsets
 from ..fixedpoint import ideal_output
 from ..methods import Design, design_for, reference
 from ..spec import Spec
+from . import rowsets
 
 #: Row lengths of the standard evaluation: short, odd, powers of two, and up to 256.
 LENGTHS = (1, 2, 3, 5, 8, 16, 31, 64, 100, 128, 200, 255, 256)

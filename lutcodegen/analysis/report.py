@@ -29,12 +29,13 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from ..methods.calibrate import calibrate, load_rows
 from ..fixedpoint import ideal_output, softmax_float64
 from ..methods import design_for, reference
+from ..methods.calibrate import calibrate, load_rows
 from ..registry import METHODS, OPTION_BY_NAME, SpecError, option
 from ..spec import Spec
 
@@ -107,7 +108,9 @@ def quantize(z: np.ndarray, input_scale: float) -> np.ndarray:
     return np.clip(np.rint(z / input_scale), -128, 127).astype(np.int8)
 
 
-def measure(outputs: list[np.ndarray], inputs: list[np.ndarray], scale: float, bits: int) -> dict:
+def measure(
+    outputs: list[np.ndarray], inputs: list[np.ndarray], scale: float, bits: int
+) -> dict[str, Any]:
     """The figures of one configuration over row groups of possibly different lengths."""
     errs, exact, kl, top1, sum_err, tv = [], [], [], [], [], []
     zero = 1 << (bits - 1)
@@ -146,7 +149,7 @@ def run(
     max_row: int,
     calibrate_from: str | None = None,
     ideal: bool = True,
-    options: dict[str, object] | None = None,
+    options: dict[str, Any] | None = None,
 ) -> list[Result]:
     """Measure every configuration on ``scores`` (real units, or int8 logits used as is).
 
@@ -289,7 +292,7 @@ def plot(results: Sequence[Result], path: Path) -> None:
     plt.close(fig)
 
 
-def _list(kind: type, text: str) -> list:
+def _list(kind: type, text: str) -> list[Any]:
     try:
         return [kind(eval_fraction(v)) if kind is float else kind(v) for v in text.split(",")]
     except ValueError:

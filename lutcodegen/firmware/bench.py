@@ -29,9 +29,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .. import __version__
-from .build import Board, emulated_boards, find_firmware_dir, pio_environment
 from ..methods import design_for
 from ..spec import METHODS, Spec, SpecError
+from .boards import Board
+from .build import emulated_boards, find_firmware_dir, pio_environment
 
 USAGE_ERROR = 2
 DEFAULT_LENGTHS = (16, 64, 256, 1024)
@@ -295,7 +296,8 @@ def run_firmware(elf: Path, board: Board, plugin: Path,
     stop = symbols["bench_stop"].address & ~1
     with tempfile.TemporaryDirectory() as tmp:
         log = Path(tmp) / "insncount.log"
-        command = board.qemu + [
+        command = [
+            *board.qemu,
             "-display", "none", "-monitor", "none", "-serial", "null",
             "-semihosting-config", "enable=on,target=native",
             "-plugin", f"{plugin},start={start:#x},stop={stop:#x}", "-d", "plugin",
@@ -412,7 +414,10 @@ def detail_rows(results: Sequence[Result]) -> list[list[str]]:
 
 def text_table(header: list[str], rows: list[list[str]]) -> str:
     widths = [max(len(x) for x in col) for col in zip(header, *rows)]
-    line = lambda cells: "  ".join(c.rjust(w) for c, w in zip(cells, widths))  # noqa: E731
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(c.rjust(w) for c, w in zip(cells, widths))
+
     return "\n".join([line(header), line(["-" * w for w in widths])] + [line(r) for r in rows])
 
 

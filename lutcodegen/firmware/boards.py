@@ -31,7 +31,7 @@ class Board:
     flash: tuple[int, int]  #: origin and size
     ram: tuple[int, int]  #: origin and size
     qemu: tuple[str, ...]  #: QEMU command without the common options and the kernel
-    env: str | None = None  #: the ``platformio.ini`` environment building it, where known
+    env: str = ""  #: the ``platformio.ini`` environment building it ("" where none is known)
 
     @property
     def tool_prefix(self) -> str:
@@ -49,7 +49,8 @@ class Board:
 def boards_dir() -> Path:
     """``lutcodegen/boards`` in an installed wheel, else the checkout's board JSONs."""
     package = Path(__file__).resolve().parent.parent
-    for candidate in (package / "boards", package.parent / "firmware" / "platforms" / "emu" / "boards"):
+    checkout = package.parent / "firmware" / "platforms" / "emu" / "boards"
+    for candidate in (package / "boards", checkout):
         if candidate.is_dir() and any(candidate.glob("*.json")):
             return candidate
     raise FileNotFoundError(f"board JSONs not found next to {package}; the installation is broken")

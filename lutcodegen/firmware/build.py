@@ -22,8 +22,8 @@ import numpy as np
 
 from .. import __version__
 from ..methods import Design, design_for, reference
-from ..render import render, render_template
 from ..registry import OPTION_BY_NAME, OPTIONS
+from ..render import render, render_template
 from ..spec import Spec, SpecError
 from .boards import Board, boards
 

@@ -196,7 +196,8 @@ def reference(dsg: LutDesign, x: np.ndarray) -> np.ndarray:
         recips[r, 0], shifts[r, 0] = recip, h
     y = (t * recips + (np.uint64(1) << (shifts - np.uint64(1)))) >> shifts
     y = np.minimum(y, np.uint64((1 << B) - 1)).astype(np.int64) - (1 << (B - 1))
-    return y.reshape(x.shape)
+    result: np.ndarray = y.reshape(x.shape)
+    return result
 
 
 def describe(dsg: LutDesign) -> list[str]:

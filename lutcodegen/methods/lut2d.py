@@ -96,7 +96,8 @@ def reference(dsg: Lut2dDesign, x: np.ndarray) -> np.ndarray:
     c = dsg.quantizer.index(n.sum(axis=-1))[..., None]
     t = dsg.num_shift
     r = (n + ((1 << (t - 1)) if t > 0 else 0)) >> t
-    return dsg.table2d.astype(np.int64)[r, np.broadcast_to(c, r.shape)]
+    result: np.ndarray = dsg.table2d.astype(np.int64)[r, np.broadcast_to(c, r.shape)]
+    return result
 
 
 def describe(dsg: Lut2dDesign) -> list[str]:

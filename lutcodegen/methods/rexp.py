@@ -122,7 +122,8 @@ def reference(dsg: RexpDesign, x: np.ndarray) -> np.ndarray:
     r = (1 << (dsg.frac_bits - 1)) if dsg.rounding == "nearest" else 0
     y = (n * a + r) >> dsg.frac_bits
     B = spec.bits
-    return np.minimum(y, (1 << B) - 1) - (1 << (B - 1))
+    result: np.ndarray = np.minimum(y, (1 << B) - 1) - (1 << (B - 1))
+    return result
 
 
 def describe(dsg: RexpDesign) -> list[str]:

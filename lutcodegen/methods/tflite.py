@@ -35,9 +35,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import gemmlowp
 from ..registry import TFLITE_MAX_ROW_LIMIT, SpecError
 from ..spec import Spec
+from . import gemmlowp
 
 #: For int8 output TFLite's final shift is nbou + 23 <= 31 only while the Q12.19 sum is < 2^28.
 INT8_SUM_LIMIT = 1 << 28
@@ -70,7 +70,11 @@ class TfliteDesign:
 
 def design(spec: Spec) -> TfliteDesign:
     """TFLite's parameters (computed as TFLite does, or given) and the exp table they imply."""
-    if spec.input_multiplier is not None:
+    if (
+        spec.input_multiplier is not None
+        and spec.input_left_shift is not None
+        and spec.diff_min is not None
+    ):  # Spec validation gives all three or none
         multiplier, left_shift, diff_min = (
             spec.input_multiplier, spec.input_left_shift, spec.diff_min
         )
@@ -96,7 +100,8 @@ def design(spec: Spec) -> TfliteDesign:
 def _exps(dsg: TfliteDesign, rows: np.ndarray) -> np.ndarray:
     table = np.append(dsg.exp_table.astype(np.int64), np.int64(0))
     d = rows.max(axis=1, keepdims=True) - rows
-    return table[np.minimum(d, len(table) - 1)]
+    result: np.ndarray = table[np.minimum(d, len(table) - 1)]
+    return result
 
 
 def row_sums(dsg: TfliteDesign, x: np.ndarray) -> np.ndarray:
@@ -105,7 +110,8 @@ def row_sums(dsg: TfliteDesign, x: np.ndarray) -> np.ndarray:
     e = _exps(dsg, rows)
     # RoundingDivideByPOT(e, 12) for e >= 0, spelled as TFLite's remainder/threshold rule.
     terms = (e >> 12) + ((e & 4095) > 2047)
-    return terms.sum(axis=1)
+    result: np.ndarray = terms.sum(axis=1)
+    return result
 
 
 def reference(dsg: TfliteDesign, x: np.ndarray) -> np.ndarray:

@@ -16,7 +16,7 @@ import numpy as np
 
 from .. import __version__
 from ..methods import describe
-from ..render import _environment, render
+from ..render import _environment, render_body
 from .quantize import LN_RECIP_BITS, LN_UNIT_BITS, QAdd, QLayerNorm, QLinear, QuantModel
 
 
@@ -98,7 +98,7 @@ def _add(q: QAdd) -> dict[str, int]:
 def model_hash(qm: QuantModel, prefix: str) -> str:
     """8 hex digits over the version, the prefix and every integer the model computes with."""
     digest = hashlib.sha256(f"lutcodegen {__version__} {prefix}".encode())
-    digest.update(render(qm.softmax).source.encode())
+    digest.update(render_body(qm.softmax).encode())
     for value in _integers(qm):
         digest.update(np.ascontiguousarray(value).tobytes())
     return digest.hexdigest()[:8]
@@ -213,7 +213,7 @@ def _context(qm: QuantModel, prefix: str, header_name: str | None,
         "sizes": sizes,
         "ln_recip_bits": LN_RECIP_BITS,
         "ln_unit_bits": LN_UNIT_BITS,
-        "softmax_source": render(qm.softmax).source.rstrip("\n"),
+        "softmax_source": render_body(qm.softmax).rstrip("\n"),
         "softmax_command": softmax_spec.command_line(),
         "softmax_function": softmax_spec.function_name,
         "softmax_facts": describe(qm.softmax),

@@ -34,7 +34,8 @@ def rshift_round(value: np.ndarray | int, shift: np.ndarray | int) -> np.ndarray
     s = np.asarray(shift, dtype=np.int64)
     if np.any(np.abs(v) >= RSHIFT_LIMIT) or np.any(s < 1) or np.any(s > 62):
         raise OverflowError("rshift_round outside |value| < 2^62, 1 <= shift <= 62")
-    return (v + (np.int64(1) << (s - 1))) >> s
+    result: np.ndarray = (v + (np.int64(1) << (s - 1))) >> s
+    return result
 
 
 def saturate(value: np.ndarray, bits: int = 8) -> np.ndarray:
@@ -43,7 +44,9 @@ def saturate(value: np.ndarray, bits: int = 8) -> np.ndarray:
     return np.clip(np.asarray(value, dtype=np.int64), lo, hi)
 
 
-def requantize(acc: np.ndarray, mult: np.ndarray, shift: np.ndarray) -> np.ndarray:
+def requantize(
+    acc: np.ndarray, mult: np.ndarray | int, shift: np.ndarray | int
+) -> np.ndarray:
     """int8 ``saturate(rshift_round(acc * mult, shift))``: one rounding, 64-bit product.
 
     ``mult * 2^-shift`` is the real rescaling factor (see ``quantize_multiplier``).
@@ -94,4 +97,5 @@ def reciprocal_round(den: np.ndarray, bits: int) -> np.ndarray:
     d = np.asarray(den, dtype=np.int64)
     if np.any(d < 1) or not 1 <= bits <= 30:
         raise ValueError("reciprocal_round needs den >= 1 and 1 <= bits <= 30")
-    return (((np.int64(1) << (bits + 1)) // d) + 1) >> 1
+    result: np.ndarray = (((np.int64(1) << (bits + 1)) // d) + 1) >> 1
+    return result

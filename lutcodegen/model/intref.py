@@ -84,7 +84,8 @@ def patch_gather(images: np.ndarray, image_size: int, patch: int) -> np.ndarray:
     n = images.shape[0]
     g = image_size // patch
     x = np.asarray(images, dtype=np.int64).reshape(n, g, patch, g, patch).transpose(0, 1, 3, 2, 4)
-    return x.reshape(n, g * g, patch * patch)
+    result: np.ndarray = x.reshape(n, g * g, patch * patch)
+    return result
 
 
 Probe = Callable[[str, np.ndarray], None]
@@ -123,4 +124,5 @@ def run(qm: QuantModel, images: np.ndarray, probe: Probe | None = None) -> np.nd
 
 def predict(logits: np.ndarray) -> np.ndarray:
     """Class of each row: the first index of the largest logit (the C breaks ties the same)."""
-    return np.argmax(logits, axis=-1)
+    result: np.ndarray = np.argmax(logits, axis=-1)
+    return result

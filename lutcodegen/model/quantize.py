@@ -24,10 +24,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .fixedpoint import quantize_multiplier
 from ..methods import Design, design_for
 from ..spec import Spec
 from . import vit
+from .fixedpoint import quantize_multiplier
 
 #: int8 symmetric range used for every activation and weight.
 QMAX = 127

@@ -15,6 +15,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -64,7 +65,10 @@ _CONFIG_KEYS = ("image_size", "patch", "dim", "heads", "layers", "mlp_dim", "cla
 
 def save_weights(path: Path, config: ViTConfig, params: dict[str, np.ndarray]) -> None:
     """Write float32 parameters and the shape as one ``.npz`` (small and diff-stable)."""
-    arrays = {f"config_{k}": np.array(getattr(config, k), dtype=np.int64) for k in _CONFIG_KEYS}
+    # Any: numpy types **kwds of savez_compressed as its bool option, not as arrays.
+    arrays: dict[str, Any] = {
+        f"config_{k}": np.array(getattr(config, k), dtype=np.int64) for k in _CONFIG_KEYS
+    }
     arrays.update({k: np.asarray(v, dtype=np.float32) for k, v in params.items()})
     np.savez_compressed(path, **arrays)
 
@@ -86,7 +90,8 @@ def patchify(images: np.ndarray, config: ViTConfig) -> np.ndarray:
     n = images.shape[0]
     g, p = config.image_size // config.patch, config.patch
     x = images.reshape(n, g, p, g, p).transpose(0, 1, 3, 2, 4)
-    return x.reshape(n, g * g, p * p)
+    result: np.ndarray = x.reshape(n, g * g, p * p)
+    return result
 
 
 def gelu(x: np.ndarray) -> np.ndarray:
@@ -97,12 +102,14 @@ def gelu(x: np.ndarray) -> np.ndarray:
 def layer_norm(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray) -> np.ndarray:
     mean = x.mean(axis=-1, keepdims=True)
     var = ((x - mean) ** 2).mean(axis=-1, keepdims=True)
-    return (x - mean) / np.sqrt(var + LN_EPS) * gamma + beta
+    result: np.ndarray = (x - mean) / np.sqrt(var + LN_EPS) * gamma + beta
+    return result
 
 
 def softmax(x: np.ndarray) -> np.ndarray:
     e = np.exp(x - x.max(axis=-1, keepdims=True))
-    return e / e.sum(axis=-1, keepdims=True)
+    result: np.ndarray = e / e.sum(axis=-1, keepdims=True)
+    return result
 
 
 #: Called with (name, value) at every point the integer model quantizes; used for calibration.

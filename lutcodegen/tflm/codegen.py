@@ -16,8 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .. import __version__
-from ..methods import gemmlowp
-from ..methods import design_for
+from ..methods import design_for, gemmlowp
 from ..render import _environment, render
 from ..spec import MAX_ROW_LIMIT, TFLITE_MAX_ROW_LIMIT, Spec, SpecError, check_prefix
 from .reader import ModelInfo, SoftmaxOp

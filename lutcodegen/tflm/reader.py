@@ -112,7 +112,8 @@ class _Buffer:
         width = struct.calcsize(fmt)
         if offset < 0 or offset + width > self.size:
             raise self.fail(offset, f"{what} lies outside the file")
-        return struct.unpack_from("<" + fmt, self.data, offset)[0]
+        value: int | float = struct.unpack_from("<" + fmt, self.data, offset)[0]
+        return value
 
     def uoffset(self, offset: int, what: str) -> int:
         """Follow the unsigned 32-bit offset stored at ``offset``; it must land inside the file."""
