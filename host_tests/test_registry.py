@@ -42,14 +42,20 @@ def test_unroll_is_validated_at_construction() -> None:
         Spec(unroll=3)
 
 
-@pytest.mark.parametrize("spec", [
-    Spec(), Spec(method="rexp", sum_mode="linear", sum_shift=4), Spec(unroll=2),
-    Spec(method="tflite", input_multiplier=1 << 30, input_left_shift=23, diff_min=-248),
-])
+@pytest.mark.parametrize(
+    "spec",
+    [
+        Spec(),
+        Spec(method="rexp", sum_mode="linear", sum_shift=4),
+        Spec(unroll=2),
+        Spec(method="tflite", input_multiplier=1 << 30, input_left_shift=23, diff_min=-248),
+    ],
+)
 def test_the_banner_command_line_parses_back_to_the_same_spec(spec: Spec) -> None:
     args = build_parser().parse_args(shlex.split(spec.command_line())[1:])
-    again = Spec(**{o.name: getattr(args, o.name) for o in OPTIONS
-                    if getattr(args, o.name) is not None})
+    again = Spec(
+        **{o.name: getattr(args, o.name) for o in OPTIONS if getattr(args, o.name) is not None}
+    )
     assert again == spec
 
 

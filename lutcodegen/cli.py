@@ -86,7 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
     for option in OPTIONS:
         add_option(groups[option.group], option)
     parser.add_argument(
-        "--calibrate", type=Path, metavar="FILE.npy",
+        "--calibrate",
+        type=Path,
+        metavar="FILE.npy",
         help="choose the method's free parameters from these attention scores (last axis = "
         "row; int8 logits, or float scores quantized with --input-scale)",
     )
@@ -132,8 +134,9 @@ class _Staged:
             umask = os.umask(0)
             os.umask(umask)
             mode = 0o666 & ~umask
-        fd, self.tmp = tempfile.mkstemp(prefix=f".{self.target.name}.", suffix=".tmp",
-                                        dir=self.target.parent)
+        fd, self.tmp = tempfile.mkstemp(
+            prefix=f".{self.target.name}.", suffix=".tmp", dir=self.target.parent
+        )
         try:
             with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
                 os.fchmod(f.fileno(), mode)

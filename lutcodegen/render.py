@@ -100,9 +100,7 @@ def spec_hash(dsg: Design) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:8]
 
 
-def _context(
-    dsg: Design, header_name: str | None, notes: Sequence[str] = ()
-) -> dict[str, object]:
+def _context(dsg: Design, header_name: str | None, notes: Sequence[str] = ()) -> dict[str, object]:
     """Generic values every template may use, plus the method's own ``template_context``."""
     spec = dsg.spec
     context: dict[str, object] = {
@@ -132,9 +130,7 @@ def _context(
     return context
 
 
-def render(
-    dsg: Design, header_name: str | None = None, notes: Sequence[str] = ()
-) -> Generated:
+def render(dsg: Design, header_name: str | None = None, notes: Sequence[str] = ()) -> Generated:
     """C text for ``dsg``. With ``header_name``, a split pair whose source includes that name.
 
     ``notes`` are extra banner lines (e.g. what calibration chose and from how many rows).

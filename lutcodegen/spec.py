@@ -140,7 +140,6 @@ class Spec:
         return " ".join(words)
 
 
-
 def validate(spec: Spec) -> None:
     """Raise ``SpecError`` naming the first option that is outside its domain.
 

@@ -45,18 +45,40 @@ def main(out: Path) -> None:
     for index, spec in enumerate(all_specs()):
         args = shlex.split(spec.command_line())[1:]
         _run([*args, "-o", str(out / f"cfg{index:02d}.c")])
-        _run([*args, "-o", str(out / f"cfg{index:02d}_pair.c"), "--header",
-              str(out / f"cfg{index:02d}_pair.h")])
+        _run(
+            [
+                *args,
+                "-o",
+                str(out / f"cfg{index:02d}_pair.c"),
+                "--header",
+                str(out / f"cfg{index:02d}_pair.h"),
+            ]
+        )
     _run(["-o", str(out / "example_softmax_lut.c")])
     (out / "split").mkdir(exist_ok=True)
-    _run(["-o", str(out / "split" / "softmax_lut.c"), "--header",
-          str(out / "split" / "softmax_lut.h")])
+    _run(
+        [
+            "-o",
+            str(out / "split" / "softmax_lut.c"),
+            "--header",
+            str(out / "split" / "softmax_lut.h"),
+        ]
+    )
     for method in ("lut", "rexp", "lut2d", "tflite"):
         from lutcodegen.cli import main as cli_main
 
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-            cli_main(["model", "--softmax", method, "-o", str(out / f"model_{method}.c"),
-                      "--header", str(out / f"model_{method}.h")])
+            cli_main(
+                [
+                    "model",
+                    "--softmax",
+                    method,
+                    "-o",
+                    str(out / f"model_{method}.c"),
+                    "--header",
+                    str(out / f"model_{method}.h"),
+                ]
+            )
     firmware = _firmware()
     from lutcodegen import Spec
 

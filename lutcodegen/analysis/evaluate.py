@@ -33,8 +33,9 @@ class Accuracy:
     outputs: int
 
 
-def accuracy(dsg: Design, lengths: Sequence[int] = LENGTHS, per_length: int = 40000,
-             seed: int = 12345) -> Accuracy:
+def accuracy(
+    dsg: Design, lengths: Sequence[int] = LENGTHS, per_length: int = 40000, seed: int = 12345
+) -> Accuracy:
     """Uniform random rows, Gaussian attention-like rows, edge rows and every table index,
     for each row length (lengths above the design's max_row are skipped)."""
     spec = dsg.spec

@@ -78,8 +78,10 @@ def parse_spec_line(line: str, prefix: str, method: str = "lut") -> Spec:
     for word in shlex.split(line):
         key, sep, value = word.partition("=")
         if not sep or key not in SPEC_OPTIONS or key == "prefix":
-            raise SpecError(f"test spec item {word!r}: want field=value, field in "
-                            f"{', '.join(f for f in SPEC_OPTIONS if f != 'prefix')}")
+            raise SpecError(
+                f"test spec item {word!r}: want field=value, field in "
+                f"{', '.join(f for f in SPEC_OPTIONS if f != 'prefix')}"
+            )
         values[key] = convert_option(key, value)
     return Spec(**values)  # type: ignore[arg-type]
 
@@ -109,9 +111,7 @@ def config_header(dsg: Design) -> str:
     Handwritten firmware includes this instead of naming ``lcg_softmax_s8`` directly, so a
     change of prefix, method or output width in ``platformio.ini`` needs no source edit.
     """
-    return render_template(
-        "firmware/lutcodegen_config.h.j2", version=__version__, spec=dsg.spec
-    )
+    return render_template("firmware/lutcodegen_config.h.j2", version=__version__, spec=dsg.spec)
 
 
 def generate_kernel(spec: Spec, out_dir: Path) -> Design:
@@ -191,14 +191,16 @@ def golden_source(designs: Sequence[Design], flip: tuple[int, int, int] | None =
     kernels = []
     for dsg in designs:
         spec = dsg.spec
-        kernels.append({
-            "prefix": spec.prefix,
-            "PREFIX": spec.prefix.upper(),
-            "name": f"{spec.method} bits={spec.bits} input_scale={spec.input_scale!r} "
-            f"beta={spec.beta!r} max_row={spec.max_row}",
-            "s8": spec.function_name if spec.bits <= 8 else "NULL",
-            "s16": spec.function_name if spec.bits > 8 else "NULL",
-        })
+        kernels.append(
+            {
+                "prefix": spec.prefix,
+                "PREFIX": spec.prefix.upper(),
+                "name": f"{spec.method} bits={spec.bits} input_scale={spec.input_scale!r} "
+                f"beta={spec.beta!r} max_row={spec.max_row}",
+                "s8": spec.function_name if spec.bits <= 8 else "NULL",
+                "s16": spec.function_name if spec.bits > 8 else "NULL",
+            }
+        )
     return render_template(
         "firmware/golden_vectors.c.j2",
         version=__version__,
@@ -209,8 +211,9 @@ def golden_source(designs: Sequence[Design], flip: tuple[int, int, int] | None =
     )
 
 
-def generate_golden(main: Spec, extra_lines: Sequence[str], out_dir: Path,
-                    flip: tuple[int, int, int] | None = None) -> list[Design]:
+def generate_golden(
+    main: Spec, extra_lines: Sequence[str], out_dir: Path, flip: tuple[int, int, int] | None = None
+) -> list[Design]:
     """Write the test kernels and ``golden_vectors.c``; the main kernel is case group 0.
 
     Test kernels get prefixes ``golden1``, ``golden2``, ... so they link beside the main one.
@@ -239,11 +242,15 @@ def bench_header(lengths: Sequence[int], max_row: int) -> str:
 
 def find_firmware_dir(explicit: str | None = None) -> Path | None:
     """The ``firmware/`` project: ``explicit``, else next to this package in a checkout."""
-    candidates = [Path(explicit)] if explicit else [
-        Path(__file__).resolve().parent.parent / "firmware",
-        Path.cwd() / "firmware",
-        Path.cwd(),
-    ]
+    candidates = (
+        [Path(explicit)]
+        if explicit
+        else [
+            Path(__file__).resolve().parent.parent / "firmware",
+            Path.cwd() / "firmware",
+            Path.cwd(),
+        ]
+    )
     for path in candidates:
         if (path / "platformio.ini").is_file() and (path / "platforms" / "emu").is_dir():
             return path.resolve()

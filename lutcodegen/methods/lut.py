@@ -208,14 +208,16 @@ def describe(dsg: LutDesign) -> list[str]:
         f"{dsg.table_bytes} bytes, T[d] = round({dsg.top} * exp(-{spec.scale!r} * d))",
         f"row sum: uint{dsg.sum_bits}_t; products: uint{dsg.product_bits}_t; reciprocal: "
         f"{dsg.precision + 1} bits, "
-        + ("Newton's method or shift-and-subtract by target, no divide" if dsg.sum_bits == 32
-           else "shift-and-subtract, no divide"),
+        + (
+            "Newton's method or shift-and-subtract by target, no divide"
+            if dsg.sum_bits == 32
+            else "shift-and-subtract, no divide"
+        ),
         f"portable loops unrolled x{dsg.unroll}; Arm DSP cores use SIMD32 loops instead"
         + (", Helium cores vector loops" if has_mve_path(dsg) else ""),
         "accuracy: every output within 1 LSB of correctly rounded softmax for rows of",
         f"1..{spec.max_row} elements (proven error before rounding < {dsg.error_bound:.3f} LSB)",
     ]
-
 
 
 def template_context(dsg: LutDesign) -> dict[str, object]:
@@ -238,8 +240,13 @@ def has_mve_path(dsg: LutDesign) -> bool:
     """Whether the C gets a Helium (MVE) path: its gather loads read 16-bit entries of the full
     table, its lanes hold 32-bit sums and products, and its byte store needs int8 output."""
     spec = dsg.spec
-    return (dsg.entry_bits == 16 and dsg.sum_bits == 32 and dsg.product_bits == 32
-            and spec.bits <= 8 and spec.table_layout == "full")
+    return (
+        dsg.entry_bits == 16
+        and dsg.sum_bits == 32
+        and dsg.product_bits == 32
+        and spec.bits <= 8
+        and spec.table_layout == "full"
+    )
 
 
 def newton_steps(precision: int) -> int:

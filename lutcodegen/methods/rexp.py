@@ -106,7 +106,13 @@ def design(spec: Spec) -> RexpDesign:
         raise AssertionError("overflow proof violated: the sum exceeds its type")
     dtype = np.uint16 if bits == 16 else np.uint32
     return RexpDesign(
-        spec, num_table, k, quantizer, alpha.astype(dtype), bits, F,
+        spec,
+        num_table,
+        k,
+        quantizer,
+        alpha.astype(dtype),
+        bits,
+        F,
         spec.rounding or DEFAULT_ROUNDING,
     )
 

@@ -42,6 +42,7 @@ from . import gemmlowp
 #: For int8 output TFLite's final shift is nbou + 23 <= 31 only while the Q12.19 sum is < 2^28.
 INT8_SUM_LIMIT = 1 << 28
 
+
 @dataclass(frozen=True)
 class TfliteDesign:
     """TFLite's parameters and the exp table the C and the reference share for one spec."""
@@ -76,20 +77,18 @@ def design(spec: Spec) -> TfliteDesign:
         and spec.diff_min is not None
     ):  # Spec validation gives all three or none
         multiplier, left_shift, diff_min = (
-            spec.input_multiplier, spec.input_left_shift, spec.diff_min
+            spec.input_multiplier,
+            spec.input_left_shift,
+            spec.diff_min,
         )
         given = True
     else:
         try:
-            multiplier, left_shift, diff_min = gemmlowp.softmax_params(
-                spec.input_scale, spec.beta
-            )
+            multiplier, left_shift, diff_min = gemmlowp.softmax_params(spec.input_scale, spec.beta)
         except ValueError as exc:
             raise SpecError(f"TFLite cannot prepare this softmax: {exc}") from None
         given = False
-    values = [
-        gemmlowp.exp_of_difference(d, multiplier, left_shift, diff_min) for d in range(256)
-    ]
+    values = [gemmlowp.exp_of_difference(d, multiplier, left_shift, diff_min) for d in range(256)]
     length = max((d + 1 for d, v in enumerate(values) if v), default=1)
     if spec.table_layout == "full":
         length = 256  # a full table needs no bounds check in the two per-element loops

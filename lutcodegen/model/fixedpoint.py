@@ -44,9 +44,7 @@ def saturate(value: np.ndarray, bits: int = 8) -> np.ndarray:
     return np.clip(np.asarray(value, dtype=np.int64), lo, hi)
 
 
-def requantize(
-    acc: np.ndarray, mult: np.ndarray | int, shift: np.ndarray | int
-) -> np.ndarray:
+def requantize(acc: np.ndarray, mult: np.ndarray | int, shift: np.ndarray | int) -> np.ndarray:
     """int8 ``saturate(rshift_round(acc * mult, shift))``: one rounding, 64-bit product.
 
     ``mult * 2^-shift`` is the real rescaling factor (see ``quantize_multiplier``).

@@ -57,8 +57,9 @@ def lookup(x: np.ndarray, table: np.ndarray) -> np.ndarray:
 Softmax = Callable[[np.ndarray], np.ndarray]
 
 
-def attention(qkv: np.ndarray, heads: int, score: tuple[int, int], context: tuple[int, int],
-              softmax: Softmax) -> np.ndarray:
+def attention(
+    qkv: np.ndarray, heads: int, score: tuple[int, int], context: tuple[int, int], softmax: Softmax
+) -> np.ndarray:
     """Multi-head self-attention core on int8 (..., T, 3D) Q|K|V rows -> int8 (..., T, D).
 
     Per head: ``s = requant(q . k)`` at the softmax input scale; ``p = softmax(s)`` (int8, zero
@@ -71,8 +72,8 @@ def attention(qkv: np.ndarray, heads: int, score: tuple[int, int], context: tupl
     for h in range(heads):
         cols = slice(h * hd, (h + 1) * hd)
         q = qkv[..., cols]
-        k = qkv[..., dim:2 * dim][..., cols]
-        v = qkv[..., 2 * dim:][..., cols]
+        k = qkv[..., dim : 2 * dim][..., cols]
+        v = qkv[..., 2 * dim :][..., cols]
         s = requantize(q @ np.swapaxes(k, -1, -2), score[0], score[1])
         p = softmax(s) + SOFTMAX_ZERO
         out[..., cols] = requantize(p @ v, context[0], context[1])
@@ -93,6 +94,7 @@ Probe = Callable[[str, np.ndarray], None]
 
 def run(qm: QuantModel, images: np.ndarray, probe: Probe | None = None) -> np.ndarray:
     """int8 logits (n, classes) of the integer model for int8 images (n, 8, 8), values 0..16."""
+
     def see(name: str, value: np.ndarray) -> np.ndarray:
         if probe is not None:
             probe(name, value)

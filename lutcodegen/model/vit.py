@@ -117,10 +117,13 @@ Probe = Callable[[str, np.ndarray], None]
 
 
 def forward(
-    config: ViTConfig, params: dict[str, np.ndarray], images: np.ndarray,
+    config: ViTConfig,
+    params: dict[str, np.ndarray],
+    images: np.ndarray,
     probe: Probe | None = None,
 ) -> np.ndarray:
     """Float logits (n, classes) for pixel images (n, 8, 8) with values 0..16."""
+
     def see(name: str, value: np.ndarray) -> np.ndarray:
         if probe is not None:
             probe(name, value)
@@ -133,10 +136,10 @@ def forward(
     cls = np.broadcast_to(params["cls"] + params["pos"][0], (n, 1, c.dim))
     x = see("embed", np.concatenate([cls, emb], axis=1))
     for i in range(c.layers):
-        p = {k[len(f"l{i}_"):]: v for k, v in params.items() if k.startswith(f"l{i}_")}
+        p = {k[len(f"l{i}_") :]: v for k, v in params.items() if k.startswith(f"l{i}_")}
         a = see(f"l{i}.ln1", layer_norm(x, p["ln1_g"], p["ln1_b"]))
         qkv = a @ p["qkv_w"].T + p["qkv_b"]
-        q, k, v = (qkv[..., j * c.dim:(j + 1) * c.dim] for j in range(3))
+        q, k, v = (qkv[..., j * c.dim : (j + 1) * c.dim] for j in range(3))
         see(f"l{i}.q", q)
         see(f"l{i}.k", k)
         see(f"l{i}.v", v)
