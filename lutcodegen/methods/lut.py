@@ -233,6 +233,11 @@ def template_context(dsg: LutDesign) -> dict[str, object]:
         "max_half_log2": n_max + dsg.precision - spec.bits - 1,
         "newton_steps": newton_steps(dsg.precision),
         "mve": has_mve_path(dsg),
+        "sum_msb": dsg.sum_bits - 1,
+        "recip_bits": dsg.precision + 1,
+        "nonzero_last": dsg.nonzero - 1,
+        # the zero point subtracted from each byte of a word of four outputs (SIMD32 path)
+        "zero_point_bytes": "0x" + f"{1 << (spec.bits - 1):02x}" * 4 + "u",
     }
 
 

@@ -142,4 +142,8 @@ def template_context(dsg: Lut2dDesign) -> dict[str, object]:
         "s_cap": q.s_cap,
         "rows2d": [[int(v) for v in row] for row in dsg.table2d],
         "row_reps": [min(r << t, (1 << dsg.spec.bits) - 1) for r in range(dsg.table2d.shape[0])],
+        "num_step": 1 << t,
+        "rows_last": dsg.table2d.shape[0] - 1,
+        "buckets_last": q.length - 1,
+        **paper.template_numbers(dsg.num_table, dsg.index_shift, q),
     }

@@ -187,3 +187,14 @@ def check_row_length(spec: Spec, x: np.ndarray) -> None:
 def c_unsigned(value: int, bits: int) -> str:
     """An unsigned C constant of the sum's width (``u`` or ``ull`` suffix)."""
     return f"{value}u" if bits == 32 else f"{value}ull"
+
+
+def template_numbers(num_table: np.ndarray, index_shift: int, q: SumQuantizer) -> dict[str, int]:
+    """Numbers the shared numerator and sum-bucket macros print (templates do no arithmetic)."""
+    return {
+        "index_step": 1 << index_shift,
+        "num_last": len(num_table) - 1,
+        "bucket_step": 1 << q.resolution,
+        "mantissa_bits": q.resolution + 1,
+        "octave_loops": q.s_cap.bit_length() - q.s_min.bit_length(),
+    }

@@ -174,4 +174,8 @@ def template_context(dsg: RexpDesign) -> dict[str, object]:
         "max_product": ((1 << dsg.spec.bits) - 1) * int(dsg.alpha.max())
         + ((1 << (dsg.frac_bits - 1)) if dsg.rounding == "nearest" else 0),
         "s_cap": q.s_cap,
+        "alpha_scale_bits": dsg.spec.bits + dsg.frac_bits,
+        "alpha_last": len(dsg.alpha) - 1,
+        "round_bit": dsg.frac_bits - 1,
+        **paper.template_numbers(dsg.num_table, dsg.index_shift, q),
     }

@@ -158,6 +158,8 @@ def template_context(dsg: TfliteDesign) -> dict[str, object]:
             "TFLite Micro abort; here they give -128 everywhere, TFLite's formula evaluated",
             "exactly, within 1 LSB of the correctly rounded softmax.",
         ]
+    # int8: rows reaching the normal path have sum < 2^28, so headroom >= 4 and k <= 31.
+    shift_max = 31 if spec.bits == 8 else dsg.exponent_offset + 12
     return {
         "scale_text": repr(dsg.effective_scale),
         "accuracy_note": note,
@@ -168,9 +170,10 @@ def template_context(dsg: TfliteDesign) -> dict[str, object]:
             f"#define {P}_DIFF_MIN ({dsg.diff_min})",
         ],
         "exponent_offset": dsg.exponent_offset,
-        # int8: rows reaching the normal path have sum < 2^28, so headroom >= 4 and k <= 31.
-        "shift_max": 31 if spec.bits == 8 else dsg.exponent_offset + 12,
+        "shift_max": shift_max,
+        "round_high_bits": 30 + shift_max,
         "int8_sum_limit_hex": f"0x{INT8_SUM_LIMIT:08x}u",
+        "exp_last": len(dsg.exp_table) - 1,
     }
 
 
