@@ -37,6 +37,12 @@ def test_every_option_has_a_flag_with_its_help() -> None:
         assert option.flag in text
 
 
+@pytest.mark.parametrize("name", [o.name for o in OPTIONS if o.default is not None])
+def test_none_is_refused_for_an_option_with_a_default(name: str) -> None:
+    with pytest.raises(SpecError, match=name):
+        Spec(**{name: None})
+
+
 def test_unroll_is_validated_at_construction() -> None:
     with pytest.raises(SpecError, match="unroll must be 1, 2, 4 or 8"):
         Spec(unroll=3)

@@ -148,8 +148,8 @@ def validate(spec: Spec) -> None:
     """
     for option in OPTIONS:
         value = getattr(spec, option.name)
-        if value is None:
-            continue
+        if value is None and option.default is None:
+            continue  # the method's own choice
         if not option.applies_to(spec.method) and value != option.default:
             raise SpecError(
                 f"{option.flag} does not apply to method {spec.method!r} (only to methods "
