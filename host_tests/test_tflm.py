@@ -70,8 +70,16 @@ def generate(work: Path, model: bytes, name: str, *args: str) -> Path:
     return folder
 
 
-def run(work: Path, target: str, kernels: str, model: bytes, inputs: np.ndarray, name: str,
-        generated: Path | None = None, prefix: str = "lcg") -> build.RunnerOutput:
+def run(
+    work: Path,
+    target: str,
+    kernels: str,
+    model: bytes,
+    inputs: np.ndarray,
+    name: str,
+    generated: Path | None = None,
+    prefix: str = "lcg",
+) -> build.RunnerOutput:
     """Build the runner (stock, or with the generated registration) and run it."""
     extra: dict[str, object] = {}
     if generated is not None:
@@ -81,9 +89,9 @@ def run(work: Path, target: str, kernels: str, model: bytes, inputs: np.ndarray,
             "registration_header": f"{prefix}_tflm.h",
             "registration": f"{prefix}::Register_SOFTMAX()",
         }
-    program = build.build_runner(target, kernels, model, list(inputs),
-                                 work / "bin" / f"{name}-{target}-{kernels}",
-                                 **extra)  # type: ignore[arg-type]
+    program = build.build_runner(
+        target, kernels, model, list(inputs), work / "bin" / f"{name}-{target}-{kernels}", **extra
+    )  # type: ignore[arg-type]
     return build.parse_runner_output(build.run_program(target, program), len(inputs))
 
 
@@ -92,8 +100,9 @@ def test_registration_compiles_warning_free(work: Path, target: str, kernels: st
     """The generated .cc and .c compile under TFLM's own flags plus -Werror."""
     _require(target)
     lib = build.library(target, kernels)
-    gen = generate(work, tflm_models.build(), f"strict-{target}-{kernels}", "--on-mismatch",
-                   "fallback")
+    gen = generate(
+        work, tflm_models.build(), f"strict-{target}-{kernels}", "--on-mismatch", "fallback"
+    )
     includes = [f"-I{d}" for d in (gen, *lib.include_dirs)]
     defines = [f"-D{d}" for d in lib.defines]
     for source in sorted(gen.glob("*.c*")):
@@ -103,9 +112,22 @@ def test_registration_compiles_warning_free(work: Path, target: str, kernels: st
             cmd = [lib.cxx, *lib.cxx_flags]
         for fallback in ("0", "1"):
             out = work / f"{source.stem}-{target}-{kernels}-{fallback}.o"
-            proc = subprocess.run([*cmd, "-Werror", "-O2", *defines,
-                                   f"-DLCG_TFLM_FALLBACK={fallback}", *includes, "-c",
-                                   str(source), "-o", str(out)], capture_output=True, text=True)
+            proc = subprocess.run(
+                [
+                    *cmd,
+                    "-Werror",
+                    "-O2",
+                    *defines,
+                    f"-DLCG_TFLM_FALLBACK={fallback}",
+                    *includes,
+                    "-c",
+                    str(source),
+                    "-o",
+                    str(out),
+                ],
+                capture_output=True,
+                text=True,
+            )
             assert proc.returncode == 0, proc.stderr
 
 
@@ -124,8 +146,7 @@ def test_multi_operator_model_equals_stock(work: Path, target: str, kernels: str
     assert len({o for sample in stock.outputs for o in sample}) > 5
 
 
-def _softmax_checks(model: bytes, result: build.RunnerOutput,
-                    pairs: list[tuple[int, int]]) -> int:
+def _softmax_checks(model: bytes, result: build.RunnerOutput, pairs: list[tuple[int, int]]) -> int:
     """Each softmax output within 1 LSB of the correctly rounded softmax of its own input (as
     the runner printed it); returns the number of outputs checked."""
     checked = 0
@@ -171,8 +192,9 @@ def _accuracy(result: build.RunnerOutput, labels: np.ndarray) -> float:
 
 @pytest.mark.parametrize("name", ["vit17_int8.tflite", "vit65_int8.tflite"])
 @pytest.mark.parametrize(("target", "kernels"), _build_params())
-def test_real_transformer_tflite_equals_stock(work: Path, target: str, kernels: str,
-                                              name: str) -> None:
+def test_real_transformer_tflite_equals_stock(
+    work: Path, target: str, kernels: str, name: str
+) -> None:
     """A converted Keras ViT: identical logits on the held-out digits with the registration."""
     _require(target)
     count = None if target == "host" else (360 if name.startswith("vit17") else 60)
@@ -199,13 +221,18 @@ def test_real_transformer_lut(work: Path, name: str, hardening_report: list[str]
     stock = run(work, target, kernels, probe, x, f"{name}-lut-stock")
     checked = _softmax_checks(probe, ours, pairs)
     # the registration is really in use: some softmax outputs differ from stock's
-    differing = sum(int(np.count_nonzero(ours.array(s, o) != stock.array(s, o)))
-                    for s in range(len(x)) for _, o in pairs)
+    differing = sum(
+        int(np.count_nonzero(ours.array(s, o) != stock.array(s, o)))
+        for s in range(len(x))
+        for _, o in pairs
+    )
     assert differing > 0
     lut_acc, stock_acc = _accuracy(ours, labels), facts["quantized_test_accuracy_tflm"]
-    hardening_report.append(f"tflm {name}: lut registration accuracy {lut_acc:.2%} (stock "
-                            f"{stock_acc:.2%}), {checked} softmax outputs within 1 LSB, "
-                            f"{differing} bytes of them differ from stock TFLM's")
+    hardening_report.append(
+        f"tflm {name}: lut registration accuracy {lut_acc:.2%} (stock "
+        f"{stock_acc:.2%}), {checked} softmax outputs within 1 LSB, "
+        f"{differing} bytes of them differ from stock TFLM's"
+    )
     assert abs(lut_acc - stock_acc) <= 0.02
 
 
@@ -214,35 +241,48 @@ def _mismatched(kind: str = "both") -> tuple[tflm_models.Branch, ...]:
     (branch 0), as a model changed after the kernels were generated."""
     b = list(tflm_models.BRANCHES)
     if kind in ("scale", "both"):
-        b[3] = tflm_models.Branch(b[3].shape, b[3].beta, b[3].out_bits, scale=0.021,
-                                  zero=b[3].zero)
+        b[3] = tflm_models.Branch(b[3].shape, b[3].beta, b[3].out_bits, scale=0.021, zero=b[3].zero)
     if kind in ("rows", "both"):
         b[0] = tflm_models.Branch((1, 4, 144), b[0].beta, b[0].out_bits)
     return tuple(b)
 
 
 @pytest.mark.parametrize(("target", "kernels"), _build_params())
-def test_mismatch_fails_prepare_with_the_documented_message(work: Path, target: str,
-                                                            kernels: str) -> None:
+def test_mismatch_fails_prepare_with_the_documented_message(
+    work: Path, target: str, kernels: str
+) -> None:
     _require(target)
     gen = generate(work, tflm_models.build(), f"mismatch-error-{target}-{kernels}")
     expected = {
-        "scale": ["lcg: no generated kernel for SOFTMAX: INT8 in (scale 0.021, zero point 7, "
-                  "beta 1), INT8 out, 36 rows of 16; SoftmaxParams input_multiplier",
-                  "Node SOFTMAX (number 9) failed to prepare"],
-        "rows": ["lcg: no generated kernel for SOFTMAX: INT8 in (scale 0.05, zero point 3, "
-                 "beta 1), INT8 out, 4 rows of 144",
-                 "lcg: the kernel for these parameters takes rows of at most 72",
-                 "Node SOFTMAX (number 1) failed to prepare"],
+        "scale": [
+            "lcg: no generated kernel for SOFTMAX: INT8 in (scale 0.021, zero point 7, "
+            "beta 1), INT8 out, 36 rows of 16; SoftmaxParams input_multiplier",
+            "Node SOFTMAX (number 9) failed to prepare",
+        ],
+        "rows": [
+            "lcg: no generated kernel for SOFTMAX: INT8 in (scale 0.05, zero point 3, "
+            "beta 1), INT8 out, 4 rows of 144",
+            "lcg: the kernel for these parameters takes rows of at most 72",
+            "Node SOFTMAX (number 1) failed to prepare",
+        ],
     }
     for kind, lines in expected.items():
         with pytest.raises(build.TflmBuildError) as failure:
-            run(work, target, kernels, tflm_models.build(_mismatched(kind)),
-                tflm_models.inputs(2), f"mismatch-error-{kind}", gen)
+            run(
+                work,
+                target,
+                kernels,
+                tflm_models.build(_mismatched(kind)),
+                tflm_models.inputs(2),
+                f"mismatch-error-{kind}",
+                gen,
+            )
         text = str(failure.value)
-        for line in lines + ["lcg: the kernels were generated for mismatch-error-",
-                             "lcg: regenerate them for this model, or with --on-mismatch "
-                             "fallback", "error allocate"]:
+        for line in lines + [
+            "lcg: the kernels were generated for mismatch-error-",
+            "lcg: regenerate them for this model, or with --on-mismatch fallback",
+            "error allocate",
+        ]:
             assert line in text, text
 
 
@@ -251,8 +291,13 @@ def test_mismatch_fallback_runs_stock(work: Path, target: str, kernels: str) -> 
     """Re-quantized and int16-input operators run TFLM's own kernel: outputs equal stock."""
     _require(target)
     extra = tflm_models.Branch((4, 144), 1.0, 16, scale=0.001, zero=0, in_bits=16)
-    gen = generate(work, tflm_models.build(tflm_models.BRANCHES + (extra,)),
-                   f"mismatch-fallback-{target}-{kernels}", "--on-mismatch", "fallback")
+    gen = generate(
+        work,
+        tflm_models.build(tflm_models.BRANCHES + (extra,)),
+        f"mismatch-fallback-{target}-{kernels}",
+        "--on-mismatch",
+        "fallback",
+    )
     other = tflm_models.build(_mismatched() + (extra,))
     x = tflm_models.inputs(6)
     stock = run(work, target, kernels, other, x, "fallback-stock")

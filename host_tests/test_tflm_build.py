@@ -36,15 +36,18 @@ def _skip_or_fail(message: str) -> None:
 def _need_interpreter() -> None:
     missing = [m for m in ("tflite_micro", "flatbuffers") if importlib.util.find_spec(m) is None]
     if missing:
-        _skip_or_fail(f"Python package(s) {', '.join(missing)} not installed "
-                      "(pip install -e '.[test]')")
+        _skip_or_fail(
+            f"Python package(s) {', '.join(missing)} not installed (pip install -e '.[test]')"
+        )
 
 
 def _need(target: str) -> None:
     """Compilers, QEMU and the unpacked sources for ``target``, or skip (fail in CI)."""
-    for tool in (("gcc", "g++", "ar") if target == "host" else
-                 ("arm-none-eabi-gcc", "arm-none-eabi-g++", "arm-none-eabi-nm",
-                  "qemu-system-arm")):
+    for tool in (
+        ("gcc", "g++", "ar")
+        if target == "host"
+        else ("arm-none-eabi-gcc", "arm-none-eabi-g++", "arm-none-eabi-nm", "qemu-system-arm")
+    ):
         require_tool(tool)
     try:
         build.ensure_sources()
@@ -100,8 +103,10 @@ def _assert_same(result: build.RunnerOutput, expected: list[list[np.ndarray]]) -
 
 
 def test_runner_data_header_layout() -> None:
-    samples = [np.array([[1, -2], [3, 4]], dtype=np.int8), np.array([[5, 6], [7, -128]],
-                                                                    dtype=np.int8)]
+    samples = [
+        np.array([[1, -2], [3, 4]], dtype=np.int8),
+        np.array([[5, 6], [7, -128]], dtype=np.int8),
+    ]
     text = build.runner_data_header(b"\x01\xff\x10", samples)
     assert "#define RUNNER_SAMPLE_COUNT 2" in text
     assert "#define RUNNER_SAMPLE_ELEMENTS 4" in text
@@ -159,18 +164,35 @@ def test_fetch_checks_the_archive_hash(monkeypatch: pytest.MonkeyPatch, tmp_path
     assert not build.source_dir("tflite-micro").exists()
 
 
-@pytest.mark.parametrize("argv", [[], ["library"], ["library", "--target", "avr", "--kernels",
-                                                      "reference"], ["frobnicate"]])
+@pytest.mark.parametrize(
+    "argv",
+    [[], ["library"], ["library", "--target", "avr", "--kernels", "reference"], ["frobnicate"]],
+)
 def test_cli_bad_usage_exits_2(argv: list[str]) -> None:
-    done = subprocess.run([sys.executable, "-m", "lutcodegen.tflm.build", *argv],
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "lutcodegen.tflm.build", *argv],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 2, done.stderr
     assert "Traceback" not in done.stderr and "usage" in done.stderr
 
 
 def test_cli_fetch_from_missing_folder(tmp_path: Path) -> None:
-    done = subprocess.run([sys.executable, "-m", "lutcodegen.tflm.build", "fetch", "--from",
-                           str(tmp_path / "nowhere")], capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "lutcodegen.tflm.build",
+            "fetch",
+            "--from",
+            str(tmp_path / "nowhere"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 2 and "not a folder" in done.stderr
 
 
@@ -197,8 +219,9 @@ def test_second_library_call_compiles_nothing(monkeypatch: pytest.MonkeyPatch) -
     assert ROOT not in again.archive.parents  # the cache is outside the checkout
 
 
-def _run_runner(target: str, kernels: str, model: bytes, samples: list[np.ndarray],
-                out: Path, **kwargs: object) -> build.RunnerOutput:
+def _run_runner(
+    target: str, kernels: str, model: bytes, samples: list[np.ndarray], out: Path, **kwargs: object
+) -> build.RunnerOutput:
     program = build.build_runner(target, kernels, model, samples, out, **kwargs)
     return build.parse_runner_output(build.run_program(target, program), len(samples))
 
@@ -208,11 +231,13 @@ def _mark(target: str) -> list[pytest.MarkDecorator]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("target,kernels", [pytest.param(t, k, marks=_mark(t), id=f"{t}-{k}")
-                                            for t, k in CONFIGS])
+@pytest.mark.parametrize(
+    "target,kernels", [pytest.param(t, k, marks=_mark(t), id=f"{t}-{k}") for t, k in CONFIGS]
+)
 @pytest.mark.parametrize("bits", [8, 16])
-def test_softmax_model_matches_interpreter(target: str, kernels: str, bits: int,
-                                           tmp_path: Path) -> None:
+def test_softmax_model_matches_interpreter(
+    target: str, kernels: str, bits: int, tmp_path: Path
+) -> None:
     _need_interpreter()
     _need(target)
     model = _softmax_model(bits)
@@ -226,11 +251,16 @@ def _vit_cases() -> list[object]:
     """Both ViTs on every configuration, except the 16x8 one with CMSIS-NN (which refuses it,
     see ``test_cmsis_nn_refuses_the_16x8_vit``), which runs with the reference kernels on M4."""
     cases = []
-    for name, configs in (("vit17_int8", CONFIGS),
-                          ("vit17_16x8", [("host", "reference"), ("cortex-m4", "reference")])):
+    for name, configs in (
+        ("vit17_int8", CONFIGS),
+        ("vit17_16x8", [("host", "reference"), ("cortex-m4", "reference")]),
+    ):
         for target, kernels in configs:
-            cases.append(pytest.param(name, target, kernels, marks=_mark(target),
-                                      id=f"{name}-{target}-{kernels}"))
+            cases.append(
+                pytest.param(
+                    name, target, kernels, marks=_mark(target), id=f"{name}-{target}-{kernels}"
+                )
+            )
     return cases
 
 
@@ -243,8 +273,9 @@ def _vit(name: str) -> tuple[bytes, list[np.ndarray]]:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name,target,kernels", _vit_cases())
-def test_vit_model_matches_interpreter(name: str, target: str, kernels: str,
-                                       tmp_path: Path) -> None:
+def test_vit_model_matches_interpreter(
+    name: str, target: str, kernels: str, tmp_path: Path
+) -> None:
     """A converted ViT (CONV_2D, BATCH_MATMUL, MEAN, RSQRT, TRANSPOSE, ...), eight digits."""
     model, samples = _vit(name)
     _need_interpreter()
@@ -296,20 +327,30 @@ TFLMRegistration Register_SOFTMAX() {
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("target,kernels", [
-    pytest.param("host", "reference", id="host-reference"),
-    pytest.param("cortex-m4", "cmsis_nn", marks=pytest.mark.firmware, id="cortex-m4-cmsis_nn"),
-])
+@pytest.mark.parametrize(
+    "target,kernels",
+    [
+        pytest.param("host", "reference", id="host-reference"),
+        pytest.param("cortex-m4", "cmsis_nn", marks=pytest.mark.firmware, id="cortex-m4-cmsis_nn"),
+    ],
+)
 def test_application_registration(target: str, kernels: str, tmp_path: Path) -> None:
     _need_interpreter()
     _need(target)
     (tmp_path / "test_softmax.h").write_text(REGISTRATION_H)
     (tmp_path / "test_softmax.cc").write_text(REGISTRATION_CC)
     model, samples = _softmax_model(8), _softmax_samples()
-    result = _run_runner(target, kernels, model, samples, tmp_path / "runner",
-                         sources=[tmp_path / "test_softmax.cc"], include_dirs=[tmp_path],
-                         registration_header="test_softmax.h",
-                         registration="test_app::Register_SOFTMAX()")
+    result = _run_runner(
+        target,
+        kernels,
+        model,
+        samples,
+        tmp_path / "runner",
+        sources=[tmp_path / "test_softmax.cc"],
+        include_dirs=[tmp_path],
+        registration_header="test_softmax.h",
+        registration="test_app::Register_SOFTMAX()",
+    )
     assert result.log.splitlines() == ["app softmax"] * len(samples)
     _assert_same(result, _interpreter_outputs(model, samples))
 
@@ -337,8 +378,9 @@ def test_tflm_messages_reach_the_output(target: str, tmp_path: Path) -> None:
     _need_interpreter()
     _need(target)
     kernels = "reference" if target == "host" else "cmsis_nn"
-    program = build.build_runner(target, kernels, _unregistered_op_model(), _softmax_samples(),
-                                 tmp_path / "runner")
+    program = build.build_runner(
+        target, kernels, _unregistered_op_model(), _softmax_samples(), tmp_path / "runner"
+    )
     with pytest.raises(build.TflmBuildError, match="exited with 1") as info:
         build.run_program(target, program)
     assert "error allocate" in str(info.value)
@@ -358,8 +400,9 @@ def test_instruction_counts_per_invoke_and_per_softmax(tmp_path: Path) -> None:
     expected = _interpreter_outputs(model, samples)
     counts = {}
     for mode in ("invoke", "softmax"):
-        program = build.build_runner("cortex-m4", "cmsis_nn", model, samples,
-                                     tmp_path / f"runner-{mode}", count=mode)
+        program = build.build_runner(
+            "cortex-m4", "cmsis_nn", model, samples, tmp_path / f"runner-{mode}", count=mode
+        )
         output, regions = build.run_counted(program)
         _assert_same(build.parse_runner_output(output, len(samples)), expected)
         assert len(regions) == len(samples) and all(n > 4 * 17 for n in regions), regions

@@ -49,8 +49,11 @@ def _schema():
     return schema
 
 
-def build(branches: tuple[Branch, ...] = BRANCHES, input_scale: float = INPUT_SCALE,
-          input_zero: int = INPUT_ZERO) -> bytes:
+def build(
+    branches: tuple[Branch, ...] = BRANCHES,
+    input_scale: float = INPUT_SCALE,
+    input_zero: int = INPUT_ZERO,
+) -> bytes:
     """Flatbuffer bytes of the model: input -> [QUANTIZE] -> RESHAPE -> SOFTMAX per branch."""
     import flatbuffers
 
@@ -65,8 +68,13 @@ def build(branches: tuple[Branch, ...] = BRANCHES, input_scale: float = INPUT_SC
             codes[op] = len(codes)
         return codes[op]
 
-    def tensor(shape: tuple[int, ...], ttype: int, scale: float | None, zero: int,
-               data: bytes | None = None) -> int:
+    def tensor(
+        shape: tuple[int, ...],
+        ttype: int,
+        scale: float | None,
+        zero: int,
+        data: bytes | None = None,
+    ) -> int:
         t = fb.TensorT()
         t.shape = list(shape)
         t.type = ttype
@@ -84,8 +92,13 @@ def build(branches: tuple[Branch, ...] = BRANCHES, input_scale: float = INPUT_SC
         tensors.append(t)
         return len(tensors) - 1
 
-    def operator(op: int, inputs: list[int], outputs: list[int], options: object = None,
-                 options_type: int = 0) -> None:
+    def operator(
+        op: int,
+        inputs: list[int],
+        outputs: list[int],
+        options: object = None,
+        options_type: int = 0,
+    ) -> None:
         o = fb.OperatorT()
         o.opcodeIndex = code(op)
         o.inputs = inputs
@@ -105,23 +118,32 @@ def build(branches: tuple[Branch, ...] = BRANCHES, input_scale: float = INPUT_SC
             requantized = tensor(INPUT_SHAPE, in_type, b.scale, b.zero)
             operator(fb.BuiltinOperator.QUANTIZE, [src], [requantized])
             src, scale, zero = requantized, b.scale, b.zero
-        new_shape = tensor((len(b.shape),), fb.TensorType.INT32, None, 0,
-                           np.array(b.shape, dtype="<i4").tobytes())
+        new_shape = tensor(
+            (len(b.shape),), fb.TensorType.INT32, None, 0, np.array(b.shape, dtype="<i4").tobytes()
+        )
         reshaped = tensor(b.shape, in_type, scale, zero)
         options = fb.ReshapeOptionsT()
         options.newShape = list(b.shape)
-        operator(fb.BuiltinOperator.RESHAPE, [src, new_shape], [reshaped], options,
-                 fb.BuiltinOptions.ReshapeOptions)
+        operator(
+            fb.BuiltinOperator.RESHAPE,
+            [src, new_shape],
+            [reshaped],
+            options,
+            fb.BuiltinOptions.ReshapeOptions,
+        )
         out_type, out_scale, out_zero = (
-            (fb.TensorType.INT8, 1.0 / 256, -128) if b.out_bits == 8
-            else (fb.TensorType.INT16, 1.0 / 65536, -32768) if b.in_bits == 8
+            (fb.TensorType.INT8, 1.0 / 256, -128)
+            if b.out_bits == 8
+            else (fb.TensorType.INT16, 1.0 / 65536, -32768)
+            if b.in_bits == 8
             else (fb.TensorType.INT16, 1.0 / 32768, 0)
         )
         out = tensor(b.shape, out_type, out_scale, out_zero)
         softmax = fb.SoftmaxOptionsT()
         softmax.beta = b.beta
-        operator(fb.BuiltinOperator.SOFTMAX, [reshaped], [out], softmax,
-                 fb.BuiltinOptions.SoftmaxOptions)
+        operator(
+            fb.BuiltinOperator.SOFTMAX, [reshaped], [out], softmax, fb.BuiltinOptions.SoftmaxOptions
+        )
         outputs.append(out)
 
     subgraph = fb.SubGraphT()
@@ -165,18 +187,33 @@ def inputs(count: int, seed: int = 0) -> np.ndarray:
     return np.stack(samples)
 
 
-def single(shape: tuple[int, ...], in_type: str = "int8", out_type: str = "int8",
-           scale: float | None = 0.05, zero: int = 0, beta: float = 1.0,
-           out_scale: float | None = None, out_zero: int | None = None,
-           op: str = "SOFTMAX") -> bytes:
+def single(
+    shape: tuple[int, ...],
+    in_type: str = "int8",
+    out_type: str = "int8",
+    scale: float | None = 0.05,
+    zero: int = 0,
+    beta: float = 1.0,
+    out_scale: float | None = None,
+    out_zero: int | None = None,
+    op: str = "SOFTMAX",
+) -> bytes:
     """A one-operator model (default SOFTMAX) with the given tensor types and quantization."""
     import flatbuffers
 
     fb = _schema()
-    types = {"int8": fb.TensorType.INT8, "int16": fb.TensorType.INT16,
-             "uint8": fb.TensorType.UINT8, "float32": fb.TensorType.FLOAT32}
-    defaults = {"int8": (1.0 / 256, -128), "int16": (1.0 / 65536, -32768),
-                "uint8": (1.0 / 256, 0), "float32": (None, 0)}
+    types = {
+        "int8": fb.TensorType.INT8,
+        "int16": fb.TensorType.INT16,
+        "uint8": fb.TensorType.UINT8,
+        "float32": fb.TensorType.FLOAT32,
+    }
+    defaults = {
+        "int8": (1.0 / 256, -128),
+        "int16": (1.0 / 65536, -32768),
+        "uint8": (1.0 / 256, 0),
+        "float32": (None, 0),
+    }
     d_scale, d_zero = defaults[out_type]
     out_scale = d_scale if out_scale is None else out_scale
     out_zero = d_zero if out_zero is None else out_zero
@@ -195,8 +232,10 @@ def single(shape: tuple[int, ...], in_type: str = "int8", out_type: str = "int8"
         return t
 
     subgraph = fb.SubGraphT()
-    subgraph.tensors = [tensor("input", in_type, 1, scale, zero),
-                        tensor("output", out_type, 2, out_scale, out_zero)]
+    subgraph.tensors = [
+        tensor("input", in_type, 1, scale, zero),
+        tensor("output", out_type, 2, out_scale, out_zero),
+    ]
     subgraph.inputs = [0]
     subgraph.outputs = [1]
     o = fb.OperatorT()

@@ -70,17 +70,34 @@ def build_parser() -> argparse.ArgumentParser:
         "(QEMU mps2-an386): stock, and with the lutcodegen tflm registration (tflite and lut "
         "methods); count executed instructions per inference and inside the softmax operators.",
     )
-    parser.add_argument("--tflm", action="append", type=Path, required=True, metavar="MODEL",
-                        help="a .tflite model, repeatable")
-    parser.add_argument("--inputs", action="append", type=Path, metavar="FILE.npy",
-                        help="input samples for the model of the same position (an int8 or "
-                        "int16 array, first axis = samples); default: seeded random inputs")
-    parser.add_argument("--samples", type=int, default=DEFAULT_SAMPLES, metavar="N",
-                        help=f"inferences counted per variant, 1..{MAX_SAMPLES} (default "
-                        f"{DEFAULT_SAMPLES}; with --inputs, the first N)")
+    parser.add_argument(
+        "--tflm",
+        action="append",
+        type=Path,
+        required=True,
+        metavar="MODEL",
+        help="a .tflite model, repeatable",
+    )
+    parser.add_argument(
+        "--inputs",
+        action="append",
+        type=Path,
+        metavar="FILE.npy",
+        help="input samples for the model of the same position (an int8 or "
+        "int16 array, first axis = samples); default: seeded random inputs",
+    )
+    parser.add_argument(
+        "--samples",
+        type=int,
+        default=DEFAULT_SAMPLES,
+        metavar="N",
+        help=f"inferences counted per variant, 1..{MAX_SAMPLES} (default "
+        f"{DEFAULT_SAMPLES}; with --inputs, the first N)",
+    )
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write results as JSON")
-    parser.add_argument("--markdown", type=Path, metavar="FILE",
-                        help="also write the table as Markdown")
+    parser.add_argument(
+        "--markdown", type=Path, metavar="FILE", help="also write the table as Markdown"
+    )
     return parser
 
 
@@ -90,13 +107,14 @@ def _input_shape(info: ModelInfo) -> tuple[tuple[int, ...], np.dtype]:
         raise ModelError("the model's first subgraph has no input")
     t = info.inputs[0]
     if t.type_name not in ("int8", "int16") or not t.shape or any(d < 1 for d in t.shape):
-        raise ModelError(f"the model's input is {t.type_name} {list(t.shape)}; the bench feeds "
-                         "int8 or int16 inputs of a static shape")
+        raise ModelError(
+            f"the model's input is {t.type_name} {list(t.shape)}; the bench feeds "
+            "int8 or int16 inputs of a static shape"
+        )
     return t.shape, np.dtype(t.type_name)
 
 
-def _samples(path: Path | None, shape: tuple[int, ...], dtype: np.dtype, count: int
-             ) -> np.ndarray:
+def _samples(path: Path | None, shape: tuple[int, ...], dtype: np.dtype, count: int) -> np.ndarray:
     size = math.prod(shape)
     if path is None:
         info = np.iinfo(dtype)
@@ -108,8 +126,10 @@ def _samples(path: Path | None, shape: tuple[int, ...], dtype: np.dtype, count: 
     except (OSError, ValueError, EOFError) as exc:
         raise UsageError(f"--inputs {path}: not a readable .npy array ({exc})") from None
     if x.dtype != dtype or x.ndim < 1 or x.size != len(x) * size or len(x) < 1:
-        raise UsageError(f"--inputs {path}: {x.dtype} {list(x.shape)}; the model wants "
-                         f"{dtype} samples of {list(shape)}")
+        raise UsageError(
+            f"--inputs {path}: {x.dtype} {list(x.shape)}; the model wants "
+            f"{dtype} samples of {list(shape)}"
+        )
     samples: np.ndarray = x[:count].reshape(-1, size)
     return samples
 
@@ -118,8 +138,11 @@ def _flash(program: Path) -> int:
     size = shutil.which("arm-none-eabi-size")
     if size is None:
         raise build.TflmBuildError("arm-none-eabi-size not found; run scripts/setup.sh")
-    fields = subprocess.run([size, str(program)], capture_output=True, text=True,
-                            check=True).stdout.splitlines()[1].split()
+    fields = (
+        subprocess.run([size, str(program)], capture_output=True, text=True, check=True)
+        .stdout.splitlines()[1]
+        .split()
+    )
     return int(fields[0]) + int(fields[1])  # text + data
 
 
@@ -133,20 +156,32 @@ def measure(model_path: Path, inputs: Path | None, samples: int, work: Path) -> 
     rows: list[Row] = []
     stock_outputs = None
     for variant in VARIANTS:
-        extra: dict[str, object] = {}
+        sources: list[Path] = []
+        include_dirs: list[Path] = []
+        header: str | None = None
+        registration: str | None = None
         if variant != "stock":
             p = plan(info, model_path.name, data, method=variant, prefix="lcg")
             folder = work / variant
             folder.mkdir()
             write_all_or_nothing([(folder / n, t) for n, t in render_files(p)])
-            extra = {"sources": sorted(folder.glob("*.c")) + sorted(folder.glob("*.cc")),
-                     "include_dirs": [folder], "registration_header": "lcg_tflm.h",
-                     "registration": "lcg::Register_SOFTMAX()"}
+            sources = sorted(folder.glob("*.c")) + sorted(folder.glob("*.cc"))
+            include_dirs = [folder]
+            header, registration = "lcg_tflm.h", "lcg::Register_SOFTMAX()"
         counts = {}
         for count in ("invoke", "softmax"):
-            program = build.build_runner(TARGET, KERNELS, data, list(x),
-                                         work / f"{variant}-{count}.elf", count=count,
-                                         **extra)  # type: ignore[arg-type]
+            program = build.build_runner(
+                TARGET,
+                KERNELS,
+                data,
+                list(x),
+                work / f"{variant}-{count}.elf",
+                sources=sources,
+                include_dirs=include_dirs,
+                registration_header=header,
+                registration=registration,
+                count=count,
+            )
             text, regions = build.run_counted(program)
             out = build.parse_runner_output(text, len(x))
             counts[count] = regions
@@ -155,41 +190,75 @@ def measure(model_path: Path, inputs: Path | None, samples: int, work: Path) -> 
         if len(counts["invoke"]) != len(x) or len(counts["softmax"]) != len(x) * len(info.softmax):
             raise build.TflmBuildError(
                 f"{model_path.name} {variant}: {len(counts['invoke'])} inference and "
-                f"{len(counts['softmax'])} softmax regions for {len(x)} samples")
+                f"{len(counts['softmax'])} softmax regions for {len(x)} samples"
+            )
         if stock_outputs is None:
             stock_outputs = outputs
-        rows.append(Row(model_path.name, variant, float(np.mean(counts["invoke"])),
-                        float(np.sum(counts["softmax"])) / len(x), len(info.softmax), elements,
-                        flash, arena, outputs == stock_outputs, len(x)))
-        print(f"bench --tflm: {model_path.name} {variant}: {rows[-1].inference:,.0f} "
-              "instructions per inference", file=sys.stderr)
+        rows.append(
+            Row(
+                model_path.name,
+                variant,
+                float(np.mean(counts["invoke"])),
+                float(np.sum(counts["softmax"])) / len(x),
+                len(info.softmax),
+                elements,
+                flash,
+                arena,
+                outputs == stock_outputs,
+                len(x),
+            )
+        )
+        print(
+            f"bench --tflm: {model_path.name} {variant}: {rows[-1].inference:,.0f} "
+            "instructions per inference",
+            file=sys.stderr,
+        )
     return rows
 
 
 def table(rows: Sequence[Row]) -> tuple[list[str], list[list[str]]]:
-    header = ["model", "softmax", "insn/inference", "speed-up", "in softmax", "softmax share",
-              "softmax speed-up", "insn/softmax elem", "flash B", "arena B", "outputs = stock"]
+    header = [
+        "model",
+        "softmax",
+        "insn/inference",
+        "speed-up",
+        "in softmax",
+        "softmax share",
+        "softmax speed-up",
+        "insn/softmax elem",
+        "flash B",
+        "arena B",
+        "outputs = stock",
+    ]
     body = []
     stock: dict[str, Row] = {}
     for r in rows:
         base = stock.setdefault(r.model, r)
         ceiling = base.inference / (base.inference - base.softmax)
         speedup = base.inference / r.inference
-        body.append([
-            r.model, r.variant, f"{r.inference:,.0f}",
-            f"{speedup:.3f}x" + (f" (ceiling {ceiling:.3f}x)" if r is base else ""),
-            f"{r.softmax:,.0f}", f"{r.softmax / r.inference:.1%}",
-            f"{base.softmax / r.softmax:.1f}x", f"{r.softmax / r.softmax_elements:.1f}",
-            f"{r.flash_bytes:,}", f"{r.arena_bytes:,}",
-            "yes" if r.equal_to_stock else "no",
-        ])
+        body.append(
+            [
+                r.model,
+                r.variant,
+                f"{r.inference:,.0f}",
+                f"{speedup:.3f}x" + (f" (ceiling {ceiling:.3f}x)" if r is base else ""),
+                f"{r.softmax:,.0f}",
+                f"{r.softmax / r.inference:.1%}",
+                f"{base.softmax / r.softmax:.1f}x",
+                f"{r.softmax / r.softmax_elements:.1f}",
+                f"{r.flash_bytes:,}",
+                f"{r.arena_bytes:,}",
+                "yes" if r.equal_to_stock else "no",
+            ]
+        )
     return header, body
 
 
 def text_table(header: list[str], body: list[list[str]]) -> str:
     widths = [max(len(c) for c in col) for col in zip(header, *body)]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(line, widths))
-                     for line in [header, *body])
+    return "\n".join(
+        "  ".join(c.ljust(w) for c, w in zip(line, widths)) for line in [header, *body]
+    )
 
 
 def markdown_table(header: list[str], body: list[list[str]]) -> str:
@@ -198,10 +267,12 @@ def markdown_table(header: list[str], body: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-NOTE = ("TFLite Micro with CMSIS-NN kernels on Cortex-M4 (QEMU mps2-an386), arm-none-eabi-gcc; "
-        "executed instructions (not cycles) counted by a QEMU plugin, mean over the samples. "
-        "stock = CMSIS-NN's arm_softmax_s8; tflite/lut = lutcodegen tflm registrations. "
-        "Ceiling: the speed-up if the softmax operators cost nothing.")
+NOTE = (
+    "TFLite Micro with CMSIS-NN kernels on Cortex-M4 (QEMU mps2-an386), arm-none-eabi-gcc; "
+    "executed instructions (not cycles) counted by a QEMU plugin, mean over the samples. "
+    "stock = CMSIS-NN's arm_softmax_s8; tflite/lut = lutcodegen tflm registrations. "
+    "Ceiling: the speed-up if the softmax operators cost nothing."
+)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -232,10 +303,20 @@ def run(args: argparse.Namespace) -> int:
     print(text_table(header, body))
     files = []
     if args.json:
-        files.append((args.json, json.dumps({"tool": f"lutcodegen {__version__} bench --tflm",
-                                             "note": NOTE,
-                                             "results": [asdict(r) for r in rows]},
-                                            indent=2) + "\n"))
+        files.append(
+            (
+                args.json,
+                json.dumps(
+                    {
+                        "tool": f"lutcodegen {__version__} bench --tflm",
+                        "note": NOTE,
+                        "results": [asdict(r) for r in rows],
+                    },
+                    indent=2,
+                )
+                + "\n",
+            )
+        )
     if args.markdown:
         files.append((args.markdown, NOTE + "\n\n" + markdown_table(header, body) + "\n"))
     write_all_or_nothing(files)

@@ -110,27 +110,48 @@ SOURCES: dict[str, Source] = {
     s.name: s
     for s in (
         # First: the flatbuffers patch is taken from it.
-        Source("tflite-micro", "tensorflow/tflite-micro",
-               "90b983c2b3f1480642e040bbd2ddb37b998f3424",
-               "76a293a673eab61885e67737e4d875a7a9592373a3f3e331e448c8c5fa50def9"),
-        Source("CMSIS-NN", "ARM-software/CMSIS-NN",
-               "4ab83cc3cc98fb85ed6dafb55e8ca02f1628dcae",
-               "5cdc853986e208eb98fb67a4128525eb6c2f3929dac814557858910a391992be"),
-        Source("CMSIS_6", "ARM-software/CMSIS_6",
-               "5782d6f8057906d360f4b95ec08a2354afe5c9b9",
-               "85f073750824e951114341cabff4f66782053e90b46bc24705236784e749046f"),
-        Source("flatbuffers", "google/flatbuffers",
-               "187240970746d00bbd26b0f5873ed54d2477f9f3",
-               "201262dcf248a0e3c7fadc399d12efac6197f37cba70be2651d926b2afc6faa4"),
-        Source("gemmlowp", "google/gemmlowp",
-               "719139ce755a0f31cbf1c37f7f98adcc7fc9f425",
-               "5ce79ad6157c689416585509cd8986efea20c3365c914ad00667fad8fb3fecc3"),
-        Source("ruy", "google/ruy",
-               "d37128311b445e758136b8602d1bbd2a755e115d",
-               "4d89dfae78beb7415196341b6acf4ad357c6ac9bb8bbce993c2962530a81e4b8"),
-        Source("Cortex_DFP", "ARM-software/Cortex_DFP",
-               "c2c70a97a20fb355815e2ead3d4a40e35a4a3cdf",
-               "8350ba6bd9fcf4c16506faaf37b339e99a999b6e45cf67f2efb08c19d022e95a"),
+        Source(
+            "tflite-micro",
+            "tensorflow/tflite-micro",
+            "90b983c2b3f1480642e040bbd2ddb37b998f3424",
+            "76a293a673eab61885e67737e4d875a7a9592373a3f3e331e448c8c5fa50def9",
+        ),
+        Source(
+            "CMSIS-NN",
+            "ARM-software/CMSIS-NN",
+            "4ab83cc3cc98fb85ed6dafb55e8ca02f1628dcae",
+            "5cdc853986e208eb98fb67a4128525eb6c2f3929dac814557858910a391992be",
+        ),
+        Source(
+            "CMSIS_6",
+            "ARM-software/CMSIS_6",
+            "5782d6f8057906d360f4b95ec08a2354afe5c9b9",
+            "85f073750824e951114341cabff4f66782053e90b46bc24705236784e749046f",
+        ),
+        Source(
+            "flatbuffers",
+            "google/flatbuffers",
+            "187240970746d00bbd26b0f5873ed54d2477f9f3",
+            "201262dcf248a0e3c7fadc399d12efac6197f37cba70be2651d926b2afc6faa4",
+        ),
+        Source(
+            "gemmlowp",
+            "google/gemmlowp",
+            "719139ce755a0f31cbf1c37f7f98adcc7fc9f425",
+            "5ce79ad6157c689416585509cd8986efea20c3365c914ad00667fad8fb3fecc3",
+        ),
+        Source(
+            "ruy",
+            "google/ruy",
+            "d37128311b445e758136b8602d1bbd2a755e115d",
+            "4d89dfae78beb7415196341b6acf4ad357c6ac9bb8bbce993c2962530a81e4b8",
+        ),
+        Source(
+            "Cortex_DFP",
+            "ARM-software/Cortex_DFP",
+            "c2c70a97a20fb355815e2ead3d4a40e35a4a3cdf",
+            "8350ba6bd9fcf4c16506faaf37b339e99a999b6e45cf67f2efb08c19d022e95a",
+        ),
     )
 }
 
@@ -161,19 +182,31 @@ def _tail(text: str, lines: int = 60) -> str:
     return "\n".join(text.strip().splitlines()[-lines:])
 
 
-def _run_tool(cmd: Sequence[str], cwd: Path | None = None, timeout: float = COMPILE_TIMEOUT,
-              env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def _run_tool(
+    cmd: Sequence[str],
+    cwd: Path | None = None,
+    timeout: float = COMPILE_TIMEOUT,
+    env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess[str]:
     """Run a build tool; a failure raises ``TflmBuildError`` with the command and its output."""
     try:
-        done = subprocess.run(list(cmd), cwd=cwd, capture_output=True, text=True,
-                              timeout=timeout, env=env, stdin=subprocess.DEVNULL)
+        done = subprocess.run(
+            list(cmd),
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=env,
+            stdin=subprocess.DEVNULL,
+        )
     except FileNotFoundError:
         raise TflmBuildError(f"{cmd[0]} not found; run scripts/setup.sh") from None
     except subprocess.TimeoutExpired:
         raise TflmBuildError(f"{' '.join(cmd)} did not finish in {timeout:.0f} s") from None
     if done.returncode != 0:
-        raise TflmBuildError(f"{' '.join(cmd)} failed (exit {done.returncode}):\n"
-                             f"{_tail(done.stdout + done.stderr)}")
+        raise TflmBuildError(
+            f"{' '.join(cmd)} failed (exit {done.returncode}):\n{_tail(done.stdout + done.stderr)}"
+        )
     return done
 
 
@@ -209,20 +242,28 @@ def _git_fetch(source: Source, dest: Path) -> None:
     """Shallow fetch of exactly ``source.commit`` from upstream; the commit is checked."""
     git = shutil.which("git")
     if git is None:
-        raise TflmBuildError("git not found: install it, or pass --from DIR with the pinned "
-                             "archives (or set LUTCODEGEN_THIRD_PARTY)")
+        raise TflmBuildError(
+            "git not found: install it, or pass --from DIR with the pinned "
+            "archives (or set LUTCODEGEN_THIRD_PARTY)"
+        )
     env = dict(os.environ, GIT_TERMINAL_PROMPT="0")
     dest.mkdir()
     try:
         _run_tool([git, "init", "-q"], cwd=dest, env=env)
-        _run_tool([git, "fetch", "-q", "--depth", "1", source.url, source.commit], cwd=dest,
-                  env=env, timeout=3600)
+        _run_tool(
+            [git, "fetch", "-q", "--depth", "1", source.url, source.commit],
+            cwd=dest,
+            env=env,
+            timeout=3600,
+        )
         _run_tool([git, "checkout", "-q", "FETCH_HEAD"], cwd=dest, env=env)
         head = _run_tool([git, "rev-parse", "HEAD"], cwd=dest, env=env).stdout.strip()
     except TflmBuildError as exc:
-        raise TflmBuildError(f"could not fetch {source.repository} at {source.commit} from "
-                             f"{source.url}; without network access, pass --from DIR with the "
-                             f"pinned archives (or set LUTCODEGEN_THIRD_PARTY).\n{exc}") from None
+        raise TflmBuildError(
+            f"could not fetch {source.repository} at {source.commit} from "
+            f"{source.url}; without network access, pass --from DIR with the "
+            f"pinned archives (or set LUTCODEGEN_THIRD_PARTY).\n{exc}"
+        ) from None
     if head != source.commit:
         raise TflmBuildError(f"{source.url}: fetched {head}, expected {source.commit}")
     shutil.rmtree(dest / ".git")
@@ -235,8 +276,11 @@ def _apply_patch(tree: Path, patch: Path) -> None:
     if git is None:
         raise TflmBuildError(f"git not found: it applies {patch.name} to flatbuffers")
     env = dict(os.environ, GIT_CEILING_DIRECTORIES=str(tree.parent))
-    _run_tool([git, "apply", "--ignore-space-change", "--ignore-whitespace", str(patch)],
-              cwd=tree, env=env)
+    _run_tool(
+        [git, "apply", "--ignore-space-change", "--ignore-whitespace", str(patch)],
+        cwd=tree,
+        env=env,
+    )
 
 
 def fetch(third_party: Path | None = None) -> Path:
@@ -265,8 +309,12 @@ def fetch(third_party: Path | None = None) -> Path:
             if source.name == "flatbuffers":
                 _apply_patch(tree, source_dir("tflite-micro") / FLATBUFFERS_PATCH)
                 patches.append(f"tflite-micro:{FLATBUFFERS_PATCH}")
-            marker = {"repository": source.repository, "commit": source.commit, **origin,
-                      "patches": patches}
+            marker = {
+                "repository": source.repository,
+                "commit": source.commit,
+                **origin,
+                "patches": patches,
+            }
             (tree / SOURCE_MARKER).write_text(json.dumps(marker, indent=1) + "\n")
             try:
                 tree.rename(target)
@@ -292,7 +340,8 @@ def ensure_sources(third_party: Path | None = None) -> Path:
         if third_party is None:
             raise TflmBuildError(
                 f"TFLM sources missing from {cache_dir() / 'src'}: {', '.join(missing)}. "
-                "Run scripts/setup.sh (or python -m lutcodegen.tflm.build fetch [--from DIR])")
+                "Run scripts/setup.sh (or python -m lutcodegen.tflm.build fetch [--from DIR])"
+            )
         fetch(third_party)
     return source_dir("tflite-micro")
 
@@ -301,9 +350,26 @@ def ensure_sources(third_party: Path | None = None) -> Path:
 
 #: The operators the runner registers; their kernels (and *_common.cc) are compiled.
 OPERATORS = (
-    "CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "BATCH_MATMUL", "SOFTMAX", "RESHAPE",
-    "CONCATENATION", "ADD", "SUB", "MUL", "MEAN", "RSQRT", "TRANSPOSE", "STRIDED_SLICE",
-    "QUANTIZE", "DEQUANTIZE", "GATHER", "SQUARED_DIFFERENCE", "PAD", "SLICE",
+    "CONV_2D",
+    "DEPTHWISE_CONV_2D",
+    "FULLY_CONNECTED",
+    "BATCH_MATMUL",
+    "SOFTMAX",
+    "RESHAPE",
+    "CONCATENATION",
+    "ADD",
+    "SUB",
+    "MUL",
+    "MEAN",
+    "RSQRT",
+    "TRANSPOSE",
+    "STRIDED_SLICE",
+    "QUANTIZE",
+    "DEQUANTIZE",
+    "GATHER",
+    "SQUARED_DIFFERENCE",
+    "PAD",
+    "SLICE",
 )
 
 #: TFLM's framework: interpreter, allocators, memory planners, flatbuffer and schema utilities,
@@ -351,38 +417,101 @@ FRAMEWORK_SOURCES = (
 #: message to a callback the application registers (the runner's writes to semihosting stderr).
 PLATFORM_SOURCES = {
     "host": ("tensorflow/lite/micro/debug_log.cc", "tensorflow/lite/micro/micro_time.cc"),
-    "cortex-m4": ("tensorflow/lite/micro/cortex_m_generic/debug_log.cc",
-                  "tensorflow/lite/micro/cortex_m_generic/micro_time.cc"),
+    "cortex-m4": (
+        "tensorflow/lite/micro/cortex_m_generic/debug_log.cc",
+        "tensorflow/lite/micro/cortex_m_generic/micro_time.cc",
+    ),
 }
 KERNELS_DIR = "tensorflow/lite/micro/kernels"
 #: Files of ``KERNELS_DIR`` for ``OPERATORS``: each kernel, its *_common.cc, and the helpers.
 KERNEL_FILES = (
-    "add", "add_common", "batch_matmul", "batch_matmul_common", "concatenation", "conv",
-    "conv_common", "depthwise_conv", "depthwise_conv_common", "dequantize", "dequantize_common",
-    "elementwise", "fully_connected", "fully_connected_common", "gather", "kernel_util", "mul",
-    "mul_common", "pad", "pad_common", "quantize", "quantize_common", "reduce", "reduce_common",
-    "reshape", "reshape_common", "slice", "softmax", "softmax_common", "squared_difference",
-    "strided_slice", "strided_slice_common", "sub", "sub_common", "transpose", "transpose_common",
+    "add",
+    "add_common",
+    "batch_matmul",
+    "batch_matmul_common",
+    "concatenation",
+    "conv",
+    "conv_common",
+    "depthwise_conv",
+    "depthwise_conv_common",
+    "dequantize",
+    "dequantize_common",
+    "elementwise",
+    "fully_connected",
+    "fully_connected_common",
+    "gather",
+    "kernel_util",
+    "mul",
+    "mul_common",
+    "pad",
+    "pad_common",
+    "quantize",
+    "quantize_common",
+    "reduce",
+    "reduce_common",
+    "reshape",
+    "reshape_common",
+    "slice",
+    "softmax",
+    "softmax_common",
+    "squared_difference",
+    "strided_slice",
+    "strided_slice_common",
+    "sub",
+    "sub_common",
+    "transpose",
+    "transpose_common",
 )
 
 #: Flags of TFLM's Makefile (``make -n microlite``) for every C++ and C file.
-COMMON_FLAGS = ("-fno-unwind-tables", "-fno-asynchronous-unwind-tables", "-ffunction-sections",
-                "-fdata-sections", "-fmessage-length=0")
-CXX_FLAGS = ("-std=c++17", "-fno-rtti", "-fno-exceptions", "-fno-threadsafe-statics",
-             "-Wnon-virtual-dtor", "-Wsign-compare", "-Wdouble-promotion", "-Wunused-variable",
-             "-Wunused-function", "-Wswitch", "-Wvla", "-Wall", "-Wextra",
-             "-Wmissing-field-initializers", "-Wstrict-aliasing", "-Wno-unused-parameter")
+COMMON_FLAGS = (
+    "-fno-unwind-tables",
+    "-fno-asynchronous-unwind-tables",
+    "-ffunction-sections",
+    "-fdata-sections",
+    "-fmessage-length=0",
+)
+CXX_FLAGS = (
+    "-std=c++17",
+    "-fno-rtti",
+    "-fno-exceptions",
+    "-fno-threadsafe-statics",
+    "-Wnon-virtual-dtor",
+    "-Wsign-compare",
+    "-Wdouble-promotion",
+    "-Wunused-variable",
+    "-Wunused-function",
+    "-Wswitch",
+    "-Wvla",
+    "-Wall",
+    "-Wextra",
+    "-Wmissing-field-initializers",
+    "-Wstrict-aliasing",
+    "-Wno-unused-parameter",
+)
 C_FLAGS = ("-Wimplicit-function-declaration",)
 #: TFLM compiles its framework for size and its kernels (and CMSIS-NN) for speed.
 CORE_OPT = "-Os"
 KERNEL_OPT = "-O2"
-COMMON_DEFINES = ("TF_LITE_STATIC_MEMORY", "TF_LITE_DISABLE_X86_NEON",
-                  "KERNELS_OPTIMIZED_FOR_SPEED")
+COMMON_DEFINES = (
+    "TF_LITE_STATIC_MEMORY",
+    "TF_LITE_DISABLE_X86_NEON",
+    "KERNELS_OPTIMIZED_FOR_SPEED",
+)
 #: ``cortex_m_generic``'s platform flags for ``TARGET_ARCH=cortex-m4+fp``.
-M4_PLATFORM_FLAGS = ("-mlittle-endian", "-Wno-type-limits", "-Wno-unused-private-field",
-                     "-fomit-frame-pointer", "-funsigned-char")
-M4_DEFINES = ("TF_LITE_MCU_DEBUG_LOG", "CPU_M4=1",
-              'CMSIS_DEVICE_ARM_CORTEX_M_XX_HEADER_FILE="ARMCM4.h"', "ARMCM4")
+M4_PLATFORM_FLAGS = (
+    "-mlittle-endian",
+    "-Wno-type-limits",
+    "-Wno-unused-private-field",
+    "-fomit-frame-pointer",
+    "-funsigned-char",
+)
+M4_DEFINES = (
+    "TF_LITE_MCU_DEBUG_LOG",
+    "CPU_M4=1",
+    'CMSIS_DEVICE_ARM_CORTEX_M_XX_HEADER_FILE="ARMCM4.h"',
+    "ARMCM4",
+)
 #: ``ext_libs/cmsis_nn.inc``: CMSIS-NN without its float kernels.
 CMSIS_NN_DEFINES = ("CMSIS_NN", "ARM_NN_ENABLE_F16=0", "ARM_NN_ENABLE_F32=0")
 
@@ -406,8 +535,10 @@ def _require(tool: str) -> str:
 
 
 #: A C++ program using the C and C++ headers TFLM needs, linked as the runner is.
-_PROBE_CC = "#include <cstdint>\n#include <cstdio>\n#include <cmath>\n#include <limits>\n" \
-    "int main() { printf(\"%f\\n\", std::sqrt(2.0)); return 0; }\n"
+_PROBE_CC = (
+    "#include <cstdint>\n#include <cstdio>\n#include <cmath>\n#include <limits>\n"
+    'int main() { printf("%f\\n", std::sqrt(2.0)); return 0; }\n'
+)
 
 
 def _probe_m4(machine: Sequence[str]) -> str | None:
@@ -415,19 +546,38 @@ def _probe_m4(machine: Sequence[str]) -> str | None:
     with tempfile.TemporaryDirectory(prefix="tflm-probe-") as tmp:
         source = Path(tmp) / "probe.cc"
         source.write_text(_PROBE_CC)
-        done = subprocess.run(["arm-none-eabi-g++", *machine, "--specs=picolibcpp.specs",
-                               "--oslib=semihost", "--crt0=semihost", *_m4_memory_flags(),
-                               str(source), "-o", str(Path(tmp) / "probe.elf")],
-                              capture_output=True, text=True, timeout=COMPILE_TIMEOUT,
-                              stdin=subprocess.DEVNULL)
+        done = subprocess.run(
+            [
+                "arm-none-eabi-g++",
+                *machine,
+                "--specs=picolibcpp.specs",
+                "--oslib=semihost",
+                "--crt0=semihost",
+                *_m4_memory_flags(),
+                str(source),
+                "-o",
+                str(Path(tmp) / "probe.elf"),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=COMPILE_TIMEOUT,
+            stdin=subprocess.DEVNULL,
+        )
     return None if done.returncode == 0 else _tail(done.stdout + done.stderr, 20)
 
 
 def _m4_memory_flags() -> list[str]:
     """picolibc's linker script takes the memory map (and the stack size) from these symbols."""
-    return [f"-Wl,--defsym=__{key}={value:#x}" for key, value in (
-        ("flash", M4_FLASH[0]), ("flash_size", M4_FLASH[1]), ("ram", M4_RAM[0]),
-        ("ram_size", M4_RAM[1]), ("stack_size", M4_STACK_BYTES))]
+    return [
+        f"-Wl,--defsym=__{key}={value:#x}"
+        for key, value in (
+            ("flash", M4_FLASH[0]),
+            ("flash_size", M4_FLASH[1]),
+            ("ram", M4_RAM[0]),
+            ("ram_size", M4_RAM[1]),
+            ("stack_size", M4_STACK_BYTES),
+        )
+    ]
 
 
 M4_HARD_FLOAT = ("-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16")
@@ -445,8 +595,10 @@ def m4_machine_flags() -> tuple[str, ...]:
         return M4_HARD_FLOAT
     if _probe_m4(M4_SOFT_FLOAT) is None:
         return M4_SOFT_FLOAT
-    raise TflmBuildError("arm-none-eabi-g++ cannot link C++ with picolibc (apt-get install "
-                         "libstdc++-arm-none-eabi-picolibc; scripts/setup.sh does):\n" + hard)
+    raise TflmBuildError(
+        "arm-none-eabi-g++ cannot link C++ with picolibc (apt-get install "
+        "libstdc++-arm-none-eabi-picolibc; scripts/setup.sh does):\n" + hard
+    )
 
 
 @functools.cache
@@ -456,9 +608,14 @@ def toolchain(target: str) -> Toolchain:
         return Toolchain(_require("gcc"), _require("g++"), _require("ar"), (), (), ())
     if target == "cortex-m4":
         _require("arm-none-eabi-gcc")
-        return Toolchain("arm-none-eabi-gcc", "arm-none-eabi-g++", _require("arm-none-eabi-ar"),
-                         m4_machine_flags(), ("--specs=picolibc.specs",),
-                         ("--specs=picolibcpp.specs",))
+        return Toolchain(
+            "arm-none-eabi-gcc",
+            "arm-none-eabi-g++",
+            _require("arm-none-eabi-ar"),
+            m4_machine_flags(),
+            ("--specs=picolibc.specs",),
+            ("--specs=picolibcpp.specs",),
+        )
     raise TflmBuildError(f"unknown target {target!r}; choose from {', '.join(TARGETS)}")
 
 
@@ -491,8 +648,9 @@ def _check_choice(target: str, kernels: str) -> None:
     if target not in TARGETS:
         raise TflmBuildError(f"unknown target {target!r}; choose from {', '.join(TARGETS)}")
     if kernels not in KERNEL_SETS:
-        raise TflmBuildError(f"unknown kernel set {kernels!r}; choose from "
-                             f"{', '.join(KERNEL_SETS)}")
+        raise TflmBuildError(
+            f"unknown kernel set {kernels!r}; choose from {', '.join(KERNEL_SETS)}"
+        )
 
 
 def library_units(target: str, kernels: str) -> list[Unit]:
@@ -504,8 +662,9 @@ def library_units(target: str, kernels: str) -> list[Unit]:
     """
     _check_choice(target, kernels)
     tflm = source_dir("tflite-micro")
-    units = [Unit("tflite-micro", p, CORE_OPT)
-             for p in (*FRAMEWORK_SOURCES, *PLATFORM_SOURCES[target])]
+    units = [
+        Unit("tflite-micro", p, CORE_OPT) for p in (*FRAMEWORK_SOURCES, *PLATFORM_SOURCES[target])
+    ]
     for name in KERNEL_FILES:
         path = f"{KERNELS_DIR}/{name}.cc"
         optimized = f"{KERNELS_DIR}/cmsis_nn/{name}.cc"
@@ -514,8 +673,8 @@ def library_units(target: str, kernels: str) -> list[Unit]:
         units.append(Unit("tflite-micro", path, KERNEL_OPT))
     if kernels == "cmsis_nn":
         nn = source_dir("CMSIS-NN")
-        for path in sorted((nn / "Source").rglob("*.c")):
-            rel = path.relative_to(nn).as_posix()
+        for found in sorted((nn / "Source").rglob("*.c")):
+            rel = found.relative_to(nn).as_posix()
             if rel.endswith(("_f16.c", "_f32.c", "/arm_nntables_flt.c")):
                 continue
             units.append(Unit("CMSIS-NN", rel, KERNEL_OPT))
@@ -528,11 +687,12 @@ def library_units(target: str, kernels: str) -> list[Unit]:
 def _include_dirs(target: str, kernels: str) -> tuple[Path, ...]:
     """TFLM's include paths (the ``downloads/`` ones point into the cache instead)."""
     tflm, cmsis = source_dir("tflite-micro"), source_dir("CMSIS_6")
-    dirs = [tflm, source_dir("flatbuffers") / "include", source_dir("gemmlowp"),
-            source_dir("ruy")]
+    dirs = [tflm, source_dir("flatbuffers") / "include", source_dir("gemmlowp"), source_dir("ruy")]
     if target == "cortex-m4":
-        dirs += [source_dir("Cortex_DFP") / "Device" / "ARMCM4" / "Include",
-                 cmsis / "CMSIS" / "Core" / "Include"]
+        dirs += [
+            source_dir("Cortex_DFP") / "Device" / "ARMCM4" / "Include",
+            cmsis / "CMSIS" / "Core" / "Include",
+        ]
     if kernels == "cmsis_nn":
         nn = source_dir("CMSIS-NN")
         dirs += [cmsis, nn, cmsis / "CMSIS" / "Core" / "Include", nn / "Include"]
@@ -573,16 +733,23 @@ class Library:
         return self.archive.parent
 
 
-def _library_description(target: str, kernels: str
-                         ) -> tuple[Library, list[Unit], dict[str, object]]:
+def _library_description(
+    target: str, kernels: str
+) -> tuple[Library, list[Unit], dict[str, object]]:
     """The library's flags, its units, and the cache key that covers all of them."""
     tc = toolchain(target)
     platform = M4_PLATFORM_FLAGS if target == "cortex-m4" else ()
     c_flags = (*tc.machine, *tc.c_specs, *COMMON_FLAGS, *C_FLAGS, *platform)
     cxx_flags = (*tc.machine, *tc.cxx_specs, *COMMON_FLAGS, *CXX_FLAGS, *platform)
     if target == "cortex-m4":
-        link_flags = (*tc.machine, *tc.cxx_specs, "--oslib=semihost", "--crt0=semihost",
-                      "-Wl,--gc-sections", *_m4_memory_flags())
+        link_flags = (
+            *tc.machine,
+            *tc.cxx_specs,
+            "--oslib=semihost",
+            "--crt0=semihost",
+            "-Wl,--gc-sections",
+            *_m4_memory_flags(),
+        )
     else:
         link_flags = ("-Wl,--gc-sections",)
     units = library_units(target, kernels)
@@ -595,7 +762,9 @@ def _library_description(target: str, kernels: str
         "kernels": kernels,
         "sources": {s.name: s.commit for s in SOURCES.values()},
         "compilers": {tool: compiler_version(tool) for tool in (tc.cc, tc.cxx)},
-        "c_flags": c_flags, "cxx_flags": cxx_flags, "defines": defines,
+        "c_flags": c_flags,
+        "cxx_flags": cxx_flags,
+        "defines": defines,
         "include_dirs": [str(d).replace(cache, "<src>") for d in include_dirs],
         "units": [[u.root, u.path, u.opt] for u in units],
         "c_std": "-std=c17",
@@ -603,8 +772,19 @@ def _library_description(target: str, kernels: str
     }
     digest = hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()[:16]
     key = f"{target}-{kernels}-{digest}"
-    lib = Library(target, kernels, cache_dir() / "tflm-build" / key / "libtflm.a", include_dirs,
-                  defines, c_flags, cxx_flags, link_flags, ("-lm",), tc.cc, tc.cxx)
+    lib = Library(
+        target,
+        kernels,
+        cache_dir() / "tflm-build" / key / "libtflm.a",
+        include_dirs,
+        defines,
+        c_flags,
+        cxx_flags,
+        link_flags,
+        ("-lm",),
+        tc.cc,
+        tc.cxx,
+    )
     return lib, units, material
 
 
@@ -658,11 +838,28 @@ def _locked(path: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _compile_command(compiler: str, flags: Sequence[str], std: str, opt: str,
-                     defines: Sequence[str], include_dirs: Sequence[Path], source: Path,
-                     obj: Path) -> list[str]:
-    cmd = [compiler, *flags, std, opt, *(f"-D{d}" for d in defines),
-           *(f"-I{d}" for d in include_dirs), "-c", str(source), "-o", str(obj)]
+def _compile_command(
+    compiler: str,
+    flags: Sequence[str],
+    std: str,
+    opt: str,
+    defines: Sequence[str],
+    include_dirs: Sequence[Path],
+    source: Path,
+    obj: Path,
+) -> list[str]:
+    cmd = [
+        compiler,
+        *flags,
+        std,
+        opt,
+        *(f"-D{d}" for d in defines),
+        *(f"-I{d}" for d in include_dirs),
+        "-c",
+        str(source),
+        "-o",
+        str(obj),
+    ]
     return [c for c in cmd if c]
 
 
@@ -681,11 +878,12 @@ def _pch_safe(source: Path) -> bool:
     includes = [i for i, line in enumerate(lines) if line.startswith("#include")]
     if not includes:
         return False
-    return not any(re.match(r"#\s*(define|undef)\b", line) for line in lines[:includes[-1]])
+    return not any(re.match(r"#\s*(define|undef)\b", line) for line in lines[: includes[-1]])
 
 
-def _library_commands(lib: Library, units: Sequence[Unit], work: Path
-                      ) -> tuple[list[list[str]], list[list[str]]]:
+def _library_commands(
+    lib: Library, units: Sequence[Unit], work: Path
+) -> tuple[list[list[str]], list[list[str]]]:
     """The precompiled-header commands, then one command per unit (objects in work/obj)."""
     pch_units = {u for u in units if not u.is_c and _pch_safe(source_dir(u.root) / u.path)}
     headers = {}
@@ -694,20 +892,38 @@ def _library_commands(lib: Library, units: Sequence[Unit], work: Path
         header = work / "pch" / opt.lstrip("-") / "tflm_pch.h"
         header.parent.mkdir(parents=True)
         header.write_text(f'#include "{PCH_HEADER}"\n')
-        cmd = _compile_command(lib.cxx, lib.cxx_flags, "", opt, lib.defines, lib.include_dirs,
-                               header, header.with_name(header.name + ".gch"))
+        cmd = _compile_command(
+            lib.cxx,
+            lib.cxx_flags,
+            "",
+            opt,
+            lib.defines,
+            lib.include_dirs,
+            header,
+            header.with_name(header.name + ".gch"),
+        )
         cmd[cmd.index("-c")] = "-xc++-header"
         pch_commands.append(cmd)
         headers[opt] = header
     commands = []
     for unit in units:
-        compiler, flags, std = ((lib.cc, lib.c_flags, "-std=c17") if unit.is_c
-                                else (lib.cxx, lib.cxx_flags, ""))
+        compiler, flags, std = (
+            (lib.cc, lib.c_flags, "-std=c17") if unit.is_c else (lib.cxx, lib.cxx_flags, "")
+        )
         if unit in pch_units:
             flags = (*flags, "-Winvalid-pch", "-include", str(headers[unit.opt]))
-        commands.append(_compile_command(compiler, flags, std, unit.opt, lib.defines,
-                                         lib.include_dirs, source_dir(unit.root) / unit.path,
-                                         work / "obj" / unit.object_name))
+        commands.append(
+            _compile_command(
+                compiler,
+                flags,
+                std,
+                unit.opt,
+                lib.defines,
+                lib.include_dirs,
+                source_dir(unit.root) / unit.path,
+                work / "obj" / unit.object_name,
+            )
+        )
     return pch_commands, commands
 
 
@@ -736,13 +952,19 @@ def library(target: str, kernels: str) -> Library:
             _compile_all(pch_commands, work)
             _compile_all(commands, obj_dir)
             archive = work / "libtflm.a"
-            _run_tool([toolchain(target).ar, "rcs", str(archive),
-                       *(u.object_name for u in units)], cwd=obj_dir)
+            _run_tool(
+                [toolchain(target).ar, "rcs", str(archive), *(u.object_name for u in units)],
+                cwd=obj_dir,
+            )
             shutil.rmtree(obj_dir)
             shutil.rmtree(work / "pch", ignore_errors=True)
             seconds = time.monotonic() - started
-            record = {**material, "seconds": round(seconds, 1), "jobs": _jobs(),
-                      "cpu_seconds": round(_children_cpu() - cpu, 1)}
+            record = {
+                **material,
+                "seconds": round(seconds, 1),
+                "jobs": _jobs(),
+                "cpu_seconds": round(_children_cpu() - cpu, 1),
+            }
             (work / "build.json").write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")
             work.rename(lib.build_dir)
         finally:
@@ -755,8 +977,14 @@ def library(target: str, kernels: str) -> Library:
 CXX_SUFFIXES = (".cc", ".cpp", ".cxx")
 
 
-def build_program(target: str, kernels: str, sources: Sequence[Path], out: Path,
-                  include_dirs: Sequence[Path] = (), defines: Sequence[str] = ()) -> Path:
+def build_program(
+    target: str,
+    kernels: str,
+    sources: Sequence[Path],
+    out: Path,
+    include_dirs: Sequence[Path] = (),
+    defines: Sequence[str] = (),
+) -> Path:
     """Compile ``sources`` with the library's flags (C as C99, C++ as C++17; ``-O2``) and link
     them with it: a host executable, or a semihosting ELF for mps2-an386.
 
@@ -775,26 +1003,38 @@ def build_program(target: str, kernels: str, sources: Sequence[Path], out: Path,
             elif source.suffix in CXX_SUFFIXES:
                 compiler, flags, std = lib.cxx, lib.cxx_flags, ""
             else:
-                raise TflmBuildError(f"{source}: not a C (.c) or C++ ({', '.join(CXX_SUFFIXES)})"
-                                     " source")
+                raise TflmBuildError(
+                    f"{source}: not a C (.c) or C++ ({', '.join(CXX_SUFFIXES)}) source"
+                )
             if not source.is_file():
                 raise TflmBuildError(f"{source} does not exist")
             obj = Path(tmp) / f"{index}-{source.stem}.o"
-            commands.append(_compile_command(compiler, flags, std, "-O2", all_defines, includes,
-                                             source.resolve(), obj))
+            commands.append(
+                _compile_command(
+                    compiler, flags, std, "-O2", all_defines, includes, source.resolve(), obj
+                )
+            )
             objects.append(str(obj))
         _compile_all(commands, Path(tmp))
-        _run_tool([lib.cxx, *lib.link_flags, *objects, str(lib.archive), *lib.link_libs,
-                   "-o", str(out)], cwd=Path(tmp))
+        _run_tool(
+            [lib.cxx, *lib.link_flags, *objects, str(lib.archive), *lib.link_libs, "-o", str(out)],
+            cwd=Path(tmp),
+        )
     return out
 
 
 def _run_program(cmd: Sequence[str], timeout: float) -> tuple[int, str, str]:
     """Run in a process group of its own, killed whole on timeout."""
     try:
-        proc = subprocess.Popen(list(cmd), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True, errors="replace",
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            list(cmd),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            errors="replace",
+            start_new_session=True,
+        )
     except FileNotFoundError:
         raise TflmBuildError(f"{cmd[0]} not found; run scripts/setup.sh") from None
     try:
@@ -803,17 +1043,30 @@ def _run_program(cmd: Sequence[str], timeout: float) -> tuple[int, str, str]:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
         stdout, stderr = proc.communicate()
-        raise TflmBuildError(f"{' '.join(cmd)} did not finish in {timeout:.0f} s; output:\n"
-                             f"{_tail(stdout + stderr)}") from None
+        raise TflmBuildError(
+            f"{' '.join(cmd)} did not finish in {timeout:.0f} s; output:\n{_tail(stdout + stderr)}"
+        ) from None
     return proc.returncode, stdout, stderr
 
 
 def _qemu_command(program: Path) -> list[str]:
     """QEMU with semihosting on stdio (the guest's stdout and stderr both arrive on stdout;
     ``main``'s return value becomes QEMU's exit status)."""
-    return [*QEMU_M4, "-display", "none", "-monitor", "none", "-serial", "null",
-            "-chardev", "stdio,id=sh0", "-semihosting-config",
-            "enable=on,target=native,chardev=sh0", "-kernel", str(program)]
+    return [
+        *QEMU_M4,
+        "-display",
+        "none",
+        "-monitor",
+        "none",
+        "-serial",
+        "null",
+        "-chardev",
+        "stdio,id=sh0",
+        "-semihosting-config",
+        "enable=on,target=native,chardev=sh0",
+        "-kernel",
+        str(program),
+    ]
 
 
 def run_program(target: str, program: Path, timeout: float = RUN_TIMEOUT) -> str:
@@ -830,8 +1083,9 @@ def run_program(target: str, program: Path, timeout: float = RUN_TIMEOUT) -> str
         raise TflmBuildError(f"unknown target {target!r}; choose from {', '.join(TARGETS)}")
     code, stdout, stderr = _run_program(cmd, timeout)
     if code != 0:
-        raise TflmBuildError(f"{Path(program).name} on {target} exited with {code}:\n"
-                             f"{_tail(stdout + stderr)}")
+        raise TflmBuildError(
+            f"{Path(program).name} on {target} exited with {code}:\n{_tail(stdout + stderr)}"
+        )
     return stdout
 
 
@@ -846,20 +1100,24 @@ def _marker_addresses(program: Path) -> tuple[int, int]:
         if len(parts) == 3 and parts[2] in ("bench_start", "bench_stop"):
             symbols[parts[2]] = int(parts[0], 16) & ~1  # drop the Thumb bit
     if len(symbols) != 2:
-        raise TflmBuildError(f"{program} has no bench_start/bench_stop markers (build it with "
-                             "runner/bench_markers.c)")
+        raise TflmBuildError(
+            f"{program} has no bench_start/bench_stop markers (build it with "
+            "runner/bench_markers.c)"
+        )
     return symbols["bench_start"], symbols["bench_stop"]
 
 
 def _plugin() -> Path:
     """The insncount QEMU plugin, compiled as ``lutcodegen bench`` does."""
-    from ..bench import BenchError, build_plugin
-    from ..firmware import find_firmware_dir
+    from ..firmware.bench import BenchError, build_plugin
+    from ..firmware.build import find_firmware_dir
 
     firmware_dir = find_firmware_dir()
     if firmware_dir is None:
-        raise TflmBuildError("the firmware/ folder (with tools/qemu-plugin) is not found: "
-                             "instruction counting needs a checkout")
+        raise TflmBuildError(
+            "the firmware/ folder (with tools/qemu-plugin) is not found: "
+            "instruction counting needs a checkout"
+        )
     try:
         return build_plugin(firmware_dir)
     except (BenchError, subprocess.CalledProcessError) as exc:
@@ -876,13 +1134,20 @@ def run_counted(program: Path, timeout: float = RUN_TIMEOUT) -> tuple[str, list[
     with tempfile.TemporaryDirectory(prefix="tflm-count-") as tmp:
         log = Path(tmp) / "insncount.log"
         cmd = _qemu_command(program)
-        cmd[-2:-2] = ["-plugin", f"{plugin},start={start:#x},stop={stop:#x}", "-d", "plugin",
-                      "-D", str(log)]
+        cmd[-2:-2] = [
+            "-plugin",
+            f"{plugin},start={start:#x},stop={stop:#x}",
+            "-d",
+            "plugin",
+            "-D",
+            str(log),
+        ]
         code, stdout, stderr = _run_program(cmd, timeout)
         counts = log.read_text() if log.is_file() else ""
     if code != 0:
-        raise TflmBuildError(f"{program.name} on cortex-m4 exited with {code}:\n"
-                             f"{_tail(stdout + stderr)}")
+        raise TflmBuildError(
+            f"{program.name} on cortex-m4 exited with {code}:\n{_tail(stdout + stderr)}"
+        )
     return stdout, [int(m.group(2)) for m in _REGION.finditer(counts)]
 
 
@@ -898,8 +1163,9 @@ COUNT_MODES = ("invoke", "softmax")
 
 
 def _c_rows(values: Sequence[str], per_line: int) -> str:
-    return "\n".join("    " + ", ".join(values[i:i + per_line]) + ","
-                     for i in range(0, len(values), per_line))
+    return "\n".join(
+        "    " + ", ".join(values[i : i + per_line]) + "," for i in range(0, len(values), per_line)
+    )
 
 
 def runner_data_header(model: bytes, inputs: Sequence[np.ndarray]) -> str:
@@ -908,8 +1174,9 @@ def runner_data_header(model: bytes, inputs: Sequence[np.ndarray]) -> str:
     samples = [np.asarray(x) for x in inputs]
     dtypes = {x.dtype for x in samples}
     if dtypes - {np.dtype(np.int8), np.dtype(np.int16)} or len(dtypes) > 1:
-        raise TflmBuildError("samples must be all int8 or all int16, got "
-                             f"{', '.join(sorted(map(str, dtypes)))}")
+        raise TflmBuildError(
+            f"samples must be all int8 or all int16, got {', '.join(sorted(map(str, dtypes)))}"
+        )
     sizes = {x.size for x in samples}
     if len(sizes) > 1:
         raise TflmBuildError(f"samples differ in size: {sorted(sizes)}")
@@ -917,33 +1184,45 @@ def runner_data_header(model: bytes, inputs: Sequence[np.ndarray]) -> str:
     elements = sizes.pop() if sizes else 0
     flat = [str(int(v)) for x in samples for v in x.reshape(-1)] or ["0"]
     model_bytes = [f"0x{b:02x}" for b in model] or ["0"]
-    return "\n".join([
-        "/* Generated by lutcodegen.tflm.build: the model and input samples of the TFLM runner."
-        " */",
-        "#ifndef RUNNER_DATA_H",
-        "#define RUNNER_DATA_H",
-        "#include <stdint.h>",
-        f"#define RUNNER_SAMPLE_COUNT {len(samples)}",
-        f"#define RUNNER_SAMPLE_ELEMENTS {elements}",
-        f"#define RUNNER_INPUT_BITS {bits}",
-        f"typedef int{bits}_t runner_input_t;",
-        f"static const unsigned int runner_model_size = {len(model)};",
-        f"alignas(16) static const unsigned char runner_model[{len(model_bytes)}] = {{",
-        _c_rows(model_bytes, 16),
-        "};",
-        f"static const runner_input_t runner_samples[{len(flat)}] = {{",
-        _c_rows(flat, 20),
-        "};",
-        "#endif /* RUNNER_DATA_H */",
-        "",
-    ])
+    return "\n".join(
+        [
+            "/* Generated by lutcodegen.tflm.build: the model and input samples of the TFLM runner."
+            " */",
+            "#ifndef RUNNER_DATA_H",
+            "#define RUNNER_DATA_H",
+            "#include <stdint.h>",
+            f"#define RUNNER_SAMPLE_COUNT {len(samples)}",
+            f"#define RUNNER_SAMPLE_ELEMENTS {elements}",
+            f"#define RUNNER_INPUT_BITS {bits}",
+            f"typedef int{bits}_t runner_input_t;",
+            f"static const unsigned int runner_model_size = {len(model)};",
+            f"alignas(16) static const unsigned char runner_model[{len(model_bytes)}] = {{",
+            _c_rows(model_bytes, 16),
+            "};",
+            f"static const runner_input_t runner_samples[{len(flat)}] = {{",
+            _c_rows(flat, 20),
+            "};",
+            "#endif /* RUNNER_DATA_H */",
+            "",
+        ]
+    )
 
 
-def build_runner(target: str, kernels: str, model: bytes, inputs: Sequence[np.ndarray],
-                 out: Path, *, sources: Sequence[Path] = (), include_dirs: Sequence[Path] = (),
-                 defines: Sequence[str] = (), registration_header: str | None = None,
-                 registration: str | None = None, count: str | None = None,
-                 arena_bytes: int | None = None) -> Path:
+def build_runner(
+    target: str,
+    kernels: str,
+    model: bytes,
+    inputs: Sequence[np.ndarray],
+    out: Path,
+    *,
+    sources: Sequence[Path] = (),
+    include_dirs: Sequence[Path] = (),
+    defines: Sequence[str] = (),
+    registration_header: str | None = None,
+    registration: str | None = None,
+    count: str | None = None,
+    arena_bytes: int | None = None,
+) -> Path:
     """The runner program for ``model`` and ``inputs``.
 
     ``registration_header`` (a header name, e.g. ``"my_softmax.h"``) and ``registration`` (a
@@ -957,16 +1236,24 @@ def build_runner(target: str, kernels: str, model: bytes, inputs: Sequence[np.nd
         raise TflmBuildError(f"count {count!r}: choose from {', '.join(COUNT_MODES)}")
     extra = list(defines)
     if registration is not None:
-        extra += [f'RUNNER_REGISTRATION_HEADER="{registration_header}"',
-                  f"RUNNER_SOFTMAX_REGISTRATION={registration}"]
+        extra += [
+            f'RUNNER_REGISTRATION_HEADER="{registration_header}"',
+            f"RUNNER_SOFTMAX_REGISTRATION={registration}",
+        ]
     if count is not None:
         extra.append(f"RUNNER_COUNT_{count.upper()}")
     if arena_bytes is not None:
         extra.append(f"RUNNER_ARENA_BYTES={int(arena_bytes)}")
     with tempfile.TemporaryDirectory(prefix="tflm-runner-") as tmp:
         (Path(tmp) / "runner_data.h").write_text(runner_data_header(model, inputs))
-        return build_program(target, kernels, [*RUNNER_SOURCES, *map(Path, sources)], out,
-                             [Path(tmp), *map(Path, include_dirs)], extra)
+        return build_program(
+            target,
+            kernels,
+            [*RUNNER_SOURCES, *map(Path, sources)],
+            out,
+            [Path(tmp), *map(Path, include_dirs)],
+            extra,
+        )
 
 
 @dataclass(frozen=True)
@@ -996,12 +1283,14 @@ def parse_runner_output(text: str, samples: int) -> RunnerOutput:
             arena = int(parts[1])
         elif len(parts) in (3, 4) and parts[0] == "out":
             rows.setdefault(int(parts[1]), {})[int(parts[2])] = bytes.fromhex(
-                parts[3] if len(parts) == 4 else "")
+                parts[3] if len(parts) == 4 else ""
+            )
         elif line:
             log.append(line)
     if arena is None or sorted(rows) != list(range(samples)):
-        raise TflmBuildError(f"runner output incomplete ({len(rows)} of {samples} samples):\n"
-                             f"{_tail(text)}")
+        raise TflmBuildError(
+            f"runner output incomplete ({len(rows)} of {samples} samples):\n{_tail(text)}"
+        )
     outputs = [[rows[s][i] for i in sorted(rows[s])] for s in range(samples)]
     return RunnerOutput(arena, outputs, "\n".join(log))
 
@@ -1019,13 +1308,20 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="python -m lutcodegen.tflm.build",
-                     description="Fetch TFLM's pinned sources into the cache and build TFLM.")
+    parser = _Parser(
+        prog="python -m lutcodegen.tflm.build",
+        description="Fetch TFLM's pinned sources into the cache and build TFLM.",
+    )
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     fetch_cmd = sub.add_parser("fetch", help="unpack the pinned sources into the cache")
-    fetch_cmd.add_argument("--from", dest="third_party", type=Path, metavar="DIR",
-                           help="folder with the pinned .tar.xz archives (default "
-                           "$LUTCODEGEN_THIRD_PARTY, else git from upstream)")
+    fetch_cmd.add_argument(
+        "--from",
+        dest="third_party",
+        type=Path,
+        metavar="DIR",
+        help="folder with the pinned .tar.xz archives (default "
+        "$LUTCODEGEN_THIRD_PARTY, else git from upstream)",
+    )
     lib_cmd = sub.add_parser("library", help="build (or find cached) libtflm.a, print its path")
     lib_cmd.add_argument("--target", required=True, choices=TARGETS)
     lib_cmd.add_argument("--kernels", required=True, choices=KERNEL_SETS)

@@ -28,10 +28,11 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from . import __version__
-from .firmware import Board, emulated_boards, find_firmware_dir, pio_environment
-from .methods import design_for
-from .spec import METHODS, Spec, SpecError
+from .. import __version__
+from ..methods import design_for
+from ..spec import METHODS, Spec, SpecError
+from .boards import Board
+from .build import emulated_boards, find_firmware_dir, pio_environment
 
 USAGE_ERROR = 2
 DEFAULT_LENGTHS = (16, 64, 256, 1024)
@@ -89,30 +90,56 @@ def build_parser() -> argparse.ArgumentParser:
         description="Build the benchmark firmware for emulated boards, run it in QEMU and count "
         "executed instructions (not cycles) per element and per row.",
     )
-    parser.add_argument("--board", action="append", metavar="NAME",
-                        help="emulated board (PlatformIO environment), repeatable, or 'all' "
-                        "(default all)")
-    parser.add_argument("--method", action="append", metavar="M",
-                        help=f"method to measure, repeatable, or 'all' ({', '.join(METHODS)}; "
-                        "default all)")
-    parser.add_argument("--lengths", default=",".join(str(n) for n in DEFAULT_LENGTHS),
-                        help="comma-separated row lengths (default 16,64,256,1024)")
-    parser.add_argument("--max-row", type=int, default=DEFAULT_MAX_ROW, metavar="N",
-                        help="max_row of the design for lengths up to N; longer rows get a "
-                        "design with max_row = length (default 256)")
+    parser.add_argument(
+        "--board",
+        action="append",
+        metavar="NAME",
+        help="emulated board (PlatformIO environment), repeatable, or 'all' (default all)",
+    )
+    parser.add_argument(
+        "--method",
+        action="append",
+        metavar="M",
+        help=f"method to measure, repeatable, or 'all' ({', '.join(METHODS)}; default all)",
+    )
+    parser.add_argument(
+        "--lengths",
+        default=",".join(str(n) for n in DEFAULT_LENGTHS),
+        help="comma-separated row lengths (default 16,64,256,1024)",
+    )
+    parser.add_argument(
+        "--max-row",
+        type=int,
+        default=DEFAULT_MAX_ROW,
+        metavar="N",
+        help="max_row of the design for lengths up to N; longer rows get a "
+        "design with max_row = length (default 256)",
+    )
     parser.add_argument("--bits", type=int, default=8, help="output bits (default 8)")
-    parser.add_argument("--input-scale", type=float, default=0.0625, metavar="S",
-                        help="input scale (default 0.0625)")
-    parser.add_argument("--firmware-dir", help="the firmware/ PlatformIO project "
-                        "(default: next to this package in a checkout, or ./firmware)")
+    parser.add_argument(
+        "--input-scale",
+        type=float,
+        default=0.0625,
+        metavar="S",
+        help="input scale (default 0.0625)",
+    )
+    parser.add_argument(
+        "--firmware-dir",
+        help="the firmware/ PlatformIO project "
+        "(default: next to this package in a checkout, or ./firmware)",
+    )
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write results as JSON")
-    parser.add_argument("--markdown", type=Path, metavar="FILE",
-                        help="also write the tables as Markdown")
+    parser.add_argument(
+        "--markdown", type=Path, metavar="FILE", help="also write the tables as Markdown"
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="show build output")
-    parser.add_argument("--tflm", metavar="MODEL",
-                        help="instead: run a .tflite model in TFLite Micro + CMSIS-NN on "
-                        "Cortex-M4, stock and with the lutcodegen tflm registration (see "
-                        "lutcodegen bench --tflm MODEL --help)")
+    parser.add_argument(
+        "--tflm",
+        metavar="MODEL",
+        help="instead: run a .tflite model in TFLite Micro + CMSIS-NN on "
+        "Cortex-M4, stock and with the lutcodegen tflm registration (see "
+        "lutcodegen bench --tflm MODEL --help)",
+    )
     return parser
 
 
@@ -120,8 +147,9 @@ def _lengths(text: str) -> list[int]:
     try:
         values = [int(word) for word in text.replace(",", " ").split()]
     except ValueError:
-        raise BenchError(f"--lengths {text!r}: want comma-separated integers",
-                         USAGE_ERROR) from None
+        raise BenchError(
+            f"--lengths {text!r}: want comma-separated integers", USAGE_ERROR
+        ) from None
     if not values or any(n < 1 for n in values):
         raise BenchError(f"--lengths {text!r}: want positive integers", USAGE_ERROR)
     return sorted(set(values))
@@ -132,8 +160,10 @@ def _select(requested: list[str] | None, available: Sequence[str], what: str) ->
         return list(available)
     unknown = [r for r in requested if r not in available]
     if unknown:
-        raise BenchError(f"unknown {what} {', '.join(unknown)}; choose from "
-                         f"{', '.join(available)} or all", USAGE_ERROR)
+        raise BenchError(
+            f"unknown {what} {', '.join(unknown)}; choose from {', '.join(available)} or all",
+            USAGE_ERROR,
+        )
     return list(dict.fromkeys(requested))
 
 
@@ -153,8 +183,11 @@ def _check_tools(boards: Sequence[Board]) -> None:
     try:
         import platformio  # noqa: F401
     except ImportError:
-        raise BenchError("PlatformIO is not installed in this Python; install the firmware "
-                         "extra: pip install -e '.[firmware]'", USAGE_ERROR) from None
+        raise BenchError(
+            "PlatformIO is not installed in this Python; install the firmware "
+            "extra: pip install -e '.[firmware]'",
+            USAGE_ERROR,
+        ) from None
 
 
 def build_plugin(firmware_dir: Path) -> Path:
@@ -162,37 +195,58 @@ def build_plugin(firmware_dir: Path) -> Path:
     source = firmware_dir / "tools" / "qemu-plugin" / "insncount.c"
     include = firmware_dir / "tools" / "qemu-plugin" / "include"
     if not (include / "qemu-plugin.h").is_file():
-        raise BenchError(f"{include / 'qemu-plugin.h'} is missing: scripts/setup.sh fetches it "
-                         "from the qemu source package", USAGE_ERROR)
+        raise BenchError(
+            f"{include / 'qemu-plugin.h'} is missing: scripts/setup.sh fetches it "
+            "from the qemu source package",
+            USAGE_ERROR,
+        )
     out_dir = firmware_dir / ".pio" / "insncount"
     out_dir.mkdir(parents=True, exist_ok=True)
     plugin = out_dir / "libinsncount.so"
     if not plugin.is_file() or plugin.stat().st_mtime < source.stat().st_mtime:
-        subprocess.run(["cc", "-shared", "-fPIC", "-O2", "-Wall", "-Wextra", f"-I{include}",
-                        "-o", str(plugin), str(source)], check=True)
+        subprocess.run(
+            [
+                "cc",
+                "-shared",
+                "-fPIC",
+                "-O2",
+                "-Wall",
+                "-Wextra",
+                f"-I{include}",
+                "-o",
+                str(plugin),
+                str(source),
+            ],
+            check=True,
+        )
     return plugin
 
 
-def build_firmware(firmware_dir: Path, board: Board, spec: Spec, lengths: Sequence[int],
-                   verbose: bool) -> Path:
+def build_firmware(
+    firmware_dir: Path, board: Board, spec: Spec, lengths: Sequence[int], verbose: bool
+) -> Path:
     """``pio run`` for one board and design; each design keeps its own build folder."""
-    build_dir = firmware_dir / ".pio" / "bench" / (
-        f"{spec.method}-b{spec.bits}-s{spec.input_scale!r}-n{spec.max_row}")
+    build_dir = (
+        firmware_dir
+        / ".pio"
+        / "bench"
+        / (f"{spec.method}-b{spec.bits}-s{spec.input_scale!r}-n{spec.max_row}")
+    )
     env = pio_environment(firmware_dir)
-    env.update({
-        "PLATFORMIO_BUILD_DIR": str(build_dir),
-        "LUTCODEGEN_METHOD": spec.method,
-        "LUTCODEGEN_BITS": str(spec.bits),
-        "LUTCODEGEN_INPUT_SCALE": repr(spec.input_scale),
-        "LUTCODEGEN_BETA": repr(spec.beta),
-        "LUTCODEGEN_MAX_ROW": str(spec.max_row),
-        "LUTCODEGEN_PREFIX": spec.prefix,
-        "LUTCODEGEN_BENCH_LENGTHS": " ".join(str(n) for n in lengths),
-    })
-    command = [sys.executable, "-m", "platformio", "run", "-d", str(firmware_dir),
-               "-e", board.env]
-    done = subprocess.run(command, env=env, capture_output=True, text=True,
-                          timeout=BUILD_TIMEOUT)
+    env.update(
+        {
+            "PLATFORMIO_BUILD_DIR": str(build_dir),
+            "LUTCODEGEN_METHOD": spec.method,
+            "LUTCODEGEN_BITS": str(spec.bits),
+            "LUTCODEGEN_INPUT_SCALE": repr(spec.input_scale),
+            "LUTCODEGEN_BETA": repr(spec.beta),
+            "LUTCODEGEN_MAX_ROW": str(spec.max_row),
+            "LUTCODEGEN_PREFIX": spec.prefix,
+            "LUTCODEGEN_BENCH_LENGTHS": " ".join(str(n) for n in lengths),
+        }
+    )
+    command = [sys.executable, "-m", "platformio", "run", "-d", str(firmware_dir), "-e", board.env]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=BUILD_TIMEOUT)
     if verbose or done.returncode != 0:
         sys.stderr.write(done.stdout + done.stderr)
     if done.returncode != 0:
@@ -215,15 +269,21 @@ def read_symbols(elf: Path, board: Board) -> dict[str, Symbol]:
     table shows up as ``t`` like code.
     """
     readelf = board.tool_prefix + "readelf"
-    sections = subprocess.run([readelf, "-SW", str(elf)], check=True, capture_output=True,
-                              text=True).stdout
+    sections = subprocess.run(
+        [readelf, "-SW", str(elf)], check=True, capture_output=True, text=True
+    ).stdout
     writable = set()
-    for m in re.finditer(r"^\s*\[\s*(\d+)\]\s+(\S+)\s+\S+\s+[0-9a-f]+\s+[0-9a-f]+\s+"
-                         r"[0-9a-f]+\s+[0-9a-f]+\s+(\S*)", sections, re.MULTILINE):
+    for m in re.finditer(
+        r"^\s*\[\s*(\d+)\]\s+(\S+)\s+\S+\s+[0-9a-f]+\s+[0-9a-f]+\s+"
+        r"[0-9a-f]+\s+[0-9a-f]+\s+(\S*)",
+        sections,
+        re.MULTILINE,
+    ):
         if "W" in m.group(3) and "A" in m.group(3):
             writable.add(m.group(1))
-    table = subprocess.run([readelf, "-sW", str(elf)], check=True, capture_output=True,
-                           text=True).stdout
+    table = subprocess.run(
+        [readelf, "-sW", str(elf)], check=True, capture_output=True, text=True
+    ).stdout
     symbols = {}
     for line in table.splitlines():
         fields = line.split()
@@ -232,20 +292,26 @@ def read_symbols(elf: Path, board: Board) -> dict[str, Symbol]:
         size = int(fields[2], 0)
         if size == 0 or fields[7] in symbols:
             continue
-        symbols[fields[7]] = Symbol(int(fields[1], 16), size, fields[3] == "FUNC",
-                                    fields[6] in writable)
+        symbols[fields[7]] = Symbol(
+            int(fields[1], 16), size, fields[3] == "FUNC", fields[6] in writable
+        )
     return symbols
 
 
-def code_footprint(elf: Path, board: Board, prefix: str,
-                   symbols: dict[str, Symbol]) -> dict[str, int]:
+def code_footprint(
+    elf: Path, board: Board, prefix: str, symbols: dict[str, Symbol]
+) -> dict[str, int]:
     """Function -> bytes for the kernel's functions and everything they call or jump to.
 
     Library helpers count (e.g. a 64-bit shift on a core without one), because the kernel
     cannot run without them; the disassembly names every direct call target.
     """
-    disasm = subprocess.run([board.tool_prefix + "objdump", "-d", "--no-show-raw-insn", str(elf)],
-                            check=True, capture_output=True, text=True).stdout
+    disasm = subprocess.run(
+        [board.tool_prefix + "objdump", "-d", "--no-show-raw-insn", str(elf)],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
     bodies: dict[str, list[str]] = {}
     current = None
     for line in disasm.splitlines():
@@ -255,8 +321,7 @@ def code_footprint(elf: Path, board: Board, prefix: str,
             bodies[current] = []
         elif current is not None:
             bodies[current].append(line)
-    todo = [name for name, sym in symbols.items()
-            if name.startswith(prefix + "_") and sym.function]
+    todo = [name for name, sym in symbols.items() if name.startswith(prefix + "_") and sym.function]
     found: dict[str, int] = {}
     while todo:
         name = todo.pop()
@@ -272,7 +337,8 @@ def code_footprint(elf: Path, board: Board, prefix: str,
 
 
 _BENCH_LINE = re.compile(
-    r"bench: length (\d+) rows (\d+) status (-?\d+) stack (\d+) checksum (\d+)")
+    r"bench: length (\d+) rows (\d+) status (-?\d+) stack (\d+) checksum (\d+)"
+)
 _REGION_LINE = re.compile(r"insncount: region (\d+): (\d+) instructions")
 
 
@@ -286,8 +352,9 @@ class Call:
     stack: int
 
 
-def run_firmware(elf: Path, board: Board, plugin: Path,
-                 symbols: dict[str, Symbol]) -> tuple[list[Call], int]:
+def run_firmware(
+    elf: Path, board: Board, plugin: Path, symbols: dict[str, Symbol]
+) -> tuple[list[Call], int]:
     """Run in QEMU with the plugin; returns the calls in order and the marker overhead.
 
     The firmware prints one line per call and the plugin one count per marked region; the
@@ -299,11 +366,24 @@ def run_firmware(elf: Path, board: Board, plugin: Path,
     stop = symbols["bench_stop"].address & ~1
     with tempfile.TemporaryDirectory() as tmp:
         log = Path(tmp) / "insncount.log"
-        command = board.qemu + [
-            "-display", "none", "-monitor", "none", "-serial", "null",
-            "-semihosting-config", "enable=on,target=native",
-            "-plugin", f"{plugin},start={start:#x},stop={stop:#x}", "-d", "plugin",
-            "-D", str(log), "-kernel", str(elf),
+        command = [
+            *board.qemu,
+            "-display",
+            "none",
+            "-monitor",
+            "none",
+            "-serial",
+            "null",
+            "-semihosting-config",
+            "enable=on,target=native",
+            "-plugin",
+            f"{plugin},start={start:#x},stop={stop:#x}",
+            "-d",
+            "plugin",
+            "-D",
+            str(log),
+            "-kernel",
+            str(elf),
         ]
         try:
             done = subprocess.run(command, capture_output=True, text=True, timeout=QEMU_TIMEOUT)
@@ -321,13 +401,21 @@ def run_firmware(elf: Path, board: Board, plugin: Path,
         if status != 0:
             raise BenchError(f"{board.env}: softmax returned status {status} at length {length}")
     overhead = regions[0]
-    calls = [Call(length, rows, regions[i + 1] - overhead, stack)
-             for i, (length, rows, _status, stack, _checksum) in enumerate(lines)]
+    calls = [
+        Call(length, rows, regions[i + 1] - overhead, stack)
+        for i, (length, rows, _status, stack, _checksum) in enumerate(lines)
+    ]
     return calls, overhead
 
 
-def measure(firmware_dir: Path, board: Board, spec: Spec, lengths: Sequence[int], plugin: Path,
-            verbose: bool) -> list[Result]:
+def measure(
+    firmware_dir: Path,
+    board: Board,
+    spec: Spec,
+    lengths: Sequence[int],
+    plugin: Path,
+    verbose: bool,
+) -> list[Result]:
     """Build once for ``spec`` and measure every length in one QEMU run."""
     elf = build_firmware(firmware_dir, board, spec, lengths, verbose)
     symbols = read_symbols(elf, board)
@@ -339,27 +427,40 @@ def measure(firmware_dir: Path, board: Board, spec: Spec, lengths: Sequence[int]
     design_tables = design_for(spec).table_bytes
     return [
         Result(
-            board=board.env, cpu=board.cpu, method=spec.method, bits=spec.bits,
-            input_scale=spec.input_scale, max_row=spec.max_row, length=call.length,
-            rows=call.rows, instructions=call.instructions, marker_overhead=overhead,
+            board=board.env,
+            cpu=board.cpu,
+            method=spec.method,
+            bits=spec.bits,
+            input_scale=spec.input_scale,
+            max_row=spec.max_row,
+            length=call.length,
+            rows=call.rows,
+            instructions=call.instructions,
+            marker_overhead=overhead,
             instructions_per_element=call.instructions / (call.rows * call.length),
             instructions_per_row=call.instructions / call.rows,
-            code_bytes=sum(functions.values()), code_functions=dict(sorted(functions.items())),
-            table_bytes=tables, design_table_bytes=design_tables, static_ram_bytes=static_ram,
+            code_bytes=sum(functions.values()),
+            code_functions=dict(sorted(functions.items())),
+            table_bytes=tables,
+            design_table_bytes=design_tables,
+            static_ram_bytes=static_ram,
             stack_bytes=call.stack,
         )
         for call in calls
     ]
 
 
-def designs_for(method: str, bits: int, input_scale: float, max_row: int,
-                lengths: Sequence[int]) -> list[tuple[Spec, list[int]]]:
+def designs_for(
+    method: str, bits: int, input_scale: float, max_row: int, lengths: Sequence[int]
+) -> list[tuple[Spec, list[int]]]:
     """Group lengths by the design that measures them: max_row for short rows, else L itself."""
     groups: dict[int, list[int]] = {}
     for n in lengths:
         groups.setdefault(max(max_row, n), []).append(n)
-    return [(Spec(method=method, bits=bits, input_scale=input_scale, max_row=m), ns)
-            for m, ns in sorted(groups.items())]
+    return [
+        (Spec(method=method, bits=bits, input_scale=input_scale, max_row=m), ns)
+        for m, ns in sorted(groups.items())
+    ]
 
 
 # --- reports ------------------------------------------------------------------------------------
@@ -384,13 +485,16 @@ def summary_rows(results: Sequence[Result], lengths: Sequence[int]) -> list[list
         by_design = {m: [r for r in mine if r.max_row == m] for m in max_rows}
 
         def per_design(value: str, by_design: dict[int, list[Result]] = by_design) -> str:
-            return " / ".join(str(max(getattr(r, value) for r in rs)) if rs else "-"
-                              for rs in by_design.values())
+            return " / ".join(
+                str(max(getattr(r, value) for r in rs)) if rs else "-" for rs in by_design.values()
+            )
 
         rows.append(
             [board, mine[0].cpu, method]
-            + [_fmt(by_length[n].instructions_per_element) if n in by_length else "-"
-               for n in lengths]
+            + [
+                _fmt(by_length[n].instructions_per_element) if n in by_length else "-"
+                for n in lengths
+            ]
             + [per_design("code_bytes"), per_design("table_bytes"), per_design("ram_bytes")]
         )
     return rows
@@ -398,25 +502,58 @@ def summary_rows(results: Sequence[Result], lengths: Sequence[int]) -> list[list
 
 def summary_header(results: Sequence[Result], lengths: Sequence[int]) -> list[str]:
     designs = " / ".join(str(m) for m in _design_max_rows(results))
-    return (["board", "cpu", "method"] + [f"insn/elem L={n}" for n in lengths]
-            + [f"code B (max_row {designs})", f"table B (max_row {designs})",
-               f"RAM B (max_row {designs})"])
+    return (
+        ["board", "cpu", "method"]
+        + [f"insn/elem L={n}" for n in lengths]
+        + [
+            f"code B (max_row {designs})",
+            f"table B (max_row {designs})",
+            f"RAM B (max_row {designs})",
+        ]
+    )
 
 
 def detail_header() -> list[str]:
-    return ["board", "method", "L", "rows", "max_row", "insn/elem", "insn/row", "code B",
-            "table B", "static RAM B", "stack B"]
+    return [
+        "board",
+        "method",
+        "L",
+        "rows",
+        "max_row",
+        "insn/elem",
+        "insn/row",
+        "code B",
+        "table B",
+        "static RAM B",
+        "stack B",
+    ]
 
 
 def detail_rows(results: Sequence[Result]) -> list[list[str]]:
-    return [[r.board, r.method, str(r.length), str(r.rows), str(r.max_row),
-             _fmt(r.instructions_per_element), _fmt(r.instructions_per_row), str(r.code_bytes),
-             str(r.table_bytes), str(r.static_ram_bytes), str(r.stack_bytes)] for r in results]
+    return [
+        [
+            r.board,
+            r.method,
+            str(r.length),
+            str(r.rows),
+            str(r.max_row),
+            _fmt(r.instructions_per_element),
+            _fmt(r.instructions_per_row),
+            str(r.code_bytes),
+            str(r.table_bytes),
+            str(r.static_ram_bytes),
+            str(r.stack_bytes),
+        ]
+        for r in results
+    ]
 
 
 def text_table(header: list[str], rows: list[list[str]]) -> str:
     widths = [max(len(x) for x in col) for col in zip(header, *rows)]
-    line = lambda cells: "  ".join(c.rjust(w) for c, w in zip(cells, widths))  # noqa: E731
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(c.rjust(w) for c, w in zip(cells, widths))
+
     return "\n".join([line(header), line(["-" * w for w in widths])] + [line(r) for r in rows])
 
 
@@ -428,40 +565,54 @@ def markdown_table(header: list[str], rows: list[list[str]]) -> str:
 
 def describe_setup(results: Sequence[Result]) -> str:
     first = results[0]
-    return (f"lutcodegen {__version__}, bits={first.bits}, input_scale={first.input_scale!r}, "
-            "uniform random int8 logits, one call of rows x L = 1024 elements (one row at "
-            "L >= 1024), arm-none-eabi-gcc / riscv64-unknown-elf-gcc -O2, picolibc.")
+    return (
+        f"lutcodegen {__version__}, bits={first.bits}, input_scale={first.input_scale!r}, "
+        "uniform random int8 logits, one call of rows x L = 1024 elements (one row at "
+        "L >= 1024), arm-none-eabi-gcc / riscv64-unknown-elf-gcc -O2, picolibc."
+    )
 
 
 def markdown_report(results: Sequence[Result], lengths: Sequence[int]) -> str:
-    return "\n\n".join([
-        f"Executed instructions per element ({describe_setup(results)})",
-        UNIT_NOTE,
-        markdown_table(summary_header(results, lengths), summary_rows(results, lengths)),
-        "Code, table and RAM bytes are given per design: lengths up to the default max_row use "
-        "that design, longer rows one generated with max_row = L. Code: the kernel's functions "
-        "and the library helpers they call, from the ELF symbols. Tables: the kernel's "
-        "read-only data objects in the ELF. RAM: the stack peak of the call, measured on "
-        "target by stack painting, plus the kernel's static data (none).",
-        "Per call:",
-        markdown_table(detail_header(), detail_rows(results)),
-    ]) + "\n"
+    return (
+        "\n\n".join(
+            [
+                f"Executed instructions per element ({describe_setup(results)})",
+                UNIT_NOTE,
+                markdown_table(summary_header(results, lengths), summary_rows(results, lengths)),
+                "Code, table and RAM bytes are given per design: lengths up to the default max_row "
+                "use that design, longer rows one generated with max_row = L. Code: the kernel's "
+                "functions "
+                "and the library helpers they call, from the ELF symbols. Tables: the kernel's "
+                "read-only data objects in the ELF. RAM: the stack peak of the call, measured on "
+                "target by stack painting, plus the kernel's static data (none).",
+                "Per call:",
+                markdown_table(detail_header(), detail_rows(results)),
+            ]
+        )
+        + "\n"
+    )
 
 
 def json_report(results: Sequence[Result]) -> str:
-    return json.dumps({
-        "tool": f"lutcodegen {__version__} bench",
-        "unit": "executed instructions (not cycles)",
-        "note": UNIT_NOTE,
-        "results": [dict(asdict(r), ram_bytes=r.ram_bytes) for r in results],
-    }, indent=2) + "\n"
+    return (
+        json.dumps(
+            {
+                "tool": f"lutcodegen {__version__} bench",
+                "unit": "executed instructions (not cycles)",
+                "note": UNIT_NOTE,
+                "results": [dict(asdict(r), ram_bytes=r.ram_bytes) for r in results],
+            },
+            indent=2,
+        )
+        + "\n"
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``lutcodegen bench``; returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if any(a == "--tflm" or a.startswith("--tflm=") for a in argv):
-        from .tflm.bench import main as tflm_main
+        from ..tflm.bench import main as tflm_main
 
         return tflm_main(argv)
     args = build_parser().parse_args(argv)
@@ -482,8 +633,11 @@ def run(args: argparse.Namespace) -> int:
     firmware_dir = find_firmware_dir(args.firmware_dir)
     if firmware_dir is None:
         where = args.firmware_dir or "next to the package or in ./firmware"
-        raise BenchError(f"firmware project not found ({where}); pass --firmware-dir DIR "
-                         "(the folder with platformio.ini)", USAGE_ERROR)
+        raise BenchError(
+            f"firmware project not found ({where}); pass --firmware-dir DIR "
+            "(the folder with platformio.ini)",
+            USAGE_ERROR,
+        )
     all_boards = emulated_boards(firmware_dir)
     names = _select(args.board, [b.env for b in all_boards], "board")
     boards = [b for b in all_boards if b.env in names]
@@ -495,10 +649,14 @@ def run(args: argparse.Namespace) -> int:
     results: list[Result] = []
     for board in boards:
         for method in methods:
-            for spec, group in designs_for(method, args.bits, args.input_scale, args.max_row,
-                                           lengths):
-                print(f"bench: {board.env}: {spec.command_line()}: L = "
-                      f"{', '.join(str(n) for n in group)}", file=sys.stderr)
+            for spec, group in designs_for(
+                method, args.bits, args.input_scale, args.max_row, lengths
+            ):
+                print(
+                    f"bench: {board.env}: {spec.command_line()}: L = "
+                    f"{', '.join(str(n) for n in group)}",
+                    file=sys.stderr,
+                )
                 results += measure(firmware_dir, board, spec, group, plugin, args.verbose)
 
     print(f"Executed instructions per element ({describe_setup(results)})")

@@ -29,13 +29,15 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from .calibrate import calibrate, load_rows
-from .fixedpoint import ideal_output, softmax_float64
-from .methods import design_for, reference
-from .spec import METHOD_OPTIONS, METHODS, Spec, SpecError
+from ..fixedpoint import ideal_output, softmax_float64
+from ..methods import design_for, reference
+from ..methods.calibrate import calibrate, load_rows
+from ..registry import METHODS, OPTION_BY_NAME, SpecError, option
+from ..spec import Spec
 
 #: Defaults of the sweep: every method, the useful output widths, two typical input scales.
 DEFAULT_BITS = (4, 6, 8, 10, 12, 16)
@@ -77,8 +79,7 @@ class Result:
         """What the method adds to the output format's own loss is under LOSS_LIMIT."""
         if self.ideal_tv is None or self.ideal_top1 is None:
             return False
-        return (self.ideal_top1 - self.top1 < LOSS_LIMIT
-                and self.tv - self.ideal_tv < LOSS_LIMIT)
+        return self.ideal_top1 - self.top1 < LOSS_LIMIT and self.tv - self.ideal_tv < LOSS_LIMIT
 
 
 def synthetic_rows(lengths: Sequence[int], count: int, seed: int) -> list[np.ndarray]:
@@ -106,7 +107,9 @@ def quantize(z: np.ndarray, input_scale: float) -> np.ndarray:
     return np.clip(np.rint(z / input_scale), -128, 127).astype(np.int8)
 
 
-def measure(outputs: list[np.ndarray], inputs: list[np.ndarray], scale: float, bits: int) -> dict:
+def measure(
+    outputs: list[np.ndarray], inputs: list[np.ndarray], scale: float, bits: int
+) -> dict[str, Any]:
     """The figures of one configuration over row groups of possibly different lengths."""
     errs, exact, kl, top1, sum_err, tv = [], [], [], [], [], []
     zero = 1 << (bits - 1)
@@ -145,13 +148,13 @@ def run(
     max_row: int,
     calibrate_from: str | None = None,
     ideal: bool = True,
-    options: dict[str, object] | None = None,
+    options: dict[str, Any] | None = None,
 ) -> list[Result]:
     """Measure every configuration on ``scores`` (real units, or int8 logits used as is).
 
     With ``calibrate_from`` (a name for the notes), ``scores`` is one array of calibration
     rows and each method's free parameters are chosen from it, as ``--calibrate`` would.
-    ``options`` are Spec fields given to every method that has them (``METHOD_OPTIONS``).
+    ``options`` are Spec fields given to every method they apply to (``registry.OPTIONS``).
     """
     results = []
     for scale in scales:
@@ -159,31 +162,49 @@ def run(
         for bits in bits_list:
             if ideal:
                 outs = [ideal_output(x, scale, bits) for x in inputs]
-                results.append(Result("ideal", bits, scale, 0,
-                                      **measure(outs, inputs, scale, bits)))
+                results.append(
+                    Result("ideal", bits, scale, 0, **measure(outs, inputs, scale, bits))
+                )
             for method in methods:
                 try:
-                    mine = {k: v for k, v in (options or {}).items()
-                            if k in METHOD_OPTIONS.get(method, ())}
-                    spec = Spec(method=method, bits=bits, input_scale=scale, max_row=max_row,
-                                **mine)
+                    mine = {
+                        k: v
+                        for k, v in (options or {}).items()
+                        if OPTION_BY_NAME[k].applies_to(method)
+                    }
+                    spec = Spec(
+                        method=method, bits=bits, input_scale=scale, max_row=max_row, **mine
+                    )
                     note = ""
-                    if calibrate_from is not None and "sum_max" in METHOD_OPTIONS.get(method, ()):
+                    if calibrate_from is not None and OPTION_BY_NAME["sum_max"].applies_to(method):
                         spec, _ = calibrate(spec, inputs[0], source=calibrate_from)
                         note = _chosen(spec)
                     dsg = design_for(spec)
                 except SpecError as exc:
-                    print(f"lutcodegen report: skipping {method} bits={bits}: {exc}",
-                          file=sys.stderr)
+                    print(
+                        f"lutcodegen report: skipping {method} bits={bits}: {exc}", file=sys.stderr
+                    )
                     continue
                 outs = [reference(dsg, x) for x in inputs]
-                results.append(Result(method, bits, scale, dsg.table_bytes,
-                                      **measure(outs, inputs, scale, bits), note=note))
+                results.append(
+                    Result(
+                        method,
+                        bits,
+                        scale,
+                        dsg.table_bytes,
+                        **measure(outs, inputs, scale, bits),
+                        note=note,
+                    )
+                )
     baseline = {(r.bits, r.input_scale): r for r in results if r.method == "ideal"}
     return [
-        dataclasses.replace(r, ideal_tv=baseline[r.bits, r.input_scale].tv,
-                            ideal_top1=baseline[r.bits, r.input_scale].top1)
-        if (r.bits, r.input_scale) in baseline and r.method != "ideal" else r
+        dataclasses.replace(
+            r,
+            ideal_tv=baseline[r.bits, r.input_scale].tv,
+            ideal_top1=baseline[r.bits, r.input_scale].top1,
+        )
+        if (r.bits, r.input_scale) in baseline and r.method != "ideal"
+        else r
         for r in results
     ]
 
@@ -200,17 +221,40 @@ def _scale_text(scale: float) -> str:
 
 def format_table(results: Sequence[Result]) -> str:
     """A Markdown table, aligned so it also reads well in a terminal."""
-    header = ["method", "bits", "scale", "table B", "max err LSB", "mean err LSB", "exact %",
-              "KL (nats)", "top-1 %", "mean abs(sum-1)", "TV %", "TV - ideal", "< 1 % loss"]
+    header = [
+        "method",
+        "bits",
+        "scale",
+        "table B",
+        "max err LSB",
+        "mean err LSB",
+        "exact %",
+        "KL (nats)",
+        "top-1 %",
+        "mean abs(sum-1)",
+        "TV %",
+        "TV - ideal",
+        "< 1 % loss",
+    ]
     rows = []
     for r in results:
-        rows.append([
-            r.method, str(r.bits), _scale_text(r.input_scale), str(r.table_bytes),
-            f"{r.max_err:.2f}", f"{r.mean_err:.3f}", f"{100 * r.exact:.2f}", f"{r.kl:.2e}",
-            f"{100 * r.top1:.2f}", f"{r.sum_err:.4f}", f"{100 * r.tv:.3f}",
-            "" if r.ideal_tv is None else f"{100 * (r.tv - r.ideal_tv):+.3f}",
-            "yes" if r.within_loss else ("vs ideal" if r.within_loss_of_ideal else "no"),
-        ])
+        rows.append(
+            [
+                r.method,
+                str(r.bits),
+                _scale_text(r.input_scale),
+                str(r.table_bytes),
+                f"{r.max_err:.2f}",
+                f"{r.mean_err:.3f}",
+                f"{100 * r.exact:.2f}",
+                f"{r.kl:.2e}",
+                f"{100 * r.top1:.2f}",
+                f"{r.sum_err:.4f}",
+                f"{100 * r.tv:.3f}",
+                "" if r.ideal_tv is None else f"{100 * (r.tv - r.ideal_tv):+.3f}",
+                "yes" if r.within_loss else ("vs ideal" if r.within_loss_of_ideal else "no"),
+            ]
+        )
     widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(header)]
 
     def line(cells: Sequence[str]) -> str:
@@ -229,11 +273,15 @@ def summary(results: Sequence[Result]) -> list[str]:
         mine = [r for r in results if r.method == method and r.input_scale == scale]
         absolute = [r.bits for r in mine if r.within_loss]
         relative = [r.bits for r in mine if r.within_loss_of_ideal]
-        text = (f"{method} at input scale {_scale_text(scale)}: loss under "
-                f"{100 * LOSS_LIMIT:.0f} % vs float64 at bits {_bits(absolute)}")
+        text = (
+            f"{method} at input scale {_scale_text(scale)}: loss under "
+            f"{100 * LOSS_LIMIT:.0f} % vs float64 at bits {_bits(absolute)}"
+        )
         if method != "ideal":
-            text += (f"; under {100 * LOSS_LIMIT:.0f} % beyond correct rounding at bits "
-                     f"{_bits(relative)}")
+            text += (
+                f"; under {100 * LOSS_LIMIT:.0f} % beyond correct rounding at bits "
+                f"{_bits(relative)}"
+            )
         lines.append(text)
     return lines
 
@@ -254,12 +302,19 @@ def plot(results: Sequence[Result], path: Path) -> None:
     scales = sorted({r.input_scale for r in results})
     methods = [m for m in dict.fromkeys(r.method for r in results) if m != "ideal"]
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    for ax, (field, label) in zip(axes, [("mean_err", "mean |error| (probability)"),
-                                         ("tv", "mean total variation (misplaced mass)")]):
+    for ax, (field, label) in zip(
+        axes,
+        [
+            ("mean_err", "mean |error| (probability)"),
+            ("tv", "mean total variation (misplaced mass)"),
+        ],
+    ):
         for mi, method in enumerate(methods):
             for si, scale in enumerate(scales):
-                pts = sorted((r for r in results if r.method == method and r.input_scale == scale),
-                             key=lambda r: r.bits)
+                pts = sorted(
+                    (r for r in results if r.method == method and r.input_scale == scale),
+                    key=lambda r: r.bits,
+                )
                 if not pts:
                     continue
                 xs = [r.table_bytes for r in pts]
@@ -267,16 +322,30 @@ def plot(results: Sequence[Result], path: Path) -> None:
                     ys = [r.mean_err / (1 << r.bits) for r in pts]
                 else:
                     ys = [r.tv for r in pts]
-                ax.plot(xs, ys, marker=markers[si % len(markers)], color=colors[mi % len(colors)],
-                        linestyle="-" if si == 0 else "--",
-                        label=f"{method}, scale {_scale_text(scale)}")
+                ax.plot(
+                    xs,
+                    ys,
+                    marker=markers[si % len(markers)],
+                    color=colors[mi % len(colors)],
+                    linestyle="-" if si == 0 else "--",
+                    label=f"{method}, scale {_scale_text(scale)}",
+                )
                 for r, x, y in zip(pts, xs, ys):
-                    ax.annotate(str(r.bits), (x, y), textcoords="offset points", xytext=(4, 3),
-                                fontsize=7)
+                    ax.annotate(
+                        str(r.bits), (x, y), textcoords="offset points", xytext=(4, 3), fontsize=7
+                    )
         if field == "tv":
             ax.axhline(LOSS_LIMIT, color="grey", linewidth=0.8, linestyle=":")
-            ax.text(1.0, LOSS_LIMIT, "1 % ", va="bottom", ha="right", fontsize=8, color="grey",
-                    transform=ax.get_yaxis_transform())
+            ax.text(
+                1.0,
+                LOSS_LIMIT,
+                "1 % ",
+                va="bottom",
+                ha="right",
+                fontsize=8,
+                color="grey",
+                transform=ax.get_yaxis_transform(),
+            )
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("table bytes")
@@ -288,7 +357,7 @@ def plot(results: Sequence[Result], path: Path) -> None:
     plt.close(fig)
 
 
-def _list(kind: type, text: str) -> list:
+def _list(kind: type, text: str) -> list[Any]:
     try:
         return [kind(eval_fraction(v)) if kind is float else kind(v) for v in text.split(",")]
     except ValueError:
@@ -304,17 +373,17 @@ def eval_fraction(text: str) -> float:
 
 
 def _option(text: str) -> tuple[str, object]:
-    """``name=value`` with an integer value where it parses as one."""
+    """``name=value`` for a method option of the registry, the value parsed to its type."""
     name, sep, value = text.partition("=")
-    name = name.strip().replace("-", "_")
-    if not sep or not name:
+    if not sep or not name.strip():
         raise SpecError(f"--option wants NAME=VALUE, got {text!r}")
-    if not any(name in opts for opts in METHOD_OPTIONS.values()):
-        raise SpecError(f"--option: no method has an option {name!r}")
     try:
-        return name, int(value)
-    except ValueError:
-        return name, value
+        found = option(name)
+    except SpecError:
+        found = None
+    if found is None or not found.methods:
+        raise SpecError(f"--option: no method has an option {name.strip()!r}")
+    return found.name, found.parse(value)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -322,26 +391,55 @@ def build_parser() -> argparse.ArgumentParser:
         prog="lutcodegen report",
         description="Measure every method's accuracy and table bytes against float64 softmax.",
     )
-    parser.add_argument("--methods", type=lambda t: _list(str, t), default=list(METHODS),
-                        help=f"comma-separated (default {','.join(METHODS)})")
-    parser.add_argument("--bits", type=lambda t: _list(int, t), default=list(DEFAULT_BITS),
-                        help="comma-separated output widths (default 4,6,8,10,12,16)")
-    parser.add_argument("--input-scales", type=lambda t: _list(float, t),
-                        default=list(DEFAULT_SCALES), help="comma-separated, e.g. 1/16,1/8")
-    parser.add_argument("--calibrate", type=Path, metavar="FILE.npy",
-                        help="measure on these scores (last axis = row) and calibrate each "
-                        "method from them, instead of synthetic rows")
-    parser.add_argument("--lengths", type=lambda t: _list(int, t), default=list(DEFAULT_LENGTHS),
-                        help="synthetic row lengths (default 16,64,128,256)")
-    parser.add_argument("--rows", type=int, default=DEFAULT_ROWS,
-                        help=f"synthetic rows per length (default {DEFAULT_ROWS})")
+    parser.add_argument(
+        "--methods",
+        type=lambda t: _list(str, t),
+        default=list(METHODS),
+        help=f"comma-separated (default {','.join(METHODS)})",
+    )
+    parser.add_argument(
+        "--bits",
+        type=lambda t: _list(int, t),
+        default=list(DEFAULT_BITS),
+        help="comma-separated output widths (default 4,6,8,10,12,16)",
+    )
+    parser.add_argument(
+        "--input-scales",
+        type=lambda t: _list(float, t),
+        default=list(DEFAULT_SCALES),
+        help="comma-separated, e.g. 1/16,1/8",
+    )
+    parser.add_argument(
+        "--calibrate",
+        type=Path,
+        metavar="FILE.npy",
+        help="measure on these scores (last axis = row) and calibrate each "
+        "method from them, instead of synthetic rows",
+    )
+    parser.add_argument(
+        "--lengths",
+        type=lambda t: _list(int, t),
+        default=list(DEFAULT_LENGTHS),
+        help="synthetic row lengths (default 16,64,128,256)",
+    )
+    parser.add_argument(
+        "--rows",
+        type=int,
+        default=DEFAULT_ROWS,
+        help=f"synthetic rows per length (default {DEFAULT_ROWS})",
+    )
     parser.add_argument("--seed", type=int, default=0, help="synthetic data seed (default 0)")
     parser.add_argument("--max-row", type=int, help="kernels' max_row (default: longest row)")
-    parser.add_argument("--option", action="append", default=[], metavar="NAME=VALUE",
-                        help="set a method option (e.g. sum_mantissa=4) for every method that "
-                        "has it; repeatable")
-    parser.add_argument("--no-ideal", action="store_true",
-                        help="leave out the correctly rounded baseline rows")
+    parser.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="set a method option (e.g. sum_mantissa=4) for every method that has it; repeatable",
+    )
+    parser.add_argument(
+        "--no-ideal", action="store_true", help="leave out the correctly rounded baseline rows"
+    )
     parser.add_argument("--plot", type=Path, metavar="FILE.png", help="also write the plot")
     return parser
 
@@ -352,19 +450,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.perf_counter()
     unknown = [m for m in args.methods if m not in METHODS]
     if unknown:
-        print(f"lutcodegen report: error: unknown method {unknown[0]!r}; "
-              f"choose from {', '.join(METHODS)}", file=sys.stderr)
+        print(
+            f"lutcodegen report: error: unknown method {unknown[0]!r}; "
+            f"choose from {', '.join(METHODS)}",
+            file=sys.stderr,
+        )
         return 2
     if args.plot is not None:
         try:
             import matplotlib  # noqa: F401
         except ImportError:
-            print("lutcodegen report: error: --plot needs matplotlib "
-                  "(pip install 'lutcodegen[report]')", file=sys.stderr)
+            print(
+                "lutcodegen report: error: --plot needs matplotlib "
+                "(pip install 'lutcodegen[report]')",
+                file=sys.stderr,
+            )
             return 2
         if not args.plot.resolve().parent.is_dir():
-            print(f"lutcodegen report: error: folder {args.plot.parent} does not exist",
-                  file=sys.stderr)
+            print(
+                f"lutcodegen report: error: folder {args.plot.parent} does not exist",
+                file=sys.stderr,
+            )
             return 2
     try:
         if args.calibrate is not None:
@@ -378,13 +484,22 @@ def main(argv: Sequence[str] | None = None) -> int:
             source = f"{args.calibrate.name} ({scores[0].shape[0]} rows of {scores[0].shape[1]})"
         else:
             scores = synthetic_rows(args.lengths, args.rows, args.seed)
-            source = (f"synthetic attention-like rows: {args.rows} per length "
-                      f"{','.join(map(str, args.lengths))}, seed {args.seed}")
+            source = (
+                f"synthetic attention-like rows: {args.rows} per length "
+                f"{','.join(map(str, args.lengths))}, seed {args.seed}"
+            )
         max_row = args.max_row or max(s.shape[-1] for s in scores)
         options = dict(_option(text) for text in args.option)
-        results = run(args.methods, args.bits, args.input_scales, scores, max_row,
-                      calibrate_from=args.calibrate.name if args.calibrate else None,
-                      ideal=not args.no_ideal, options=options)
+        results = run(
+            args.methods,
+            args.bits,
+            args.input_scales,
+            scores,
+            max_row,
+            calibrate_from=args.calibrate.name if args.calibrate else None,
+            ideal=not args.no_ideal,
+            options=options,
+        )
     except (SpecError, ValueError, OSError) as exc:
         print(f"lutcodegen report: error: {exc}", file=sys.stderr)
         return 2
@@ -402,7 +517,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.plot is not None:
         plot(results, args.plot)
         print(f"\nPlot: {args.plot}", file=sys.stderr)
-    print(f"lutcodegen report: {len(results)} configurations in "
-          f"{time.perf_counter() - started:.1f} s", file=sys.stderr)
+    print(
+        f"lutcodegen report: {len(results)} configurations in "
+        f"{time.perf_counter() - started:.1f} s",
+        file=sys.stderr,
+    )
     return 0
-

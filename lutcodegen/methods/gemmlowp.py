@@ -24,8 +24,15 @@ SCALED_DIFF_INTEGER_BITS = 5
 ACCUMULATION_INTEGER_BITS = 12
 
 #: exp(-2^k) in Q0.31 for k = -2 .. 4, gemmlowp's barrel-shifter constants.
-_EXP_BARREL = ((-2, 1672461947), (-1, 1302514674), (0, 790015084), (1, 290630308),
-               (2, 39332535), (3, 720401), (4, 242))
+_EXP_BARREL = (
+    (-2, 1672461947),
+    (-1, 1302514674),
+    (0, 790015084),
+    (1, 290630308),
+    (2, 39332535),
+    (3, 720401),
+    (4, 242),
+)
 #: exp(-1/8) and 1/3 in Q0.31: the Taylor polynomial of exp on [-1/4, 0).
 _EXP_MINUS_ONE_EIGHTH = 1895147668
 _ONE_THIRD = 715827883
@@ -88,9 +95,7 @@ def exp_on_interval_between_negative_one_quarter_and_0_excl(a: int) -> int:
     x3 = srdhm(x2, x)
     x4 = srdhm(x2, x2)
     x4_over_4 = rounding_divide_by_pot(x4, 2)
-    poly = rounding_divide_by_pot(
-        checked(srdhm(checked(x4_over_4 + x3), _ONE_THIRD) + x2), 1
-    )
+    poly = rounding_divide_by_pot(checked(srdhm(checked(x4_over_4 + x3), _ONE_THIRD) + x2), 1)
     return checked(_EXP_MINUS_ONE_EIGHTH + srdhm(_EXP_MINUS_ONE_EIGHTH, checked(x + poly)))
 
 

@@ -1,6 +1,7 @@
 """Accuracy of a design against float64 softmax, on the project's standard row sets.
 
-``python -m lutcodegen.evaluate`` prints the accuracy and size table published in the README.
+``python -m lutcodegen.analysis.evaluate`` prints the accuracy and size table published in the
+README.
 The reference model is used (it is bit-exact with the C, which the tests prove), so a million
 outputs take about a second.
 """
@@ -13,10 +14,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..fixedpoint import ideal_output
+from ..methods import Design, design_for, reference
+from ..spec import Spec
 from . import rowsets
-from .fixedpoint import ideal_output
-from .methods import Design, design_for, reference
-from .spec import Spec
 
 #: Row lengths of the standard evaluation: short, odd, powers of two, and up to 256.
 LENGTHS = (1, 2, 3, 5, 8, 16, 31, 64, 100, 128, 200, 255, 256)
@@ -32,8 +33,9 @@ class Accuracy:
     outputs: int
 
 
-def accuracy(dsg: Design, lengths: Sequence[int] = LENGTHS, per_length: int = 40000,
-             seed: int = 12345) -> Accuracy:
+def accuracy(
+    dsg: Design, lengths: Sequence[int] = LENGTHS, per_length: int = 40000, seed: int = 12345
+) -> Accuracy:
     """Uniform random rows, Gaussian attention-like rows, edge rows and every table index,
     for each row length (lengths above the design's max_row are skipped)."""
     spec = dsg.spec
@@ -74,7 +76,7 @@ def table(specs: Sequence[Spec]) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m lutcodegen.evaluate",
+        prog="python -m lutcodegen.analysis.evaluate",
         description="Accuracy and table size of the default method on the standard row sets.",
     )
     parser.add_argument("--bits", type=int, nargs="+", default=[8, 16])

@@ -20,12 +20,16 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from .methods import design_for
-from .methods import paper as paper_methods
-from .spec import METHOD_OPTIONS, Spec, SpecError
+from ..registry import OPTION_BY_NAME, SpecError
+from ..spec import Spec
+from . import design_for
+from . import paper as paper_methods
+from .lut2d import Lut2dDesign
+from .rexp import RexpDesign
 
 
 def load_rows(path: Path, input_scale: float) -> np.ndarray:
@@ -43,21 +47,32 @@ def load_rows(path: Path, input_scale: float) -> np.ndarray:
                 f"calibration file {path}: integer data must be int8 logits (-128..127), "
                 f"found {rows.min()}..{rows.max()}; save float scores to have them quantized"
             )
-        return rows.astype(np.int8)
+        result: np.ndarray = rows.astype(np.int8)
+        return result
     if np.issubdtype(rows.dtype, np.floating):
         if np.isnan(rows).any():
             raise SpecError(f"calibration file {path} contains NaN")
         with np.errstate(over="ignore", invalid="ignore"):
             q = np.rint(rows.astype(np.float64) / input_scale)
-        return np.clip(q, -128, 127).astype(np.int8)
+        quantized: np.ndarray = np.clip(q, -128, 127).astype(np.int8)
+        return quantized
     raise SpecError(f"calibration file {path}: dtype {rows.dtype} is neither integer nor float")
+
+
+def _paper_design(spec: Spec) -> RexpDesign | Lut2dDesign:
+    """The design of a paper method (the only ones with free parameters to calibrate)."""
+    dsg = design_for(spec)
+    if not isinstance(dsg, (RexpDesign, Lut2dDesign)):
+        raise SpecError(f"method {spec.method} has no numerator table to calibrate")
+    return dsg
 
 
 def _row_sums(spec: Spec, rows: np.ndarray) -> np.ndarray:
     """S = sum of the integer numerators, with the spec's numerator table."""
-    dsg = design_for(spec)
+    dsg = _paper_design(spec)
     n = paper_methods.numerators(dsg.num_table, dsg.index_shift, rows)
-    return n.sum(axis=-1)
+    result: np.ndarray = n.sum(axis=-1)
+    return result
 
 
 def calibrate(spec: Spec, rows: np.ndarray, source: str = "data") -> tuple[Spec, list[str]]:
@@ -69,20 +84,21 @@ def calibrate(spec: Spec, rows: np.ndarray, source: str = "data") -> tuple[Spec,
             "kernel would reject them (raise --max-row)"
         )
     head = f"calibration: {rows.shape[0]} rows of {length} from {source}"
-    if "sum_max" not in METHOD_OPTIONS.get(spec.method, ()):
+    if not OPTION_BY_NAME["sum_max"].applies_to(spec.method):
         return spec, [f"{head}; method {spec.method} has no free parameters to choose"]
     sums = _row_sums(spec, rows)
-    chosen: dict[str, object] = {}
+    chosen: dict[str, Any] = {}
     if spec.sum_max is None:
         chosen["sum_max"] = int(sums.max())
     budget = design_for(spec).table_bytes
     calibrated = dataclasses.replace(spec, **chosen)
-    mode = design_for(calibrated).quantizer.mode
+    mode = _paper_design(calibrated).quantizer.mode
     field = "sum_mantissa" if mode == "log" else "sum_shift"
     if getattr(spec, field) is None:
         candidates = range(spec.bits - 1, -1, -1) if mode == "log" else range(0, 41)
         for value in candidates:
-            trial = dataclasses.replace(calibrated, **{field: value})
+            update: dict[str, Any] = {field: value}
+            trial = dataclasses.replace(calibrated, **update)
             if design_for(trial).table_bytes <= budget:
                 chosen[field] = value
                 calibrated = trial
