@@ -24,6 +24,7 @@ from .render import render
 from .spec import (
     MAX_ROW_LIMIT,
     METHODS,
+    OPTIMIZE_GOALS,
     ROUNDINGS,
     SUM_MODES,
     TABLE_LAYOUTS,
@@ -108,6 +109,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--unroll", type=_integer, metavar="U",
         help="lut: elements per iteration of the portable loops, 1, 2, 4 or 8 (default 8); "
         "more is faster and larger, same outputs",
+    )
+    parser.add_argument(
+        "--optimize", choices=OPTIMIZE_GOALS,
+        help="lut: speed (default): unrolled loops and separate fast paths; size: the smallest "
+        "code that stays fast (one loop per pass); same outputs",
     )
     paper = parser.add_argument_group(
         "options of the paper methods rexp and lut2d (default: the method's choice; "
@@ -241,6 +247,7 @@ def write_all_or_nothing(files: list[tuple[Path, str]]) -> None:
 _METHOD_FLAGS = (
     "index_shift", "exp_entries", "sum_mode", "sum_shift", "sum_mantissa", "sum_max",
     "num_shift", "rounding", "input_multiplier", "input_left_shift", "diff_min", "unroll",
+    "optimize",
 )
 
 

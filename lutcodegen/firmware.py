@@ -27,7 +27,7 @@ from .render import render
 from .spec import Spec, SpecError
 
 #: Spec fields that ``custom_lutcodegen_<field>`` options (and ``LUTCODEGEN_<FIELD>``) can set.
-SPEC_OPTIONS = ("method", "bits", "input_scale", "beta", "max_row", "prefix")
+SPEC_OPTIONS = ("method", "bits", "input_scale", "beta", "max_row", "prefix", "optimize")
 
 #: Name of the generated header that tells handwritten firmware which kernel was generated.
 CONFIG_HEADER = "lutcodegen_config.h"

@@ -25,7 +25,7 @@ METHOD_OPTIONS: dict[str, tuple[str, ...]] = {
         "num_shift",
     ),
     "tflite": ("input_multiplier", "input_left_shift", "diff_min"),
-    "lut": ("unroll",),
+    "lut": ("unroll", "optimize"),
 }
 
 #: Methods whose exp table follows ``table_layout``.
@@ -34,6 +34,11 @@ TABLE_LAYOUT_METHODS = ("lut", "tflite")
 #: Allowed values of the optional string fields.
 SUM_MODES = ("log", "linear")
 ROUNDINGS = ("nearest", "floor")
+
+#: What ``lut`` optimizes its loops for: ``speed`` (default) unrolls and keeps separate fast
+#: paths; ``size`` is the smallest code that stays fast (one loop per pass, saturation instead
+#: of a clamp loop). Same outputs.
+OPTIMIZE_GOALS = ("speed", "size")
 
 #: Exp-table layouts: ``full`` pads to all 256 differences (no bounds check per element, faster);
 #: ``compact`` stops where entries round to 0 and checks the index (fewer bytes).
@@ -102,6 +107,8 @@ class Spec:
         unroll: elements per loop iteration of the portable loops over a row (1, 2, 4 or 8):
             fewer loop instructions per element for more code bytes; same outputs. Cores with
             the Arm DSP extension run four-lane SIMD32 loops instead.
+        optimize: "speed" (None means speed) or "size": the smallest code that stays fast.
+            Unless ``unroll`` is given, ``size`` also sets it to 1. Same outputs.
     """
 
     bits: int = 8
@@ -123,6 +130,7 @@ class Spec:
     num_shift: int | None = None
     rounding: str | None = None
     unroll: int | None = None
+    optimize: str | None = None
 
     def __post_init__(self) -> None:
         validate(self)
@@ -168,6 +176,7 @@ class Spec:
 _OPTIONAL_FIELDS = (
     "index_shift", "exp_entries", "sum_mode", "sum_shift", "sum_mantissa", "sum_max",
     "num_shift", "rounding", "input_multiplier", "input_left_shift", "diff_min", "unroll",
+    "optimize",
 )
 
 #: Integer domains of the optional fields: (lowest, highest).
@@ -285,6 +294,10 @@ def _validate_method_options(spec: Spec) -> None:
                 raise SpecError(f"{name} must be an integer from {low} to {high}, got {value!r}")
     if spec.sum_mode is not None and spec.sum_mode not in SUM_MODES:
         raise SpecError(f"sum_mode must be one of {', '.join(SUM_MODES)}; got {spec.sum_mode!r}")
+    if spec.optimize is not None and spec.optimize not in OPTIMIZE_GOALS:
+        raise SpecError(
+            f"optimize must be one of {', '.join(OPTIMIZE_GOALS)}; got {spec.optimize!r}"
+        )
     if spec.rounding is not None and spec.rounding not in ROUNDINGS:
         raise SpecError(f"rounding must be one of {', '.join(ROUNDINGS)}; got {spec.rounding!r}")
 
