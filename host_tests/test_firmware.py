@@ -55,6 +55,7 @@ def expected_test_names() -> list[str]:
     parser.read(FIRMWARE / "platformio.ini")
     main = lutcodegen.Spec(**{
         k: fw.convert_option(k, parser.get("lutcodegen", k)) for k in fw.SPEC_OPTIONS
+        if parser.get("lutcodegen", k, fallback="").strip()
     })
     lines = [ln for ln in parser.get("env", "custom_lutcodegen_test_specs").splitlines()
              if ln.strip()]

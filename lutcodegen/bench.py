@@ -103,6 +103,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--bits", type=int, default=8, help="output bits (default 8)")
     parser.add_argument("--input-scale", type=float, default=0.0625, metavar="S",
                         help="input scale (default 0.0625)")
+    parser.add_argument("--optimize", choices=("speed", "size"),
+                        help="lut's --optimize (default: the generator's, speed)")
     parser.add_argument("--firmware-dir", help="the firmware/ PlatformIO project "
                         "(default: next to this package in a checkout, or ./firmware)")
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write results as JSON")
@@ -173,7 +175,8 @@ def build_firmware(firmware_dir: Path, board: Board, spec: Spec, lengths: Sequen
                    verbose: bool) -> Path:
     """``pio run`` for one board and design; each design keeps its own build folder."""
     build_dir = firmware_dir / ".pio" / "bench" / (
-        f"{spec.method}-b{spec.bits}-s{spec.input_scale!r}-n{spec.max_row}")
+        f"{spec.method}-b{spec.bits}-s{spec.input_scale!r}-n{spec.max_row}"
+        + (f"-{spec.optimize}" if spec.optimize else ""))
     env = pio_environment(firmware_dir)
     env.update({
         "PLATFORMIO_BUILD_DIR": str(build_dir),
@@ -183,6 +186,7 @@ def build_firmware(firmware_dir: Path, board: Board, spec: Spec, lengths: Sequen
         "LUTCODEGEN_BETA": repr(spec.beta),
         "LUTCODEGEN_MAX_ROW": str(spec.max_row),
         "LUTCODEGEN_PREFIX": spec.prefix,
+        "LUTCODEGEN_OPTIMIZE": spec.optimize or "",
         "LUTCODEGEN_BENCH_LENGTHS": " ".join(str(n) for n in lengths),
     })
     command = [sys.executable, "-m", "platformio", "run", "-d", str(firmware_dir),
@@ -349,12 +353,15 @@ def measure(firmware_dir: Path, board: Board, spec: Spec, lengths: Sequence[int]
 
 
 def designs_for(method: str, bits: int, input_scale: float, max_row: int,
-                lengths: Sequence[int]) -> list[tuple[Spec, list[int]]]:
-    """Group lengths by the design that measures them: max_row for short rows, else L itself."""
+                lengths: Sequence[int],
+                optimize: str | None = None) -> list[tuple[Spec, list[int]]]:
+    """Group lengths by the design that measures them: max_row for short rows, else L itself.
+    ``optimize`` applies to ``lut`` only (other methods have no such option)."""
     groups: dict[int, list[int]] = {}
     for n in lengths:
         groups.setdefault(max(max_row, n), []).append(n)
-    return [(Spec(method=method, bits=bits, input_scale=input_scale, max_row=m), ns)
+    extra = {"optimize": optimize} if optimize and method == "lut" else {}
+    return [(Spec(method=method, bits=bits, input_scale=input_scale, max_row=m, **extra), ns)
             for m, ns in sorted(groups.items())]
 
 
@@ -487,7 +494,7 @@ def run(args: argparse.Namespace) -> int:
     for board in boards:
         for method in methods:
             for spec, group in designs_for(method, args.bits, args.input_scale, args.max_row,
-                                           lengths):
+                                           lengths, args.optimize):
                 print(f"bench: {board.env}: {spec.command_line()}: L = "
                       f"{', '.join(str(n) for n in group)}", file=sys.stderr)
                 results += measure(firmware_dir, board, spec, group, plugin, args.verbose)

@@ -332,7 +332,6 @@ class Path:
 
 def _path(dsg: LutDesign, rows: int, product_bits: int) -> Path:
     """The forms that are exact for rows of 1..``rows`` elements (see ``Path``)."""
-    spec = dsg.spec
     low, high = dsg.shift_range(rows)
     P = dsg.precision
     signed_ok = dsg.top < (1 << 31)
