@@ -44,8 +44,9 @@ class Kernel:
         self.out_dtype = np.int8 if dsg.spec.bits <= 8 else np.int16
         self.out_ctype = dsg.spec.output_ctype
 
-    def status(self, x: np.ndarray | None, num_rows: int, row_size: int,
-               out: np.ndarray | None) -> int:
+    def status(
+        self, x: np.ndarray | None, num_rows: int, row_size: int, out: np.ndarray | None
+    ) -> int:
         """Raw call; ``None`` passes a NULL pointer."""
         inp = self.ffi.NULL if x is None else self.ffi.from_buffer("int8_t[]", x)
         outp = self.ffi.NULL if out is None else self.ffi.from_buffer(f"{self.out_ctype}[]", out)

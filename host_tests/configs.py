@@ -77,6 +77,8 @@ def fuzz_specs() -> list[Spec]:
 
 def spec_id(spec: Spec) -> str:
     """A short, unique, readable pytest id."""
-    return (f"{spec.method}-b{spec.bits}-s{spec.input_scale:g}-beta{spec.beta:g}"
-            f"-n{spec.max_row}-{spec.prefix}-{spec.table_layout}-u{spec.unroll}"
-            f"-{spec.sum_mode}-{spec.rounding}-{spec.index_shift}")
+    return (
+        f"{spec.method}-b{spec.bits}-s{spec.input_scale:g}-beta{spec.beta:g}"
+        f"-n{spec.max_row}-{spec.prefix}-{spec.table_layout}-u{spec.unroll}"
+        f"-{spec.sum_mode}-{spec.rounding}-{spec.index_shift}"
+    )

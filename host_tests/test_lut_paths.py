@@ -31,9 +31,17 @@ PATHS = [
 
 #: Two widths (max_row 4096: 32-bit products up to 512 elements), the size variant, 16-bit
 #: output with the high-multiply form (bits 12), compact tables.
-SPECS = [Spec(), Spec(bits=16), Spec(bits=4, input_scale=0.25), Spec(bits=8, max_row=1024),
-         Spec(unroll=1, table_layout="compact"), Spec(max_row=4096), Spec(optimize="size"),
-         Spec(max_row=4096, optimize="size"), Spec(bits=12, input_scale=1 / 64)]
+SPECS = [
+    Spec(),
+    Spec(bits=16),
+    Spec(bits=4, input_scale=0.25),
+    Spec(bits=8, max_row=1024),
+    Spec(unroll=1, table_layout="compact"),
+    Spec(max_row=4096),
+    Spec(optimize="size"),
+    Spec(max_row=4096, optimize="size"),
+    Spec(bits=12, input_scale=1 / 64),
+]
 
 
 def _spec_id(spec: Spec) -> str:
@@ -42,8 +50,9 @@ def _spec_id(spec: Spec) -> str:
 
 @pytest.mark.parametrize("spec", SPECS, ids=_spec_id)
 @pytest.mark.parametrize("defines", PATHS, ids=lambda d: "-".join(d))
-def test_every_path_equals_the_reference(spec: Spec, defines: tuple[str, ...],
-                                         build_kernel) -> None:
+def test_every_path_equals_the_reference(
+    spec: Spec, defines: tuple[str, ...], build_kernel
+) -> None:
     dsg = design_for(spec)
     assert dsg.sum_bits == 32  # the paths exist only for 32-bit sums
     kernel = build_kernel(dsg, defines)
@@ -83,23 +92,43 @@ int main(void)
 """
 
 
-@pytest.mark.parametrize(("spec", "step"), [
-    (Spec(), 1),  # P = 14: every denominator, a few seconds
-    (Spec(bits=16), 7),  # P = 24, three Newton steps
-    (Spec(bits=2), 997),  # P = 10
-    (Spec(bits=12, input_scale=1 / 64), 997),
-], ids=["b8-all", "b16", "b2", "b12"])
+@pytest.mark.parametrize(
+    ("spec", "step"),
+    [
+        (Spec(), 1),  # P = 14: every denominator, a few seconds
+        (Spec(bits=16), 7),  # P = 24, three Newton steps
+        (Spec(bits=2), 997),  # P = 10
+        (Spec(bits=12, input_scale=1 / 64), 997),
+    ],
+    ids=["b8-all", "b16", "b2", "b12"],
+)
 def test_newton_reciprocal_is_exact(spec: Spec, step: int, tmp_path: Path) -> None:
     gcc = require_tool("gcc")
     dsg = design_for(spec)
     (tmp_path / "softmax.c").write_text(render(dsg).source)
     (tmp_path / "main.c").write_text(HARNESS)
     exe = tmp_path / "recip"
-    subprocess.run([gcc, "-O2", "-std=c99", f"-DSTEP={step}u", "-DLCG_RECIP_NEWTON=1",
-                    "-Wno-unused-function", "-o", str(exe), str(tmp_path / "main.c")],
-                   check=True, cwd=tmp_path)
-    count, bad = (int(v) for v in subprocess.run(
-        [str(exe)], check=True, capture_output=True, text=True, timeout=300).stdout.split())
+    subprocess.run(
+        [
+            gcc,
+            "-O2",
+            "-std=c99",
+            f"-DSTEP={step}u",
+            "-DLCG_RECIP_NEWTON=1",
+            "-Wno-unused-function",
+            "-o",
+            str(exe),
+            str(tmp_path / "main.c"),
+        ],
+        check=True,
+        cwd=tmp_path,
+    )
+    count, bad = (
+        int(v)
+        for v in subprocess.run(
+            [str(exe)], check=True, capture_output=True, text=True, timeout=300
+        ).stdout.split()
+    )
     assert count >= (1 << 31) // step
     assert bad == 0, f"P={dsg.precision}: {bad} of {count} reciprocals differ"
 

@@ -99,11 +99,15 @@ def test_one_million_outputs_match_tflite_micro(build_kernel) -> None:
         ref_mismatch += int((ref != expected).sum())
         if bad and len(first) < 10:
             pos = np.argwhere(got != expected)[0]
-            first.append(f"{spec.command_line()} L={x.shape[1]} pos {tuple(pos)}: "
-                         f"act {got[tuple(pos)]} ref {expected[tuple(pos)]}")
-    print(f"\nTFLite Micro oracle: {compared} outputs in {len(jobs)} shapes, {N_CONFIGS} configs; "
-          f"C mismatches {c_mismatch}, reference mismatches {ref_mismatch}; "
-          f"{skipped} int8 rows kept out (TFLite would abort)")
+            first.append(
+                f"{spec.command_line()} L={x.shape[1]} pos {tuple(pos)}: "
+                f"act {got[tuple(pos)]} ref {expected[tuple(pos)]}"
+            )
+    print(
+        f"\nTFLite Micro oracle: {compared} outputs in {len(jobs)} shapes, {N_CONFIGS} configs; "
+        f"C mismatches {c_mismatch}, reference mismatches {ref_mismatch}; "
+        f"{skipped} int8 rows kept out (TFLite would abort)"
+    )
     assert compared >= 1_000_000 or N_CONFIGS < 40
 
     # The rows kept out: the C gives -128 (within 1 LSB of ideal), and TFLite really aborts.
@@ -124,10 +128,12 @@ def _abort_cases() -> list[tuple[str, Spec, np.ndarray]]:
     rng = np.random.default_rng(5)
     return [
         ("512 equal logits", Spec(method="tflite", max_row=1024), np.zeros((1, 512))),
-        ("fully masked row of 1024", Spec(method="tflite", max_row=1024),
-         np.full((1, 1024), -128)),
-        ("uniform row of 1024 at scale 1e-3",
-         Spec(method="tflite", input_scale=1e-3, max_row=1024), rows.uniform(rng, 1, 1024)),
+        ("fully masked row of 1024", Spec(method="tflite", max_row=1024), np.full((1, 1024), -128)),
+        (
+            "uniform row of 1024 at scale 1e-3",
+            Spec(method="tflite", input_scale=1e-3, max_row=1024),
+            rows.uniform(rng, 1, 1024),
+        ),
     ]
 
 
@@ -154,8 +160,10 @@ def test_rows_just_below_the_limit_match_tflite(build_kernel) -> None:
         (Spec(method="tflite", max_row=1024), np.r_[[127], np.full(1023, 115)][None]),
         (Spec(method="tflite", bits=16, max_row=8191), np.zeros((2, 4096))),
         (Spec(method="tflite", bits=16, max_row=8191), np.zeros((1, 8191))),
-        (Spec(method="tflite", bits=16, input_scale=1e-3, max_row=8191),
-         rows.uniform(np.random.default_rng(9), 3, 6000)),
+        (
+            Spec(method="tflite", bits=16, input_scale=1e-3, max_row=8191),
+            rows.uniform(np.random.default_rng(9), 3, 6000),
+        ),
     ]
     cases = [(spec, x.astype(np.int8)) for spec, x in cases]
     for spec, x in cases:
@@ -170,8 +178,12 @@ def test_rows_just_below_the_limit_match_tflite(build_kernel) -> None:
 def test_raw_params_kernel_matches_tflite(build_kernel) -> None:
     """A kernel generated from raw SoftmaxParams equals TFLite run from the scale they came from."""
     computed = design_for(Spec(method="tflite", input_scale=0.043, beta=1.7))
-    spec = Spec(method="tflite", input_multiplier=computed.input_multiplier,
-                input_left_shift=computed.input_left_shift, diff_min=computed.diff_min)
+    spec = Spec(
+        method="tflite",
+        input_multiplier=computed.input_multiplier,
+        input_left_shift=computed.input_left_shift,
+        diff_min=computed.diff_min,
+    )
     x = rows.gaussian(np.random.default_rng(11), 400, 64, computed.effective_scale)
     result = run_jobs([Job(0.043, 1.7, 8, x)])
     assert result.returncode == 0, result.stderr

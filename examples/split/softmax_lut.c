@@ -92,7 +92,6 @@ static const uint16_t lcg_exp_table[256] = {
 /* Reciprocal precision P: the reciprocal carries P + 1 significant bits. */
 #define LCG_RECIP_BITS 14
 
-
 /*
  * Count-leading-zeros instruction (Cortex-M3 and up, RISC-V Zbb, x86, AArch64): one
  * instruction instead of a five-step binary search. Define LCG_USE_CLZ as 0 for C only.
@@ -282,7 +281,7 @@ static void lcg_softmax_row(const int8_t *x, int32_t n, int8_t *y)
         }
     }
 }
-#else
+#else /* !LCG_USE_MVE */
 /*
  * Output arithmetic. Every form computes q - 128, q = (t * recip + 2^(shift-1)) >> shift, exactly
  * (the proofs are in the generator's lutcodegen/methods/lut.py, class Path); only the row
@@ -308,7 +307,7 @@ static int32_t lcg_sat(int32_t v)
     __asm__("ssat %0, #8, %1" : "=r"(r) : "r"(v));
     return r;
 }
-#endif
+#endif /* LCG_USE_SIMD32 */
 /*
  * High half of a 32 x 32 -> 64-bit product where that is one instruction (RISC-V M, Cortex-M3
  * and up, x86, AArch64): with it, an output costs a multiply, an add and a shift. Define
@@ -328,7 +327,7 @@ static uint32_t lcg_mulhi(uint32_t a, uint32_t b)
 {
     return (uint32_t)(((uint64_t)a * b) >> 32);
 }
-#endif
+#endif /* LCG_USE_MULHI */
 
 #if !LCG_USE_SIMD32
 /* min(q, 255) - 128: an output of a row whose maximum may reach 2^8 (q <= 2^8). */
@@ -336,7 +335,7 @@ static int8_t lcg_clamp(uint32_t q)
 {
     return (int8_t)((int32_t)(q < 255u ? q : 255u) - 128);
 }
-#endif
+#endif /* !LCG_USE_SIMD32 */
 
 #if LCG_USE_SIMD32
 /* Four int8 elements as one word (unaligned load), element k in byte k. */
@@ -356,7 +355,7 @@ static uint32_t lcg_max4(uint32_t a, uint32_t b)
     (void)__ssub8((int8x4_t)a, (int8x4_t)b);
     return (uint32_t)__sel((uint8x4_t)a, (uint8x4_t)b);
 }
-#endif
+#endif /* LCG_USE_SIMD32 */
 
 /* The largest element of the row. */
 static int32_t lcg_row_max(const int8_t *x, int32_t n)
@@ -391,7 +390,7 @@ static int32_t lcg_row_max(const int8_t *x, int32_t n)
             max = x[i];
         }
     }
-#else
+#else /* !LCG_USE_SIMD32 */
     {
         /* 8 elements per iteration; separate running maxima keep the steps independent. */
         int32_t max1 = max;
@@ -454,7 +453,7 @@ static int32_t lcg_row_max(const int8_t *x, int32_t n)
             max = x[i];
         }
     }
-#endif
+#endif /* LCG_USE_SIMD32 */
     return max;
 }
 
@@ -521,10 +520,10 @@ static void lcg_softmax_row(const int8_t *x, int32_t n, int8_t *y)
             }
         }
     }
-#else
+#else /* !LCG_USE_SIMD32 */
 #if LCG_USE_MULHI
     {
-        /* q = (hi32(t * rp) + 2^0) >> 1; the addend 130817 also adds 2^16 - 128 * 2^1 */
+        /* q = (hi32(t * rp) + 1) >> 1; the addend 130817 also adds 2^16 - 128 * 2^1 */
         const uint32_t rp = recip << (32u - shift + 1u);
         uint8_t *const yu = (uint8_t *)y; /* the two's complement bits of y */
 
@@ -549,7 +548,7 @@ static void lcg_softmax_row(const int8_t *x, int32_t n, int8_t *y)
             }
         }
     }
-#else
+#else /* !LCG_USE_MULHI */
     {
         /* T[d] * recip + half <= 65535 * 2^15 + 2^29 < 2^32: cannot overflow. */
         const uint32_t half = (uint32_t)1u << (shift - 1u);
@@ -575,10 +574,10 @@ static void lcg_softmax_row(const int8_t *x, int32_t n, int8_t *y)
             }
         }
     }
-#endif
-#endif
+#endif /* LCG_USE_MULHI */
+#endif /* LCG_USE_SIMD32 */
 }
-#endif
+#endif /* LCG_USE_MVE */
 
 int32_t lcg_softmax_s8(const int8_t *input, int32_t num_rows, int32_t row_size,
                        int8_t *output)

@@ -1,43 +1,130 @@
-"""Dispatch from a spec's ``method`` to that method's design, reference model and description.
+"""The method records: for each method, the functions and files that make it.
 
-A method module provides ``design(spec)``, ``reference(design, x)``, ``describe(design)`` and
-``template_context(design)`` (the numbers its template prints); adding a method means adding a
-module, a template ``<method>.c.j2`` and a line below.
+A method is a module here providing ``design(spec)``, ``reference(design, x)``,
+``describe(design)`` and ``template_context(design)`` (the numbers its template prints), a
+template ``templates/softmax/<method>.c.j2``, and one ``Method`` record below. Its options are
+the ``registry.OPTIONS`` entries that name it; ``registry.METHODS`` lists its name.
 """
 
 from __future__ import annotations
 
-from typing import Union
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 import numpy as np
 
+from ..registry import METHODS, Option, options_of
 from ..spec import Spec
 from . import lut, lut2d, rexp, tflite
 
-Design = Union[lut.LutDesign, rexp.RexpDesign, lut2d.Lut2dDesign, tflite.TfliteDesign]
 
-_MODULES = {"lut": lut, "rexp": rexp, "lut2d": lut2d, "tflite": tflite}
+class Design(Protocol):
+    """What every method's design offers the generic code: its spec and its table bytes."""
+
+    @property
+    def spec(self) -> Spec: ...
+
+    @property
+    def table_bytes(self) -> int: ...
+
+
+@dataclass(frozen=True)
+class Method:
+    """One softmax method: how to design, model, describe and render it.
+
+    The callables take the method's own design type (``design_type``); the generic functions
+    below dispatch on ``design.spec.method``, so callers never name a method module.
+    """
+
+    name: str
+    summary: str
+    design: Callable[[Spec], Any]
+    reference: Callable[[Any, np.ndarray], np.ndarray]
+    describe: Callable[[Any], list[str]]
+    template_context: Callable[[Any], dict[str, object]]
+    design_type: type
+    #: Rules that span several options (``Spec`` checks each option's own domain first).
+    check: Callable[[Spec], None] | None = None
+
+    @property
+    def template(self) -> str:
+        """The method's template, included by ``softmax/source.c.j2``."""
+        return f"softmax/{self.name}.c.j2"
+
+    @property
+    def options(self) -> tuple[Option, ...]:
+        """The registry options only this method (and maybe others) takes."""
+        return options_of(self.name)
+
+
+#: Every method, by name, in ``registry.METHODS`` order.
+METHOD_RECORDS: dict[str, Method] = {
+    m.name: m
+    for m in (
+        Method(
+            "lut",
+            "exp table, exact integer sum, divider-free reciprocal (default)",
+            lut.design,
+            lut.reference,
+            lut.describe,
+            lut.template_context,
+            lut.LutDesign,
+        ),
+        Method(
+            "rexp",
+            "paper method: reciprocal-exponential numerator and a sum-bucket coefficient",
+            rexp.design,
+            rexp.reference,
+            rexp.describe,
+            rexp.template_context,
+            rexp.RexpDesign,
+        ),
+        Method(
+            "lut2d",
+            "paper method: numerator and sum bucket index a 2D table of outputs",
+            lut2d.design,
+            lut2d.reference,
+            lut2d.describe,
+            lut2d.template_context,
+            lut2d.Lut2dDesign,
+        ),
+        Method(
+            "tflite",
+            "TFLite Micro's int8 softmax, bit for bit",
+            tflite.design,
+            tflite.reference,
+            tflite.describe,
+            tflite.template_context,
+            tflite.TfliteDesign,
+            check=tflite.check_spec,
+        ),
+    )
+}
+assert tuple(METHOD_RECORDS) == METHODS, "registry.METHODS and the method records disagree"
+
+
+def method(name: str) -> Method:
+    """The record of method ``name``."""
+    return METHOD_RECORDS[name]
 
 
 def design_for(spec: Spec) -> Design:
     """The tables and constants the C and the reference model share."""
-    return _MODULES[spec.method].design(spec)
+    dsg: Design = METHOD_RECORDS[spec.method].design(spec)
+    return dsg
 
 
 def reference(dsg: Design, x: np.ndarray) -> np.ndarray:
     """Bit-exact numpy model of the generated C for ``dsg`` (int8 rows in, int outputs out)."""
-    return _MODULES[dsg.spec.method].reference(dsg, x)
+    return METHOD_RECORDS[dsg.spec.method].reference(dsg, x)
 
 
 def describe(dsg: Design) -> list[str]:
     """Facts about a design: table sizes, widths, the proven error bound."""
-    return _MODULES[dsg.spec.method].describe(dsg)
+    return METHOD_RECORDS[dsg.spec.method].describe(dsg)
 
 
 def template_context(dsg: Design) -> dict[str, object]:
-    """Method-specific values for the method's template, merged into the generic context.
-
-    A method whose template needs nothing beyond the generic context may omit the function.
-    """
-    provider = getattr(_MODULES[dsg.spec.method], "template_context", None)
-    return provider(dsg) if provider is not None else {}
+    """Method-specific values for the method's template, merged into the generic context."""
+    return METHOD_RECORDS[dsg.spec.method].template_context(dsg)

@@ -117,12 +117,16 @@ def _products_fit(top: int, precision: int, bits: int, rows: int, product_bits: 
     worst = top * (1 << (precision + 1)) + (1 << (n_max + precision - bits - 1))
     largest_shift = n_max + precision - bits
     # a shift by the full width is undefined in C
-    return (worst <= (1 << product_bits) - 1 and precision + 2 <= product_bits
-            and largest_shift < product_bits)
+    return (
+        worst <= (1 << product_bits) - 1
+        and precision + 2 <= product_bits
+        and largest_shift < product_bits
+    )
 
 
-def _bound(spec: Spec, top: int, product_bits: int,
-           narrow: bool = False) -> tuple[int, float] | None:
+def _bound(
+    spec: Spec, top: int, product_bits: int, narrow: bool = False
+) -> tuple[int, float] | None:
     """(P, eps) for weight ``top`` with products of ``product_bits``, or None if nothing fits.
 
     P is the largest precision whose products fit, capped at B + 8 (reciprocal error below 1/512
@@ -157,7 +161,11 @@ def narrow_rows(spec: Spec, top: int, precision: int, product_bits: int) -> int:
 
 
 def _try_candidate(
-    spec: Spec, entry_bits: int, sum_bits: int, product_bits: int, limit: float = 1.0,
+    spec: Spec,
+    entry_bits: int,
+    sum_bits: int,
+    product_bits: int,
+    limit: float = 1.0,
     narrow: bool = False,
 ) -> LutDesign | None:
     """The most accurate design with this storage, if any proves the 1-LSB bound.
@@ -191,7 +199,16 @@ def _try_candidate(
     else:
         unroll = 1 if spec.optimize == "size" else DEFAULT_UNROLL
     return LutDesign(
-        spec, table, nonzero, entry_bits, top, sum_bits, product_bits, precision, eps, unroll,
+        spec,
+        table,
+        nonzero,
+        entry_bits,
+        top,
+        sum_bits,
+        product_bits,
+        precision,
+        eps,
+        unroll,
         narrow_rows(spec, top, precision, product_bits),
     )
 
@@ -205,16 +222,15 @@ COMFORTABLE_BOUND = 0.6
 def design(spec: Spec) -> LutDesign:
     """The cheapest storage whose error bound proves <= 1 LSB for every row up to max_row,
     preferring one with a comfortable margin."""
-    if spec.unroll is not None and spec.unroll not in (1, 2, 4, 8):
-        raise SpecError(f"unroll must be 1, 2, 4 or 8, got {spec.unroll!r}")
     for limit in (COMFORTABLE_BOUND, 1.0):
         for candidate in _CANDIDATES:
             if candidate == (32, 32, 64):
                 # Before 64-bit products everywhere: the same storage with a precision that
                 # lets rows up to NARROW_ROWS multiply in 32 bits, if its bound allows. (With
                 # 64-bit sums the weight is too large for that.)
-                found = _try_candidate(spec, *candidate, limit=max(limit, NARROW_BOUND),
-                                       narrow=True)
+                found = _try_candidate(
+                    spec, *candidate, limit=max(limit, NARROW_BOUND), narrow=True
+                )
                 if found is not None:
                     return found
             found = _try_candidate(spec, *candidate, limit=limit)
@@ -262,29 +278,36 @@ def reference(dsg: LutDesign, x: np.ndarray) -> np.ndarray:
         recips[r, 0], shifts[r, 0] = recip, h
     y = (t * recips + (np.uint64(1) << (shifts - np.uint64(1)))) >> shifts
     y = np.minimum(y, np.uint64((1 << B) - 1)).astype(np.int64) - (1 << (B - 1))
-    return y.reshape(x.shape)
+    result: np.ndarray = y.reshape(x.shape)
+    return result
 
 
 def describe(dsg: LutDesign) -> list[str]:
     """Human-readable facts about the design, for the banner and for stderr."""
     spec = dsg.spec
-    return [
+    reciprocal = (
+        "Newton's method or shift-and-subtract by target, no divide"
+        if dsg.sum_bits == 32
+        else "shift-and-subtract, no divide"
+    )
+    helium = has_mve_path(dsg) or has_mve32_path(dsg)
+    facts = [
         f"exp table ({spec.table_layout}): {len(dsg.exp_table)} x uint{dsg.entry_bits}_t = "
         f"{dsg.table_bytes} bytes, T[d] = round({dsg.top} * exp(-{spec.scale!r} * d))",
         f"row sum: uint{dsg.sum_bits}_t; products: uint{dsg.product_bits}_t; reciprocal: "
-        f"{dsg.precision + 1} bits, "
-        + ("Newton's method or shift-and-subtract by target, no divide" if dsg.sum_bits == 32
-           else "shift-and-subtract, no divide"),
+        f"{dsg.precision + 1} bits, {reciprocal}",
         f"loops unrolled x{dsg.unroll} (optimize {dsg.optimize}); Arm DSP cores use SIMD32 and "
-        "SMMLAR" + (", Helium cores vector loops" if has_mve_path(dsg) or has_mve32_path(dsg)
-                     else ""),
-    ] + ([
-        f"rows up to {dsg.narrow_rows} elements multiply in 32 bits, longer rows in "
-        f"{dsg.product_bits}" ] if 0 < dsg.narrow_rows < spec.max_row else []) + [
+        "SMMLAR" + (", Helium cores vector loops" if helium else ""),
+    ]
+    if 0 < dsg.narrow_rows < spec.max_row:
+        facts.append(
+            f"rows up to {dsg.narrow_rows} elements multiply in 32 bits, longer rows in "
+            f"{dsg.product_bits}"
+        )
+    return facts + [
         "accuracy: every output within 1 LSB of correctly rounded softmax for rows of",
         f"1..{spec.max_row} elements (proven error before rounding < {dsg.error_bound:.3f} LSB)",
     ]
-
 
 
 @dataclass(frozen=True)
@@ -379,17 +402,30 @@ def template_context(dsg: LutDesign) -> dict[str, object]:
         "table_len": len(dsg.exp_table),
         "table_last": len(dsg.exp_table) - 1,
         "paths": routes,
-        "path_half_log2": [(r.rows * dsg.top).bit_length() + dsg.precision - spec.bits - 1
-                           for r in routes],
-        "mulhi_addends": [r.mulhi_addend(spec.bits) if r.mulhi_shift is not None else 0
-                          for r in routes],
-        "dsp_addends": [r.dsp_addend(spec.bits) if r.dsp_shift is not None else 0
-                        for r in routes],
+        "path_half_log2": [
+            (r.rows * dsg.top).bit_length() + dsg.precision - spec.bits - 1 for r in routes
+        ],
+        "mulhi_addends": [
+            r.mulhi_addend(spec.bits) if r.mulhi_shift is not None else 0 for r in routes
+        ],
+        # 2^(j-1), the rounding of the high-multiply and Helium forms (0 where j = 0 or absent)
+        "mulhi_halves": [1 << (r.mulhi_shift - 1) if r.mulhi_shift else 0 for r in routes],
+        "mve_halves": [1 << (r.mve_shift - 1) if r.mve_shift else 0 for r in routes],
+        "dsp_addends": [r.dsp_addend(spec.bits) if r.dsp_shift is not None else 0 for r in routes],
+        # the sum bound of the 32-bit path of a two-width design, as a power of two
+        "narrow_sum_log2": routes[0].shift_high - dsg.precision + spec.bits,
         "mve": has_mve_path(dsg),
         "mve32": has_mve32_path(dsg),
         "out_utype": "uint8_t" if spec.bits <= 8 else "uint16_t",
         "sat_max": (1 << (spec.bits - 1)) - 1,
+        # the zero point as it wraps in the low byte of a 32-bit Helium lane
+        "zero_point_wrap": 256 - (1 << (spec.bits - 1)),
         "size": dsg.optimize == "size",
+        "unroll_mask": dsg.unroll - 1,
+        "sum_msb": dsg.sum_bits - 1,
+        "recip_bits": dsg.precision + 1,
+        # full layout: reversed entries below this index (d >= nonzero) are stored as 0
+        "zero_entries_below": 256 - dsg.nonzero,
     }
 
 
@@ -398,17 +434,26 @@ def has_mve_path(dsg: LutDesign) -> bool:
     the full table, its lanes hold 32-bit sums and products, and its byte store needs int8
     output."""
     spec = dsg.spec
-    return (dsg.entry_bits == 16 and dsg.sum_bits == 32 and dsg.product_bits == 32
-            and spec.bits <= 8 and spec.table_layout == "full")
+    return (
+        dsg.entry_bits == 16
+        and dsg.sum_bits == 32
+        and dsg.product_bits == 32
+        and spec.bits <= 8
+        and spec.table_layout == "full"
+    )
 
 
 def has_mve32_path(dsg: LutDesign) -> bool:
     """Whether the C gets the 32-bit Helium path (32-bit entries, four lanes): full table,
     32-bit sums, int8 output, and a lane form (``Path.mve_shift``) for every path."""
     spec = dsg.spec
-    return (dsg.entry_bits == 32 and dsg.sum_bits == 32 and spec.bits <= 8
-            and spec.table_layout == "full"
-            and all(r.mve_shift is not None for r in paths(dsg)))
+    return (
+        dsg.entry_bits == 32
+        and dsg.sum_bits == 32
+        and spec.bits <= 8
+        and spec.table_layout == "full"
+        and all(r.mve_shift is not None for r in paths(dsg))
+    )
 
 
 def newton_steps(precision: int) -> int:
