@@ -398,6 +398,7 @@ def template_context(dsg: LutDesign) -> dict[str, object]:
         "product_ctype": f"uint{dsg.product_bits}_t",
         "hex_sum": lambda v: f"0x{v:0{dsg.sum_bits // 4}x}{suffix}",
         "newton_steps": newton_steps(dsg.precision),
+        "mul32_recip": has_mul32_reciprocal(dsg),
         "rev_table": reversed_table(dsg),
         "table_len": len(dsg.exp_table),
         "table_last": len(dsg.exp_table) - 1,
@@ -454,6 +455,18 @@ def has_mve32_path(dsg: LutDesign) -> bool:
         and spec.table_layout == "full"
         and all(r.mve_shift is not None for r in paths(dsg))
     )
+
+
+#: Largest P for the reciprocal from 32-bit products: q < 2^(P+2) must keep q * (den >> 16)
+#: below 2^32.
+MUL32_MAX_PRECISION = 14
+
+
+def has_mul32_reciprocal(dsg: LutDesign) -> bool:
+    """Whether the C gets the reciprocal built from 32 x 32 -> 32-bit products (for cores with a
+    multiply but no cheap 64-bit one, such as Cortex-M0+): 32-bit sums and P <= 14, so that
+    its product q * den splits into two 32-bit products."""
+    return dsg.sum_bits == 32 and dsg.precision <= MUL32_MAX_PRECISION
 
 
 def newton_steps(precision: int) -> int:
