@@ -152,8 +152,9 @@ static const uint16_t lcg_exp_table[256] = {
 
 /*
  * Reciprocal by Newton's method where a 32 x 32 -> 64-bit multiply is one or two
- * instructions; by shift-and-subtract on cores without one (Cortex-M0/M0+/M23, RISC-V
- * without M). Both give the same bits. Define LCG_RECIP_NEWTON as 0 or 1 to choose.
+ * instructions; on cores without one (Cortex-M0/M0+/M23, RISC-V without M) from 32-bit
+ * products or by shift-and-subtract. All give the same bits. Define LCG_RECIP_NEWTON as 0
+ * or 1 to choose.
  */
 #ifndef LCG_RECIP_NEWTON
 #if defined(__ARM_ARCH_6M__) || defined(__ARM_ARCH_8M_BASE__) || \
@@ -199,6 +200,19 @@ static uint32_t lcg_normalize(uint32_t *value)
 #endif
 }
 
+/*
+ * Where a 32 x 32 -> 64-bit product is a library call but a 32 x 32 -> 32-bit one is one
+ * instruction (Cortex-M0/M0+/M23), the reciprocal without Newton comes from 32-bit products;
+ * elsewhere (RISC-V without M) from shift-and-subtract. Define LCG_RECIP_MUL32 as 0 or 1.
+ */
+#ifndef LCG_RECIP_MUL32
+#if defined(__ARM_ARCH_6M__) || defined(__ARM_ARCH_8M_BASE__)
+#define LCG_RECIP_MUL32 1
+#else
+#define LCG_RECIP_MUL32 0
+#endif
+#endif
+
 #if LCG_RECIP_NEWTON
 /*
  * round(2^(32 + P) / den) for den in [2^31, 2^32). With D = den / 2^32, x ~ 2^30 / D starts on
@@ -223,6 +237,44 @@ static uint32_t lcg_reciprocal(uint32_t den)
     rem = ((uint64_t)1u << (33 + LCG_RECIP_BITS)) - (uint64_t)q * den;
     while (rem >= den) {
         rem -= den;
+        ++q;
+    }
+    return (q + 1u) >> 1;
+}
+#elif LCG_RECIP_MUL32
+/*
+ * round(2^(32 + P) / den) for den in [2^31, 2^32) from 32 x 32 -> 32-bit products. With
+ * d = den >> 16 in [2^15, 2^16), r ~ 2^32 / d starts on the line 2^16 (48/17 - 32/17 d / 2^16)
+ * (relative error <= 1/17), and two Newton steps r <- r + r e / 2^32, e = 2^32 - d r, take it
+ * to about 2^-15. Each e is formed modulo 2^32 plus an offset that keeps it non-negative:
+ * |e| < 2^28 before the first step, < 2^24 before the second, and r < 2^17 throughout
+ * (checked for all 2^15 d), so no product overflows. Then q = r / 2^(15 - P) - 1 is within a
+ * few units of floor(2^(33 + P) / den), and the two loops make it exactly that: they keep
+ * prod = q * den and stop at prod <= 2^(33 + P) < prod + den. q < 2^(P + 2) <= 2^16, so
+ * q * den is two 32-bit products. At most two steps each way (checked for all 2^31 den at
+ * P = 14). Halved with rounding, as above.
+ */
+static uint32_t lcg_reciprocal(uint32_t den)
+{
+    const uint32_t d = den >> 16;
+    const uint64_t target = (uint64_t)1u << (33 + LCG_RECIP_BITS);
+    uint32_t r = 185042u - ((d * 61681u) >> 15);
+    uint32_t e;
+    uint32_t q;
+    uint64_t prod;
+
+    e = (0u - d * r) + 0x10000000u; /* 2^32 - d r + 2^28, in [0, 2^29) */
+    r = r + (((r >> 1) * (e >> 13)) >> 18) - (r >> 4);
+    e = (0u - d * r) + 0x01000000u; /* 2^32 - d r + 2^24, in [0, 2^25) */
+    r = r + (((r >> 1) * (e >> 9)) >> 22) - (r >> 8);
+    q = (r >> (15 - LCG_RECIP_BITS)) - 1u;
+    prod = ((uint64_t)(q * d) << 16) + q * (den & 0xffffu); /* q * den */
+    while (prod > target) {
+        prod -= den;
+        --q;
+    }
+    while (target - prod >= den) {
+        prod += den;
         ++q;
     }
     return (q + 1u) >> 1;

@@ -4,8 +4,8 @@ The generated file chooses, by compiler feature macros, between a count-leading-
 a binary search, between a Newton reciprocal and restoring shift-and-subtract, and between the
 high-multiply output form and plain 32- or 64-bit products. The host compiler takes one
 combination by default; these tests force every combination and compare with the reference,
-and check the Newton reciprocal against a 64-bit division for every denominator it can receive
-(all 2^31 at the default precision). The Arm DSP and Helium paths run on the emulated boards
+and check the Newton reciprocal, and the one from 32-bit products that Cortex-M0+ takes, against
+a 64-bit division for every denominator they can receive (all 2^31 at the default precision). The Arm DSP and Helium paths run on the emulated boards
 (host_tests/test_firmware.py).
 """
 
@@ -20,13 +20,15 @@ from cbuild import require_tool
 from exactness import check_random_rows, check_short_rows
 
 from lutcodegen import Spec, design_for, render
-from lutcodegen.methods.lut import newton_steps
+from lutcodegen.methods.lut import has_mul32_reciprocal, newton_steps
 
 PATHS = [
     ("LCG_USE_CLZ=0", "LCG_RECIP_NEWTON=0", "LCG_USE_MULHI=0"),
     ("LCG_USE_CLZ=0", "LCG_RECIP_NEWTON=1", "LCG_USE_MULHI=1"),
     ("LCG_USE_CLZ=1", "LCG_RECIP_NEWTON=0", "LCG_USE_MULHI=1"),
     ("LCG_USE_CLZ=1", "LCG_RECIP_NEWTON=1", "LCG_USE_MULHI=0"),
+    # Cortex-M0+'s combination: the reciprocal from 32 x 32 -> 32-bit products
+    ("LCG_USE_CLZ=0", "LCG_RECIP_NEWTON=0", "LCG_RECIP_MUL32=1", "LCG_USE_MULHI=0"),
 ]
 
 #: Two widths (max_row 4096: 32-bit products up to 512 elements), the size variant, 16-bit
@@ -93,18 +95,26 @@ int main(void)
 
 
 @pytest.mark.parametrize(
-    ("spec", "step"),
+    ("spec", "step", "form"),
     [
-        (Spec(), 1),  # P = 14: every denominator, a few seconds
-        (Spec(bits=16), 7),  # P = 24, three Newton steps
-        (Spec(bits=2), 997),  # P = 10
-        (Spec(bits=12, input_scale=1 / 64), 997),
+        (Spec(), 1, "newton"),  # P = 14: every denominator, a few seconds
+        (Spec(bits=16), 7, "newton"),  # P = 24, three Newton steps
+        (Spec(bits=2), 997, "newton"),  # P = 10
+        (Spec(bits=12, input_scale=1 / 64), 997, "newton"),
+        (Spec(), 1, "mul32"),  # P = 14, the largest the 32-bit-product form takes
+        (Spec(bits=2), 1, "mul32"),  # P = 10
+        (Spec(bits=6), 13, "mul32"),
     ],
-    ids=["b8-all", "b16", "b2", "b12"],
+    ids=["b8-all", "b16", "b2", "b12", "mul32-b8-all", "mul32-b2-all", "mul32-b6"],
 )
-def test_newton_reciprocal_is_exact(spec: Spec, step: int, tmp_path: Path) -> None:
+def test_reciprocal_is_exact(spec: Spec, step: int, form: str, tmp_path: Path) -> None:
     gcc = require_tool("gcc")
     dsg = design_for(spec)
+    if form == "mul32":
+        assert has_mul32_reciprocal(dsg), "this spec has no 32-bit-product reciprocal"
+        defines = ["-DLCG_RECIP_NEWTON=0", "-DLCG_RECIP_MUL32=1"]
+    else:
+        defines = ["-DLCG_RECIP_NEWTON=1"]
     (tmp_path / "softmax.c").write_text(render(dsg).source)
     (tmp_path / "main.c").write_text(HARNESS)
     exe = tmp_path / "recip"
@@ -114,7 +124,7 @@ def test_newton_reciprocal_is_exact(spec: Spec, step: int, tmp_path: Path) -> No
             "-O2",
             "-std=c99",
             f"-DSTEP={step}u",
-            "-DLCG_RECIP_NEWTON=1",
+            *defines,
             "-Wno-unused-function",
             "-o",
             str(exe),
@@ -130,7 +140,7 @@ def test_newton_reciprocal_is_exact(spec: Spec, step: int, tmp_path: Path) -> No
         ).stdout.split()
     )
     assert count >= (1 << 31) // step
-    assert bad == 0, f"P={dsg.precision}: {bad} of {count} reciprocals differ"
+    assert bad == 0, f"P={dsg.precision} ({form}): {bad} of {count} reciprocals differ"
 
 
 def test_newton_steps_follow_the_precision() -> None:

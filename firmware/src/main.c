@@ -32,8 +32,12 @@ static const int32_t bench_lengths[] = {BENCH_LENGTHS};
 static int8_t input[BENCH_ELEMENTS > LUTCODEGEN_MAX_ROW ? BENCH_ELEMENTS : LUTCODEGEN_MAX_ROW];
 static lutcodegen_output_t output[sizeof input];
 
-/* xorshift32: the same logits on every target and every run. */
-static uint32_t random_state = 2463534242u;
+/*
+ * xorshift32: the same logits on every target and every run. It restarts from the seed for each
+ * length, so a length's count does not depend on which other lengths the run measures.
+ */
+#define RANDOM_SEED 2463534242u
+static uint32_t random_state = RANDOM_SEED;
 
 static int8_t random_logit(void)
 {
@@ -103,6 +107,7 @@ int main(void)
         uint32_t t0;
 #endif
 
+        random_state = RANDOM_SEED;
         for (i = 0; i < count; ++i) {
             input[i] = random_logit();
         }

@@ -465,8 +465,13 @@ MUL32_MAX_PRECISION = 14
 def has_mul32_reciprocal(dsg: LutDesign) -> bool:
     """Whether the C gets the reciprocal built from 32 x 32 -> 32-bit products (for cores with a
     multiply but no cheap 64-bit one, such as Cortex-M0+): 32-bit sums and P <= 14, so that
-    its product q * den splits into two 32-bit products."""
-    return dsg.sum_bits == 32 and dsg.precision <= MUL32_MAX_PRECISION
+    its product q * den splits into two 32-bit products. Not for ``optimize=size``: it costs
+    about 250 bytes of code on Cortex-M0+ for about 50 instructions per row."""
+    return (
+        dsg.sum_bits == 32
+        and dsg.precision <= MUL32_MAX_PRECISION
+        and dsg.spec.optimize != "size"
+    )
 
 
 def newton_steps(precision: int) -> int:
