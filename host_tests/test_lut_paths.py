@@ -5,8 +5,8 @@ a binary search, between a Newton reciprocal and restoring shift-and-subtract, a
 high-multiply output form and plain 32- or 64-bit products. The host compiler takes one
 combination by default; these tests force every combination and compare with the reference,
 and check the Newton reciprocal, and the one from 32-bit products that Cortex-M0+ takes, against
-a 64-bit division for every denominator they can receive (all 2^31 at the default precision). The Arm DSP and Helium paths run on the emulated boards
-(host_tests/test_firmware.py).
+a 64-bit division for every denominator they can receive (all 2^31 at the default precision).
+The Arm DSP and Helium paths run on the emulated boards (host_tests/test_firmware.py).
 """
 
 from __future__ import annotations

@@ -468,9 +468,7 @@ def has_mul32_reciprocal(dsg: LutDesign) -> bool:
     its product q * den splits into two 32-bit products. Not for ``optimize=size``: it costs
     about 250 bytes of code on Cortex-M0+ for about 50 instructions per row."""
     return (
-        dsg.sum_bits == 32
-        and dsg.precision <= MUL32_MAX_PRECISION
-        and dsg.spec.optimize != "size"
+        dsg.sum_bits == 32 and dsg.precision <= MUL32_MAX_PRECISION and dsg.spec.optimize != "size"
     )
 
 
