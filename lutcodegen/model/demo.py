@@ -90,12 +90,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
+    if not digits.available():
+        print(
+            "lutcodegen demo: error: the demo evaluates the model on scikit-learn's digits "
+            "data set, and scikit-learn is not installed: pip install 'lutcodegen[demo]' "
+            "(lutcodegen model needs no scikit-learn)",
+            file=sys.stderr,
+        )
+        return 2
     try:
-        weights = example.weights_path(args.weights)
-    except FileNotFoundError as exc:
+        config, params = vit.load_weights(example.weights_path(args.weights))
+        example.check_digits_shape(config, "the demo (it evaluates on the digits)")
+    except (FileNotFoundError, vit.WeightsError) as exc:
         print(f"lutcodegen demo: error: {exc}", file=sys.stderr)
         return 2
-    config, params = vit.load_weights(weights)
     data = digits.load()
     n_params = sum(int(v.size) for v in params.values())
     n_test = len(data.test_labels)
