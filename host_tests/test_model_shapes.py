@@ -13,7 +13,7 @@ import pytest
 from cbuild import require_tool
 from exactness import assert_equal
 from modelbuild import build_model
-from test_compile import STRICT
+from test_compile import STRICT, _compile
 
 from lutcodegen.cli import main as cli_main
 from lutcodegen.model import example, firmware, intref, synthetic, vit
@@ -83,13 +83,7 @@ def test_other_shapes_compile_strictly(shape: str, weight_files, tmp_path: Path)
     header = (tmp_path / "m.h").read_text()
     assert f"#define DVIT_INPUT_SIZE {c.image_size * c.image_size}\n" in header
     assert f"#define DVIT_CLASSES {c.classes}\n" in header
-    result = subprocess.run(
-        [gcc, "-std=c99", *STRICT, "-c", "m.c"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = _compile([gcc, "-std=c99", *STRICT, "-c", "m.c"], tmp_path)
     assert result.returncode == 0, result.stderr
 
 

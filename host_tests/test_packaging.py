@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from cbuild import require_tool
-from test_compile import STRICT
+from test_compile import STRICT, _compile
 
 from lutcodegen import Spec, design_for, render
 from lutcodegen.cli import SUBCOMMANDS
@@ -138,12 +138,6 @@ def test_model_from_the_wheel_without_scikit_learn(installed: Installed) -> None
     assert (work / "m.c").read_text() == expected.source
     assert (work / "m.h").read_text() == expected.header
     gcc = require_tool("gcc")
-    compiled = subprocess.run(
-        [gcc, "-std=c99", *STRICT, "-c", "m.c", "-o", "m.o"],
-        cwd=work,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    compiled = _compile([gcc, "-std=c99", *STRICT, "-c", "m.c", "-o", "m.o"], work)
     assert compiled.returncode == 0, compiled.stderr
     assert (work / "m.o").is_file()
