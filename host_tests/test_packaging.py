@@ -141,3 +141,6 @@ def test_model_from_the_wheel_without_scikit_learn(installed: Installed) -> None
     compiled = _compile([gcc, "-std=c99", *STRICT, "-c", "m.c", "-o", "m.o"], work)
     assert compiled.returncode == 0, compiled.stderr
     assert (work / "m.o").is_file()
+    demo = installed.run("demo")  # evaluates on the digits: says what to install
+    assert demo.returncode == 2
+    assert "scikit-learn" in demo.stderr and "Traceback" not in demo.stderr

@@ -68,6 +68,14 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     started = time.monotonic()
+    if not digits.available():
+        print(
+            "lutcodegen demo: error: the demo evaluates the model on scikit-learn's digits "
+            "data set, and scikit-learn is not installed: pip install 'lutcodegen[demo]' "
+            "(lutcodegen model needs no scikit-learn)",
+            file=sys.stderr,
+        )
+        return 2
     missing = sorted(
         {
             t
@@ -87,14 +95,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(
             f"lutcodegen demo: error: {firmware.MAIN_C} not found; the demo runs from a "
             "source checkout (examples/digits_vit/)",
-            file=sys.stderr,
-        )
-        return 2
-    if not digits.available():
-        print(
-            "lutcodegen demo: error: the demo evaluates the model on scikit-learn's digits "
-            "data set, and scikit-learn is not installed: pip install 'lutcodegen[demo]' "
-            "(lutcodegen model needs no scikit-learn)",
             file=sys.stderr,
         )
         return 2
