@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from cbuild import require_tool
 from exactness import assert_equal
-from modelbuild import build_model
+from modelbuild import build_model, run_sanitized
 from test_compile import STRICT, _compile
 
 from lutcodegen.cli import main as cli_main
@@ -85,6 +85,27 @@ def test_other_shapes_compile_strictly(shape: str, weight_files, tmp_path: Path)
     assert f"#define DVIT_CLASSES {c.classes}\n" in header
     result = _compile([gcc, "-std=c99", *STRICT, "-c", "m.c"], tmp_path)
     assert result.returncode == 0, result.stderr
+
+
+#: One whole-image patch and width 2: 144 pixels, where all of the scratch for tokens x width
+#: (x, t, wide, scores, probs, ctx) used to be 32 bytes.
+TINY = vit.ViTConfig(12, 12, 2, 1, 1, 3, 2)
+
+
+@pytest.mark.parametrize("shape", [*SHAPES, "tiny"])
+def test_other_shapes_under_sanitizers(shape: str, weight_files, tmp_path: Path) -> None:
+    """The firmware's main.c with its exactly sized static scratch buffer, on the host under
+    ASan and UBSan: no access outside it, no undefined behaviour, the reference's logits."""
+    gcc = require_tool("gcc")
+    if shape == "tiny":
+        path, config = tmp_path / "tiny.npz", TINY
+        synthetic.write(path, config, seed=9)
+    else:
+        path, config = weight_files[shape], SHAPES[shape]
+    qm = example.quantized("lut", path)
+    images = _images(config, 7)
+    result = run_sanitized(gcc, qm, images, tmp_path)
+    assert_equal(result.logits, intref.run(qm, images))
 
 
 @pytest.mark.firmware
