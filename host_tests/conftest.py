@@ -52,6 +52,7 @@ QUICK_MODULES = frozenset(
         "test_tflite",
         "test_model",
         "test_model_compile",
+        "test_model_shapes",
         "test_firmware_support",
         "test_report",
         "test_model_firmware",

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import subprocess
 from pathlib import Path
 
 import cffi
 import numpy as np
 
+from lutcodegen.model import firmware
 from lutcodegen.model.codegen import render_model, scratch_sizes
 from lutcodegen.model.quantize import QAdd, QLayerNorm, QLinear, QuantModel
 
@@ -214,3 +216,32 @@ def build_model(qm: QuantModel, prefix: str, root: Path) -> CompiledModel:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return CompiledModel(qm, prefix, module.ffi, module.lib, sum(scratch_sizes(qm).values()))
+
+
+#: Host build of the firmware's main.c: AddressSanitizer and UBSan, stopping at the first report.
+SANITIZE_FLAGS = [
+    "-std=c99",
+    "-O1",
+    "-g",
+    "-fsanitize=address,undefined",
+    "-fno-sanitize-recover=all",
+    "-Wall",
+    "-Wextra",
+    "-Werror",
+]
+
+
+def run_sanitized(gcc: str, qm: QuantModel, images: np.ndarray, root: Path) -> firmware.RunResult:
+    """The firmware's own ``main.c`` and the generated model, built for the host with the
+    sanitizers and run on ``images``: an out-of-bounds access (of the exactly sized static
+    scratch buffer too) or undefined behaviour fails the assertion with the report."""
+    pair = render_model(qm, "dvit", header_name="model.h")
+    (root / "model.c").write_text(pair.source)
+    (root / "model.h").write_text(pair.header or "")
+    (root / "images.h").write_text(firmware.images_header(images))
+    cmd = [gcc, *SANITIZE_FLAGS, "-I.", str(firmware.MAIN_C), "model.c", "-o", "run"]
+    built = subprocess.run(cmd, cwd=root, capture_output=True, text=True, check=False)
+    assert built.returncode == 0, built.stderr
+    proc = subprocess.run([str(root / "run")], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return firmware.parse_output(proc.stdout, len(images))

@@ -4,11 +4,11 @@ division (no divide instruction or library call) on Cortex-M0+ and RV32I, no mal
 from __future__ import annotations
 
 import re
-import subprocess
 from pathlib import Path
 
 import pytest
 from cbuild import require_tool
+from modelbuild import run_sanitized
 from test_compile import STRICT, _compile, _undefined_symbols
 
 from lutcodegen.model import example
@@ -139,7 +139,7 @@ def test_whole_model_under_sanitizers(tmp_path: Path) -> None:
     the logits still equal the reference."""
     import numpy as np
 
-    from lutcodegen.model import digits, firmware, intref
+    from lutcodegen.model import digits, intref
 
     gcc = require_tool("gcc")
     qm = example.quantized("lut")
@@ -152,24 +152,6 @@ def test_whole_model_under_sanitizers(tmp_path: Path) -> None:
             np.full((1, 8, 8), -128),
         ]
     )
-    pair = render_model(qm, "dvit", header_name="model.h")
-    (tmp_path / "model.c").write_text(pair.source)
-    (tmp_path / "model.h").write_text(pair.header or "")
-    (tmp_path / "images.h").write_text(firmware.images_header(images))
-    flags = [
-        "-std=c99",
-        "-O1",
-        "-g",
-        "-fsanitize=address,undefined",
-        "-fno-sanitize-recover=all",
-        "-Wall",
-        "-Wextra",
-        "-Werror",
-    ]
-    built = _compile([gcc, *flags, "-I.", str(firmware.MAIN_C), "model.c", "-o", "run"], tmp_path)
-    assert built.returncode == 0, built.stderr
-    proc = subprocess.run([str(tmp_path / "run")], capture_output=True, text=True, check=False)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    result = firmware.parse_output(proc.stdout, len(images))
+    result = run_sanitized(gcc, qm, images, tmp_path)
     expected = intref.run(qm, images)
     assert (result.logits == expected).all()

@@ -1,14 +1,25 @@
 """Train the tiny digits Vision Transformer and write its float weights (``digits_vit.npz``).
 
 Needs the ``train`` extra (PyTorch, CPU build) and scikit-learn. Fixed seeds and a single
-thread-count make a run repeatable on one machine; the shipped weights are the output of::
+thread-count make a run repeatable on one machine; the shipped weights
+(``lutcodegen/model/data/digits_vit.npz``) are the output of::
 
     python examples/digits_vit/train.py
+
+Other shapes train with ``--patch``, ``--dim``, ``--heads``, ``--layers`` and ``--mlp-dim``
+(the images stay the digits' 8x8, the classes their 10) and ``-o`` elsewhere, for example::
+
+    python examples/digits_vit/train.py --patch 1 --dim 16 --layers 1 -o vit65.npz
+    lutcodegen model --weights vit65.npz -o vit65.c --header vit65.h
+
+Shapes that no data set fits (other image sizes) get random weights from
+``python -m lutcodegen.model.synthetic`` instead, without PyTorch.
 
 It takes about a minute on two cores. Only the training split is used for training; the
 held-out split is evaluated once at the end, for the record. The script finally checks that the
 numpy forward pass (``lutcodegen.model.vit``) reproduces PyTorch's logits, so that everything
-downstream can work without PyTorch.
+downstream can work without PyTorch, and stores the calibration peaks measured on the training
+split in the weights file, so that generating C needs neither scikit-learn nor the data.
 """
 
 from __future__ import annotations
@@ -22,9 +33,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from lutcodegen.model import digits, vit
-
-HERE = Path(__file__).resolve().parent
+from lutcodegen.model import digits, example, vit
 
 
 class Block(nn.Module):
@@ -101,13 +110,33 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=150)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("-o", "--output", type=Path, default=HERE / "digits_vit.npz")
+    shape = vit.ViTConfig()
+    for name in ("patch", "dim", "heads", "layers", "mlp_dim"):
+        parser.add_argument(
+            "--" + name.replace("_", "-"),
+            type=int,
+            default=getattr(shape, name),
+            help=f"default {getattr(shape, name)}",
+        )
+    parser.add_argument("-o", "--output", type=Path, default=example.WEIGHTS)
     args = parser.parse_args()
 
+    c = vit.ViTConfig(
+        example.DIGITS_IMAGE_SIZE,
+        args.patch,
+        args.dim,
+        args.heads,
+        args.layers,
+        args.mlp_dim,
+        example.DIGITS_CLASSES,
+    )
+    try:
+        c.validate()
+    except vit.WeightsError as exc:
+        parser.error(str(exc))
     torch.manual_seed(args.seed)
     torch.set_num_threads(1)
     gen = torch.Generator().manual_seed(args.seed)
-    c = vit.ViTConfig()
     data = digits.load()
     x_train = torch.tensor(data.train_images, dtype=torch.float32)
     y_train = torch.tensor(data.train_labels)
@@ -148,7 +177,8 @@ def main() -> int:
         (vit.forward(c, weights, data.train_images).argmax(1) == data.train_labels).mean()
     )
     test_acc = float((numpy_logits.argmax(1) == data.test_labels).mean())
-    vit.save_weights(args.output, c, weights)
+    # The parameters are float32 values already, so the peaks are measured on what is stored.
+    vit.save_weights(args.output, c, weights, example.digits_peaks(c, weights))
     print(
         f"{params} parameters, {time.monotonic() - start:.0f} s; train accuracy "
         f"{100 * train_acc:.2f} %, test accuracy {100 * test_acc:.2f} % "

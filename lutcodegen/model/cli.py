@@ -16,6 +16,7 @@ from ..cli import USAGE_ERROR, write_atomically
 from ..spec import SpecError, check_prefix
 from . import example
 from .codegen import command_line, render_model
+from .vit import WeightsError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -49,7 +50,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         check_prefix(args.prefix)
         qm = example.quantized(args.softmax, args.weights, args.prefix)
-    except (SpecError, FileNotFoundError) as exc:
+    except (SpecError, WeightsError, FileNotFoundError) as exc:
         print(f"lutcodegen model: error: {exc}", file=sys.stderr)
         return USAGE_ERROR
     command = command_line(args.prefix, args.softmax)

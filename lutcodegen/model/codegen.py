@@ -159,7 +159,9 @@ def scratch_sizes(qm: QuantModel) -> dict[str, int]:
     c = qm.config
     return {
         "x": c.tokens * c.dim,
-        "t": c.tokens * c.dim,
+        # t first receives the gathered patches (every pixel once), then T x D rows; a model
+        # with few tokens and a narrow width can have more pixels than T x D.
+        "t": max(c.tokens * c.dim, c.image_size * c.image_size),
         "wide": c.tokens * max(3 * c.dim, c.mlp_dim),
         "scores": c.tokens * c.tokens,
         "probs": c.tokens * c.tokens,

@@ -68,6 +68,14 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     started = time.monotonic()
+    if not digits.available():
+        print(
+            "lutcodegen demo: error: the demo evaluates the model on scikit-learn's digits "
+            "data set, and scikit-learn is not installed: pip install 'lutcodegen[demo]' "
+            "(lutcodegen model needs no scikit-learn)",
+            file=sys.stderr,
+        )
+        return 2
     missing = sorted(
         {
             t
@@ -91,11 +99,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 2
     try:
-        weights = example.weights_path(args.weights)
-    except FileNotFoundError as exc:
+        config, params = vit.load_weights(example.weights_path(args.weights))
+        example.check_digits_shape(config, "the demo (it evaluates on the digits)")
+    except (FileNotFoundError, vit.WeightsError) as exc:
         print(f"lutcodegen demo: error: {exc}", file=sys.stderr)
         return 2
-    config, params = vit.load_weights(weights)
     data = digits.load()
     n_params = sum(int(v.size) for v in params.values())
     n_test = len(data.test_labels)

@@ -6,6 +6,7 @@ can never disagree about which images are held out. Calibration must only ever s
 
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,6 +24,12 @@ class Digits:
     train_labels: np.ndarray
     test_images: np.ndarray
     test_labels: np.ndarray
+
+
+def available() -> bool:
+    """Whether scikit-learn, which ships the digits, is installed (checked without importing
+    it, so that a command can refuse with a message before doing any work)."""
+    return importlib.util.find_spec("sklearn") is not None
 
 
 def load() -> Digits:

@@ -93,7 +93,7 @@ Probe = Callable[[str, np.ndarray], None]
 
 
 def run(qm: QuantModel, images: np.ndarray, probe: Probe | None = None) -> np.ndarray:
-    """int8 logits (n, classes) of the integer model for int8 images (n, 8, 8), values 0..16."""
+    """int8 logits (n, classes) of the integer model for int8 images (n, H, W), values 0..16."""
 
     def see(name: str, value: np.ndarray) -> np.ndarray:
         if probe is not None:

@@ -6,7 +6,8 @@ Scheme (all symmetric, zero point 0, except the softmax output which is the kern
 - weights: int8 per output channel, scale ``max|w_c| / 127``; biases int32 at the
   accumulator's scale ``s_in * s_w[c]``;
 - activations: int8 per tensor, scale ``max|a| / 127`` over the calibration images (training
-  split only), measured at every point where the integer model stores an int8 tensor;
+  split only), measured at every point where the integer model stores an int8 tensor (the
+  peaks are measured once and stored in the weights file, see ``activation_peaks``);
 - every rescaling is an int32 multiplier and a right shift (``fixedpoint.requantize``), folded
   per output channel, so the C needs no float and no divide;
 - the position embedding is folded into the patch embedding's bias, the class token into a
@@ -37,6 +38,11 @@ QMAX = 127
 #: fractional bits.
 LN_RECIP_BITS = 30
 LN_UNIT_BITS = 14
+
+
+class QuantizationError(vit.WeightsError):
+    """The weights' values (not their shapes) put a constant outside the range the integer
+    kernels are proven for; a ``WeightsError`` because the file is what has to change."""
 
 
 @dataclass(frozen=True)
@@ -132,7 +138,7 @@ def _check_acc(q: np.ndarray, bias: np.ndarray, in_max: int) -> None:
     """The int32 accumulator cannot overflow for any input in [-in_max, in_max]."""
     bound = np.abs(q.astype(np.int64)).sum(axis=1) * in_max + np.abs(bias).max(axis=0)
     if bound.max() >= 1 << 31:
-        raise OverflowError("int32 accumulator could overflow; weights or biases too large")
+        raise QuantizationError("int32 accumulator could overflow; weights or biases too large")
 
 
 def _linear(
@@ -157,6 +163,8 @@ def _add(s_a: float, s_b: float, s_out: float) -> QAdd:
     """
     reals = (s_a / s_out, s_b / s_out)
     shift = min(62, 30 - math.ceil(math.log2(max(reals))))
+    if shift < 1:
+        raise QuantizationError(f"residual add rescales by {max(reals):.3g}, above 2^29")
     mult_a, mult_b = (int(round(r * (1 << shift))) for r in reals)
     return QAdd(mult_a, mult_b, shift)
 
@@ -172,7 +180,7 @@ def _layer_norm(gamma: np.ndarray, beta: np.ndarray, s_in: float, s_out: float) 
     # |unit| <= 2^14 + 1 and |gain| < 2^30, so |unit * gain + bias| < 2^62 (rshift_round's domain)
     # needs |bias| < 2^61; the sum of squares must fit uint64 with room: D^3 255^2 + eps < 2^63.
     if np.abs(bias).max() >= 1 << 61 or dim**3 * 255**2 + eps >= 1 << 63:
-        raise OverflowError("LayerNorm constants outside the kernel's proven range")
+        raise QuantizationError("LayerNorm constants outside the kernel's proven range")
     return QLayerNorm(eps, gain, bias, shift)
 
 
@@ -181,17 +189,32 @@ def _gelu_table(s_in: float, s_out: float) -> np.ndarray:
     return np.clip(np.round(vit.gelu(x) / s_out), -128, 127).astype(np.int8)
 
 
-def calibrate(
+def activation_peaks(
     config: vit.ViTConfig, params: dict[str, np.ndarray], images: np.ndarray
-) -> dict[str, float]:
-    """Per-tensor scales ``max|a| / 127`` over ``images`` (which must be training images)."""
+) -> np.ndarray:
+    """``max|a|`` over ``images`` (training images only) at every calibration point, float64 in
+    ``vit.calibration_points`` order: the statistic a weights file stores, so that emitting C
+    needs neither the calibration images nor the library that ships them."""
     peaks: dict[str, float] = {}
 
     def probe(name: str, value: np.ndarray) -> None:
         peaks[name] = max(peaks.get(name, 0.0), float(np.abs(value).max()))
 
     vit.forward(config, params, images, probe)
-    return {name: max(peak, 1e-6) / QMAX for name, peak in peaks.items()}
+    names = vit.calibration_points(config)
+    if list(peaks) != names:  # the stored order is documented; forward must keep to it
+        raise RuntimeError(f"forward reports {list(peaks)}, expected {names}")
+    return np.array([peaks[name] for name in names], dtype=np.float64)
+
+
+def calibrate(config: vit.ViTConfig, peaks: np.ndarray) -> dict[str, float]:
+    """Per-tensor scales ``max|a| / 127`` from the peaks of ``activation_peaks``."""
+    names = vit.calibration_points(config)
+    if np.shape(peaks) != (len(names),):
+        raise vit.WeightsError(
+            f"calibration peaks have shape {np.shape(peaks)}, expected ({len(names)},)"
+        )
+    return {name: max(float(peak), 1e-6) / QMAX for name, peak in zip(names, peaks)}
 
 
 def softmax_input_scale(scales: dict[str, float], layers: int) -> float:
@@ -207,13 +230,14 @@ def softmax_input_scale(scales: dict[str, float], layers: int) -> float:
 def quantize(
     config: vit.ViTConfig,
     params: dict[str, np.ndarray],
-    calibration: np.ndarray,
+    peaks: np.ndarray,
     softmax_method: str = "lut",
     prefix: str = "dvit",
 ) -> QuantModel:
-    """The integer model: weights quantized, activations calibrated on ``calibration`` images."""
+    """The integer model: weights quantized, activations at the scales of the calibration
+    ``peaks`` (``activation_peaks`` of training images)."""
     c = config
-    s = calibrate(c, params, calibration)
+    s = calibrate(c, peaks)
     s["image"] = vit.PIXEL_SCALE
     s["softmax_in"] = softmax_input_scale(s, c.layers)
     s["softmax_out"] = 1.0 / 256.0
@@ -243,7 +267,7 @@ def quantize(
         )
         # int32 accumulators of the attention: |q.k| <= hd 128^2, |sum (p+128) v| <= T 256 128.
         if c.head_dim * 128 * 128 >= 1 << 31 or c.tokens * 256 * 128 >= 1 << 31:
-            raise OverflowError("attention accumulators could overflow int32")
+            raise QuantizationError("attention accumulators could overflow int32")
         context = quantize_multiplier(s[n + "v"] / 256.0 / s[n + "ctx"])
         out = _linear(p["out_w"], p["out_b"], s[n + "ctx"], s[n + "attn_out"])
         add1 = _add(s[prev], s[n + "attn_out"], s[n + "mid"])
