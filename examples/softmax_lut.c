@@ -13,6 +13,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#ifdef LCG_SPEC_HASH
+#error "another lutcodegen kernel with macro prefix LCG_ is already declared (prefixes that differ only in case share macro names)"
+#endif
+
 #ifdef __cplusplus
 extern "C" {
 #endif

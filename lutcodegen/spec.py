@@ -67,6 +67,10 @@ class Spec:
         unroll: elements per loop iteration of the portable loops over a row (1, 2, 4 or 8):
             fewer loop instructions per element for more code bytes; same outputs. Cores with
             the Arm DSP extension run four-lane SIMD32 loops instead.
+
+    Shared limit (None = 1 MiB):
+        max_table_bytes: designs whose tables would exceed this many bytes are refused before
+            any table is built, so generation stays bounded in time and memory.
     """
 
     bits: int = 8
@@ -88,6 +92,7 @@ class Spec:
     num_shift: int | None = None
     rounding: str | None = None
     unroll: int | None = None
+    max_table_bytes: int | None = None
 
     def __post_init__(self) -> None:
         validate(self)

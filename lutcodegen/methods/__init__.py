@@ -110,8 +110,14 @@ def method(name: str) -> Method:
 
 
 def design_for(spec: Spec) -> Design:
-    """The tables and constants the C and the reference model share."""
+    """The tables and constants the C and the reference model share.
+
+    The paper methods check ``max_table_bytes`` before building (their tables grow with the
+    options); the others have tables of at most a few KiB and are checked once built."""
     dsg: Design = METHOD_RECORDS[spec.method].design(spec)
+    from .paper import check_table_bytes
+
+    check_table_bytes(spec, dsg.table_bytes)
     return dsg
 
 

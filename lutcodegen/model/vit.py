@@ -73,12 +73,99 @@ def save_weights(path: Path, config: ViTConfig, params: dict[str, np.ndarray]) -
     np.savez_compressed(path, **arrays)
 
 
+class WeightsError(ValueError):
+    """A weights file that is not one ``save_weights`` could have written; says what is wrong."""
+
+
+#: Bound on every shape number of a weights file: far above any model a microcontroller runs,
+#: and low enough that a hostile file cannot make the quantizer allocate without limit.
+MAX_CONFIG_VALUE = 1024
+
+
+def expected_shapes(config: ViTConfig) -> dict[str, tuple[int, ...]]:
+    """Every parameter's name and shape for ``config``: the forward pass reads exactly these,
+    so an array of another shape would be broadcast into a silently different model."""
+    d, m = config.dim, config.mlp_dim
+    shapes: dict[str, tuple[int, ...]] = {
+        "cls": (d,),
+        "pos": (config.tokens, d),
+        "patch_w": (d, config.patch_size),
+        "patch_b": (d,),
+    }
+    for i in range(config.layers):
+        for name, shape in (
+            ("ln1_g", (d,)),
+            ("ln1_b", (d,)),
+            ("qkv_w", (3 * d, d)),
+            ("qkv_b", (3 * d,)),
+            ("out_w", (d, d)),
+            ("out_b", (d,)),
+            ("ln2_g", (d,)),
+            ("ln2_b", (d,)),
+            ("fc1_w", (m, d)),
+            ("fc1_b", (m,)),
+            ("fc2_w", (d, m)),
+            ("fc2_b", (d,)),
+        ):
+            shapes[f"l{i}_{name}"] = shape
+    shapes.update(
+        {"lnf_g": (d,), "lnf_b": (d,), "head_w": (config.classes, d), "head_b": (config.classes,)}
+    )
+    return shapes
+
+
+def _config_value(data: Any, key: str) -> int:
+    name = f"config_{key}"
+    if name not in data.files:
+        raise WeightsError(f"no {name} in the weights file")
+    value = data[name]
+    if value.shape != () or value.dtype.kind not in "iu":
+        raise WeightsError(f"{name} must be one integer, got {value.dtype} of shape {value.shape}")
+    number = int(value)
+    if not 1 <= number <= MAX_CONFIG_VALUE:
+        raise WeightsError(f"{name} must be from 1 to {MAX_CONFIG_VALUE}, got {number}")
+    return number
+
+
 def load_weights(path: Path) -> tuple[ViTConfig, dict[str, np.ndarray]]:
-    """Inverse of ``save_weights``; parameters come back as float64 for the numpy passes."""
-    with np.load(path) as data:
-        config = ViTConfig(**{k: int(data[f"config_{k}"]) for k in _CONFIG_KEYS})
-        params = {k: data[k].astype(np.float64) for k in data.files if not k.startswith("config_")}
-    config.validate()
+    """Inverse of ``save_weights``; parameters come back as float64 for the numpy passes.
+
+    Anything else (not a zip of ``.npy``, pickled objects, missing or extra arrays, wrong
+    shapes, non-finite numbers) is a ``WeightsError`` naming the problem.
+    """
+    import zipfile
+
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            if not hasattr(data, "files"):
+                raise WeightsError(f"{path} is a single .npy array, not a weights .npz")
+            config = ViTConfig(**{k: _config_value(data, k) for k in _CONFIG_KEYS})
+            try:
+                config.validate()
+            except ValueError as exc:
+                raise WeightsError(str(exc)) from None
+            shapes = expected_shapes(config)
+            stored = {k for k in data.files if not k.startswith("config_")}
+            if stored != set(shapes):
+                missing, extra = sorted(set(shapes) - stored), sorted(stored - set(shapes))
+                raise WeightsError(f"weights file arrays: missing {missing}, unexpected {extra}")
+            params: dict[str, np.ndarray] = {}
+            for name, shape in shapes.items():
+                array = data[name]
+                if array.shape != shape or array.dtype.kind != "f":
+                    raise WeightsError(
+                        f"{name} must be a float array of shape {shape}, got {array.dtype} "
+                        f"of shape {array.shape}"
+                    )
+                params[name] = array.astype(np.float64)
+                if not np.all(np.isfinite(params[name])):
+                    raise WeightsError(f"{name} holds a NaN or an infinity")
+    except WeightsError:
+        raise
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as exc:
+        if isinstance(exc, (FileNotFoundError, IsADirectoryError, PermissionError)):
+            raise
+        raise WeightsError(f"{path} is not a weights .npz: {exc}") from None
     return config, params
 
 
