@@ -63,10 +63,13 @@ class Spec:
         num_shift: ``lut2d``: the 2D table's numerator index is round(n / 2^num_shift).
         rounding: ``rexp``: "nearest" or "floor" for the final ``(n * alpha) >> F``.
 
-    Method option of ``lut`` (None = 8):
-        unroll: elements per loop iteration of the portable loops over a row (1, 2, 4 or 8):
+    Method options of ``lut``:
+        unroll: elements per loop iteration of the portable loops over a row (1, 2, 4 or 8;
+            None = 8, or 1 with optimize size):
             fewer loop instructions per element for more code bytes; same outputs. Cores with
             the Arm DSP extension run four-lane SIMD32 loops instead.
+        optimize: "speed" (None means speed) or "size": the smallest code that stays fast.
+            Unless ``unroll`` is given, ``size`` also sets it to 1. Same outputs.
 
     Shared limit (None = 1 MiB):
         max_table_bytes: designs whose tables would exceed this many bytes are refused before
@@ -92,6 +95,7 @@ class Spec:
     num_shift: int | None = None
     rounding: str | None = None
     unroll: int | None = None
+    optimize: str | None = None
     max_table_bytes: int | None = None
 
     def __post_init__(self) -> None:

@@ -124,6 +124,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="input scale (default 0.0625)",
     )
     parser.add_argument(
+        "--optimize",
+        choices=("speed", "size"),
+        help="lut's --optimize (default: the generator's, speed)",
+    )
+    parser.add_argument(
         "--firmware-dir",
         help="the firmware/ PlatformIO project "
         "(default: next to this package in a checkout, or ./firmware)",
@@ -230,7 +235,10 @@ def build_firmware(
         firmware_dir
         / ".pio"
         / "bench"
-        / (f"{spec.method}-b{spec.bits}-s{spec.input_scale!r}-n{spec.max_row}")
+        / (
+            f"{spec.method}-b{spec.bits}-s{spec.input_scale!r}-n{spec.max_row}"
+            + (f"-{spec.optimize}" if spec.optimize else "")
+        )
     )
     env = pio_environment(firmware_dir)
     env.update(
@@ -242,6 +250,7 @@ def build_firmware(
             "LUTCODEGEN_BETA": repr(spec.beta),
             "LUTCODEGEN_MAX_ROW": str(spec.max_row),
             "LUTCODEGEN_PREFIX": spec.prefix,
+            "LUTCODEGEN_OPTIMIZE": spec.optimize or "",
             "LUTCODEGEN_BENCH_LENGTHS": " ".join(str(n) for n in lengths),
         }
     )
@@ -451,14 +460,26 @@ def measure(
 
 
 def designs_for(
-    method: str, bits: int, input_scale: float, max_row: int, lengths: Sequence[int]
+    method: str,
+    bits: int,
+    input_scale: float,
+    max_row: int,
+    lengths: Sequence[int],
+    optimize: str | None = None,
 ) -> list[tuple[Spec, list[int]]]:
-    """Group lengths by the design that measures them: max_row for short rows, else L itself."""
+    """Group lengths by the design that measures them: max_row for short rows, else L itself.
+
+    ``optimize`` applies to ``lut`` only (the other methods have no such option).
+    """
     groups: dict[int, list[int]] = {}
     for n in lengths:
         groups.setdefault(max(max_row, n), []).append(n)
+    chosen = optimize if method == "lut" else None
     return [
-        (Spec(method=method, bits=bits, input_scale=input_scale, max_row=m), ns)
+        (
+            Spec(method=method, bits=bits, input_scale=input_scale, max_row=m, optimize=chosen),
+            ns,
+        )
         for m, ns in sorted(groups.items())
     ]
 
@@ -650,7 +671,7 @@ def run(args: argparse.Namespace) -> int:
     for board in boards:
         for method in methods:
             for spec, group in designs_for(
-                method, args.bits, args.input_scale, args.max_row, lengths
+                method, args.bits, args.input_scale, args.max_row, lengths, args.optimize
             ):
                 print(
                     f"bench: {board.env}: {spec.command_line()}: L = "
