@@ -390,3 +390,150 @@ def test_model_special_paths(tmp_path: Path) -> None:
     _refused(_run(["model", "--weights", str(tmp_path)], tmp_path))
     _refused(_run(["model", "--weights", "missing.npz"], tmp_path))
     _refused(_run(["model", "--prefix", "int"], tmp_path))
+
+
+# --- report, bench and demo: every argument checked before any work --------------------------
+
+
+def _refused_anyhow(result: subprocess.CompletedProcess[str], folder: Path) -> None:
+    """Exit 2, an error on stderr (argparse's usage lines may come first), no traceback, nothing
+    on stdout and no file in ``folder`` besides what the test put there."""
+    assert result.returncode == 2, (result.returncode, result.stderr)
+    assert "Traceback" not in result.stderr, result.stderr
+    assert "error:" in result.stderr.splitlines()[-1], result.stderr
+    assert result.stdout == ""
+    assert sorted(p.name for p in folder.iterdir()) == ["dir", "file"]
+
+
+@pytest.fixture
+def hostile_folder(tmp_path: Path) -> Path:
+    """A folder holding one subfolder and one plain file, the special paths of the cases."""
+    (tmp_path / "dir").mkdir()
+    (tmp_path / "file").write_text("not a weights file or a score array\n")
+    return tmp_path
+
+
+REPORT_CASES = {
+    "bits-99": ["--bits", "99"],
+    "bits-huge": ["--bits", str(1 << 70)],
+    "scale-1/0": ["--input-scales", "1/0"],
+    "scale-nan": ["--input-scales", "nan"],
+    "scale-inf": ["--input-scales", "inf"],
+    "scale-negative": ["--input-scales", "-1"],
+    "plot-txt": ["--plot", "x.txt"],
+    "plot-dir": ["--plot", "dir"],
+    "plot-no-suffix-device": ["--plot", "/dev/full"],
+    "plot-no-folder": ["--plot", "missing/x.png"],
+    "plot-is-calibration": ["--calibrate", "file", "--plot", "file"],
+    "option-out-of-range": ["--option", "sum_shift=99"],
+    "option-unknown": ["--option", "nope=1"],
+    "option-of-no-chosen-method": ["--methods", "lut", "--option", "sum_shift=4"],
+    "width-no-method-supports": ["--methods", "tflite", "--bits", "4"],
+    "design-refused": ["--methods", "tflite", "--bits", "8", "--input-scales", "1e-320"],
+    "rows-0": ["--rows", "0"],
+    "lengths-0": ["--lengths", "0"],
+    "seed-negative": ["--seed", "-1"],
+    "max-row-short": ["--max-row", "3"],
+    "max-row-0": ["--max-row", "0", "--lengths", "1"],
+    "calibrate-missing": ["--calibrate", "missing.npy"],
+    "calibrate-not-npy": ["--calibrate", "file"],
+    "calibrate-dir": ["--calibrate", "dir"],
+    "method-unknown": ["--methods", "nope"],
+}
+
+
+@pytest.mark.parametrize("args", list(REPORT_CASES.values()), ids=list(REPORT_CASES))
+def test_report_refuses_bad_settings_before_measuring(
+    args: list[str], hostile_folder: Path
+) -> None:
+    """Once: tracebacks for --bits 99, 1/0, nan and --plot x.txt; exit 0 after writing DIR.png
+    or /dev/full.png; settings no method accepts skipped with exit 0."""
+    result = _run(["report", "--rows", "5", "--lengths", "8", *args], hostile_folder)
+    _refused_anyhow(result, hostile_folder)
+
+
+def test_report_subnormal_scale_and_unsupported_width_of_one_method(tmp_path: Path) -> None:
+    """A subnormal scale once overflowed 1/scale in the table's label; a width that one method
+    lacks (tflite at 4 bits) is still skipped for that method, with a note."""
+    result = _run(
+        ["report", "--rows", "5", "--lengths", "8", "--bits", "4,8", "--input-scales", "1e-320"]
+        + ["--methods", "lut,rexp"],
+        tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "9.99989e-321" in result.stdout
+    result = _run(["report", "--rows", "5", "--lengths", "8", "--bits", "4,8"], tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "tflite does not support bits=4" in result.stderr
+
+
+def test_report_plot_is_written_whole_and_only_where_asked(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    result = _run(["report", "--rows", "5", "--lengths", "8", "--plot", "p.png"], tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert [p.name for p in tmp_path.iterdir()] == ["p.png"]
+    assert (tmp_path / "p.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_report_closed_stdout_is_no_traceback(tmp_path: Path) -> None:
+    proc = subprocess.Popen(
+        [*PYTHON, "report", "--rows", "5", "--lengths", "8"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()
+    stderr = proc.stderr.read()
+    assert proc.wait(timeout=120) in (0, 1)
+    assert "Traceback" not in stderr and "Exception ignored" not in stderr, stderr
+
+
+BENCH_CASES = {
+    "max-row-0": ["--max-row", "0"],
+    "max-row-negative": ["--max-row", "-5"],
+    "bits-99": ["--bits", "99"],
+    "scale-nan": ["--input-scale", "nan"],
+    "scale-negative": ["--input-scale", "-1"],
+    "lengths-0": ["--lengths", "0"],
+    "lengths-words": ["--lengths", "a,b"],
+    "json-dir": ["--json", "dir"],
+    "json-no-folder": ["--json", "missing/r.json"],
+    "markdown-dir": ["--markdown", "dir"],
+    "json-is-markdown": ["--json", "r.md", "--markdown", "./r.md"],
+    "design-refused": ["--method", "tflite", "--bits", "4"],
+    "method-unknown": ["--method", "nope"],
+}
+
+
+@pytest.mark.parametrize("args", list(BENCH_CASES.values()), ids=list(BENCH_CASES))
+def test_bench_checks_every_argument_before_any_build(
+    args: list[str], hostile_folder: Path
+) -> None:
+    """Once: --json/--markdown checked only after the whole QEMU run, then a traceback;
+    --max-row 0 and -5 accepted. A firmware folder that does not exist shows that no build
+    or QEMU run was reached: the arguments are refused first."""
+    result = _run(
+        ["bench", "--firmware-dir", "missing-firmware", "--lengths", "16", *args], hostile_folder
+    )
+    _refused_anyhow(result, hostile_folder)
+    assert "firmware project not found" not in result.stderr
+
+
+DEMO_CASES = {
+    "weights-missing": ["--weights", "missing.npz"],
+    "weights-dir": ["--weights", "dir"],
+    "weights-malformed": ["--weights", "file"],
+    "weights-dev-null": ["--weights", "/dev/null"],
+    "trace-images-negative": ["--trace-images", "-1"],
+    "keep-is-a-file": ["--keep", "file"],
+    "keep-no-folder": ["--keep", "missing/out"],
+    "softmax-unknown": ["--softmax", "nope"],
+}
+
+
+@pytest.mark.parametrize("args", list(DEMO_CASES.values()), ids=list(DEMO_CASES))
+def test_demo_checks_its_arguments_before_any_work(args: list[str], hostile_folder: Path) -> None:
+    result = _run(["demo", *args], hostile_folder)
+    _refused_anyhow(result, hostile_folder)

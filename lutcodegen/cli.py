@@ -122,11 +122,12 @@ class _Staged:
     replaced file's permissions, or the umask's for a new file, not the temp file's 0600.
     """
 
-    def __init__(self, path: Path, text: str) -> None:
+    def __init__(self, path: Path, text: str | bytes) -> None:
         self.tmp: str | None = None
+        data = text.encode("utf-8") if isinstance(text, str) else text
         if path.exists() and not path.is_file():
-            with open(path, "w", encoding="utf-8", newline="\n") as f:
-                f.write(text)
+            with open(path, "wb") as f:
+                f.write(data)
             return
         self.target = Path(os.path.realpath(path))
         if self.target.exists():
@@ -152,9 +153,9 @@ class _Staged:
         try:
             if masked:  # a held interrupt is raised here, where discard() cleans up
                 signal.pthread_sigmask(signal.SIG_SETMASK, old)
-            with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
+            with os.fdopen(fd, "wb") as f:
                 os.fchmod(f.fileno(), mode)
-                f.write(text)
+                f.write(data)
                 f.flush()
                 os.fsync(f.fileno())
         except BaseException:
@@ -175,12 +176,13 @@ class _Staged:
             self.tmp = None
 
 
-def write_atomically(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` completely or not at all (temp file + fsync + rename)."""
+def write_atomically(path: Path, text: str | bytes) -> None:
+    """Write ``text`` (UTF-8, or bytes as they are) to ``path`` completely or not at all (temp
+    file + fsync + rename)."""
     write_all_or_nothing([(path, text)])
 
 
-def write_all_or_nothing(files: list[tuple[Path, str]]) -> None:
+def write_all_or_nothing(files: Sequence[tuple[Path, str | bytes]]) -> None:
     """Write every file whole, or replace none of them: all are staged before any is renamed,
     so a full disk while writing the source cannot leave a new header beside an old source."""
     staged: list[_Staged] = []

@@ -32,7 +32,7 @@ from .lut2d import Lut2dDesign
 from .rexp import RexpDesign
 
 
-def _read_npy(path: Path) -> np.ndarray:
+def read_npy(path: Path) -> np.ndarray:
     """One ``.npy`` array, its header checked against the file before anything is allocated:
     a 128-byte file can claim a shape of terabytes, and ``np.load`` would try to honour it."""
     if not path.is_file():
@@ -75,7 +75,7 @@ def _read_npy(path: Path) -> np.ndarray:
 
 def load_rows(path: Path, input_scale: float) -> np.ndarray:
     """The calibration rows as a 2D int8 array (rows, L); raises ``SpecError`` on bad data."""
-    data = _read_npy(path)
+    data = read_npy(path)
     if data.ndim < 1 or data.size == 0 or data.shape[-1] < 1:
         raise SpecError(f"calibration file {path} holds no rows (shape {data.shape})")
     rows = data.reshape(-1, data.shape[-1])
