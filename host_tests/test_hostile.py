@@ -26,6 +26,7 @@ from cbuild import require_tool
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import lutcodegen
 from lutcodegen import Spec, SpecError, cli, design_for, render
 from lutcodegen.methods.calibrate import load_rows
 from lutcodegen.model import cli as model_cli
@@ -537,3 +538,92 @@ DEMO_CASES = {
 def test_demo_checks_its_arguments_before_any_work(args: list[str], hostile_folder: Path) -> None:
     result = _run(["demo", *args], hostile_folder)
     _refused_anyhow(result, hostile_folder)
+
+
+# --- the Python API ----------------------------------------------------------------------------
+
+API_METHODS = ("lut", "tflite", "rexp", "lut2d")
+
+#: Inputs the C cannot be given: each is refused with TypeError, by every method alike.
+WRONG_TYPES = {
+    "list": [[1, 2, 3]],
+    "uint8": np.array([[200, 1, 2]], np.uint8),
+    "bool": np.array([[True, False, True]]),
+    "float64": np.array([[1.5, 2.0, 3.0]]),
+    "float32": np.array([[1.0, 2.0, 3.0]], np.float32),
+    "int16": np.array([[1, 2, 3]], np.int16),
+    "int64-in-range": np.array([[1, 2, 3]], np.int64),
+    "int64-out-of-range": np.array([[300, 2, 3]], np.int64),
+}
+
+
+@pytest.mark.parametrize("method", API_METHODS)
+@pytest.mark.parametrize("x", list(WRONG_TYPES.values()), ids=list(WRONG_TYPES))
+def test_reference_takes_int8_arrays_only(method: str, x: object) -> None:
+    """Once: uint8 200 read as 200 (the C sees -56), bool and truncated floats gave answers,
+    and the errors differed across methods."""
+    dsg = design_for(Spec(method=method))
+    with pytest.raises(TypeError, match=r"reference\(\) takes an int8 numpy array"):
+        lutcodegen.reference(dsg, x)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("method", API_METHODS)
+@pytest.mark.parametrize(
+    "shape", [(), (2, 0), (1, 257), (0,)], ids=["scalar", "empty-row", "too-long", "no-element"]
+)
+def test_reference_refuses_row_lengths_the_c_refuses(method: str, shape: tuple[int, ...]) -> None:
+    dsg = design_for(Spec(method=method, max_row=256))
+    with pytest.raises(ValueError, match=r"row length|scalar"):
+        lutcodegen.reference(dsg, np.zeros(shape, np.int8))
+
+
+@pytest.mark.parametrize("method", API_METHODS)
+def test_reference_accepts_what_the_c_accepts(method: str) -> None:
+    dsg = design_for(Spec(method=method))
+    x = np.array([[32, 16, 0, -16], [-128, 127, 0, 0]], np.int8)
+    y = lutcodegen.reference(dsg, x)
+    assert y.shape == x.shape
+    assert lutcodegen.reference(dsg, x[0]).tolist() == y[0].tolist()  # one row, no batch axis
+    assert lutcodegen.reference(dsg, x.reshape(1, 2, 4)).reshape(2, 4).tolist() == y.tolist()
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        {"input_scale": np.float64(0.0625)},
+        {"input_scale": np.float32(0.0625)},
+        {"beta": 1},
+        {"beta": np.int64(1)},
+        {"max_row": np.int64(256)},
+        {"bits": np.int16(8)},
+        {"method": np.str_("lut")},
+    ],
+    ids=["np.float64", "np.float32", "int-beta", "np.int64-beta", "np.int64-max-row",
+         "np.int16-bits", "np.str_"],
+)  # fmt: skip
+def test_numbers_are_normalized_so_identical_designs_are_identical(
+    given: dict[str, object],
+) -> None:
+    """Once: Spec(input_scale=np.float64(0.0625)) printed np.float64(0.0625) in the banner (not
+    a command) and changed SPEC_HASH, as did integer scales."""
+    spec = Spec(**given)  # type: ignore[arg-type]
+    plain = Spec()
+    assert spec == plain
+    for name in given:
+        assert type(getattr(spec, name)) is type(getattr(plain, name))
+    assert spec.command_line() == plain.command_line()
+    assert render(design_for(spec)).source == render(design_for(plain)).source
+
+
+def test_an_integer_scale_is_the_float_scale() -> None:
+    assert (
+        render(design_for(Spec(input_scale=1))).source
+        == render(design_for(Spec(input_scale=1.0))).source
+    )
+    assert "np." not in Spec(input_scale=np.float64(0.5)).command_line()
+
+
+@pytest.mark.parametrize("value", [True, np.bool_(True), 10**400, "0.5"])
+def test_normalization_does_not_turn_non_numbers_into_scales(value: object) -> None:
+    with pytest.raises(SpecError):
+        Spec(input_scale=value)  # type: ignore[arg-type]
