@@ -214,6 +214,19 @@ static uint32_t lcg_reciprocal(uint32_t den)
 
 #if LCG_USE_MVE
 /*
+ * Nonzero when the output store of an element can change an input element the output pass of
+ * this row reads later (a partial overlap of input and output, which the API does not support).
+ * Such an element may exceed the row maximum; the row then takes loops whose table index is
+ * masked to the table, so the values are unspecified but no access leaves the table.
+ */
+static int lcg_overlaps(const int8_t *x, int32_t n, const int8_t *y)
+{
+    const uintptr_t d = (uintptr_t)(const void *)y - (uintptr_t)(const void *)x;
+
+    return d - 1u < (uintptr_t)n - 1u; /* 0 < y - x < n */
+}
+
+/*
  * Eight outputs in 16-bit lanes, min(round(t * recip / 2^shift), 255) - 128; a byte store keeps
  * the low byte of each.
  */
@@ -233,8 +246,9 @@ static uint16x8_t lcg_index8(const int8_t *x, int16_t c, mve_pred16_t p)
 }
 
 /*
- * The same offsets masked to the table, for the output pass: there an input element changed by
- * an overlapping output store may exceed the row maximum, and the mask keeps its read in bounds.
+ * The same offsets masked to the table, for the output pass of rows whose output overlaps their
+ * input in part (every row with optimize size, which keeps one loop): there an input element
+ * changed by an output store may exceed the row maximum, and the mask keeps its read in bounds.
  */
 static uint16x8_t lcg_out_index8(const int8_t *x, int16_t c, mve_pred16_t p)
 {
@@ -279,14 +293,26 @@ static void lcg_softmax_row(const int8_t *x, int32_t n, int8_t *y)
     {
         const uint32x4_t recips = vdupq_n_u32(recip);
         const int32_t right = -(int32_t)shift;
-        for (i = 0; i + 8 <= n; i += 8) {
-            const uint16x8_t t = vldrhq_gather_shifted_offset_u16(lcg_exp_table, lcg_out_index8(x + i, c, all));
-            vstrbq_u16((uint8_t *)(y + i), lcg_scale8(t, recips, half, right));
-        }
-        p = vctp16q((uint32_t)(n - i));
-        {
-            const uint16x8_t t = vldrhq_gather_shifted_offset_z_u16(lcg_exp_table, lcg_out_index8(x + i, c, p), p);
-            vstrbq_p_u16((uint8_t *)(y + i), lcg_scale8(t, recips, half, right), p);
+        if (lcg_overlaps(x, n, y)) { /* elements may exceed max: masked offsets */
+            for (i = 0; i + 8 <= n; i += 8) {
+                const uint16x8_t t = vldrhq_gather_shifted_offset_u16(lcg_exp_table, lcg_out_index8(x + i, c, all));
+                vstrbq_u16((uint8_t *)(y + i), lcg_scale8(t, recips, half, right));
+            }
+            p = vctp16q((uint32_t)(n - i));
+            {
+                const uint16x8_t t = vldrhq_gather_shifted_offset_z_u16(lcg_exp_table, lcg_out_index8(x + i, c, p), p);
+                vstrbq_p_u16((uint8_t *)(y + i), lcg_scale8(t, recips, half, right), p);
+            }
+        } else {
+            for (i = 0; i + 8 <= n; i += 8) {
+                const uint16x8_t t = vldrhq_gather_shifted_offset_u16(lcg_exp_table, lcg_index8(x + i, c, all));
+                vstrbq_u16((uint8_t *)(y + i), lcg_scale8(t, recips, half, right));
+            }
+            p = vctp16q((uint32_t)(n - i));
+            {
+                const uint16x8_t t = vldrhq_gather_shifted_offset_z_u16(lcg_exp_table, lcg_index8(x + i, c, p), p);
+                vstrbq_p_u16((uint8_t *)(y + i), lcg_scale8(t, recips, half, right), p);
+            }
         }
     }
 }
