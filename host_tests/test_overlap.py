@@ -19,7 +19,7 @@ from sanitize import COMMON, RUN_ENV
 
 from lutcodegen import Spec, design_for, render
 
-#: Byte offsets of the output from the input (negative: the output starts before the input).
+#: Offsets of the output from the input, in output elements (negative: the output starts first).
 OFFSETS = (1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 63, 255, -1, -2, -3, -8, -9)
 
 DRIVER = r"""
