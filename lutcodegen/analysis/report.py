@@ -475,7 +475,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--bits",
         type=lambda t: _list(int, t),
         default=list(DEFAULT_BITS),
-        help="comma-separated output widths (default 4,6,8,10,12,16)",
+        help="comma-separated output widths (default 4,6,8,10,12,16); a width that one "
+        "method lacks (tflite: 8 and 16 only) is skipped for it, one that no method has is an "
+        "error",
     )
     parser.add_argument(
         "--input-scales",
@@ -514,7 +516,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--no-ideal", action="store_true", help="leave out the correctly rounded baseline rows"
     )
-    parser.add_argument("--plot", type=Path, metavar="FILE.png", help="also write the plot")
+    parser.add_argument(
+        "--plot", type=Path, metavar="FILE.png", help="also write the plot (a .png file)"
+    )
     return parser
 
 
