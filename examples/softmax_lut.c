@@ -13,6 +13,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#ifdef LCG_SPEC_HASH
+#error "another lutcodegen kernel with macro prefix LCG_ is already declared (prefixes that differ only in case share macro names)"
+#endif
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -311,6 +315,19 @@ static uint32_t lcg_reciprocal(uint32_t den)
 
 #if LCG_USE_MVE
 /*
+ * Nonzero when the output store of an element can change an input element the output pass of
+ * this row reads later (a partial overlap of input and output, which the API does not support).
+ * Such an element may exceed the row maximum; the row then takes loops whose table index is
+ * masked to the table, so the values are unspecified but no access leaves the table.
+ */
+static int lcg_overlaps(const int8_t *x, int32_t n, const int8_t *y)
+{
+    const uintptr_t d = (uintptr_t)(const void *)y - (uintptr_t)(const void *)x;
+
+    return d - 1u < (uintptr_t)n - 1u; /* 0 < y - x < n */
+}
+
+/*
  * Eight outputs in 16-bit lanes, min(round(t * recip / 2^shift), 255) - 128; a byte store keeps
  * the low byte of each.
  */
@@ -327,6 +344,16 @@ static uint16x8_t lcg_scale8(uint16x8_t t, uint32x4_t recips, uint32_t half, int
 static uint16x8_t lcg_index8(const int8_t *x, int16_t c, mve_pred16_t p)
 {
     return vreinterpretq_u16_s16(vaddq_n_s16(vldrbq_z_s16(x, p), c));
+}
+
+/*
+ * The same offsets masked to the table, for the output pass of rows whose output overlaps their
+ * input in part (every row with optimize size, which keeps one loop): there an input element
+ * changed by an output store may exceed the row maximum, and the mask keeps its read in bounds.
+ */
+static uint16x8_t lcg_out_index8(const int8_t *x, int16_t c, mve_pred16_t p)
+{
+    return vandq_u16(lcg_index8(x, c, p), vdupq_n_u16(0xff));
 }
 
 static void lcg_softmax_row(const int8_t *x, int32_t n, int8_t *y)
@@ -367,14 +394,26 @@ static void lcg_softmax_row(const int8_t *x, int32_t n, int8_t *y)
     {
         const uint32x4_t recips = vdupq_n_u32(recip);
         const int32_t right = -(int32_t)shift;
-        for (i = 0; i + 8 <= n; i += 8) {
-            const uint16x8_t t = vldrhq_gather_shifted_offset_u16(lcg_exp_table, lcg_index8(x + i, c, all));
-            vstrbq_u16((uint8_t *)(y + i), lcg_scale8(t, recips, half, right));
-        }
-        p = vctp16q((uint32_t)(n - i));
-        {
-            const uint16x8_t t = vldrhq_gather_shifted_offset_z_u16(lcg_exp_table, lcg_index8(x + i, c, p), p);
-            vstrbq_p_u16((uint8_t *)(y + i), lcg_scale8(t, recips, half, right), p);
+        if (lcg_overlaps(x, n, y)) { /* elements may exceed max: masked offsets */
+            for (i = 0; i + 8 <= n; i += 8) {
+                const uint16x8_t t = vldrhq_gather_shifted_offset_u16(lcg_exp_table, lcg_out_index8(x + i, c, all));
+                vstrbq_u16((uint8_t *)(y + i), lcg_scale8(t, recips, half, right));
+            }
+            p = vctp16q((uint32_t)(n - i));
+            {
+                const uint16x8_t t = vldrhq_gather_shifted_offset_z_u16(lcg_exp_table, lcg_out_index8(x + i, c, p), p);
+                vstrbq_p_u16((uint8_t *)(y + i), lcg_scale8(t, recips, half, right), p);
+            }
+        } else {
+            for (i = 0; i + 8 <= n; i += 8) {
+                const uint16x8_t t = vldrhq_gather_shifted_offset_u16(lcg_exp_table, lcg_index8(x + i, c, all));
+                vstrbq_u16((uint8_t *)(y + i), lcg_scale8(t, recips, half, right));
+            }
+            p = vctp16q((uint32_t)(n - i));
+            {
+                const uint16x8_t t = vldrhq_gather_shifted_offset_z_u16(lcg_exp_table, lcg_index8(x + i, c, p), p);
+                vstrbq_p_u16((uint8_t *)(y + i), lcg_scale8(t, recips, half, right), p);
+            }
         }
     }
 }
@@ -425,6 +464,19 @@ static uint32_t lcg_mulhi(uint32_t a, uint32_t b)
     return (uint32_t)(((uint64_t)a * b) >> 32);
 }
 #endif /* LCG_USE_MULHI */
+
+/*
+ * Nonzero when the output store of an element can change an input element the output pass of
+ * this row reads later (a partial overlap of input and output, which the API does not support).
+ * Such an element may exceed the row maximum; the row then takes loops whose table index is
+ * masked to the table, so the values are unspecified but no access leaves the table.
+ */
+static int lcg_overlaps(const int8_t *x, int32_t n, const int8_t *y)
+{
+    const uintptr_t d = (uintptr_t)(const void *)y - (uintptr_t)(const void *)x;
+
+    return d - 1u < (uintptr_t)n - 1u; /* 0 < y - x < n */
+}
 
 #if !LCG_USE_SIMD32
 /* min(q, 255) - 128: an output of a row whose maximum may reach 2^8 (q <= 2^8). */
@@ -560,9 +612,10 @@ static void lcg_softmax_row(const int8_t *x, int32_t n, int8_t *y)
     const int32_t c = 255 - max; /* T[max - x] = R[c + x] */
     /*
      * The row base b = R + c is a valid pointer only for c <= 256, max >= -1 (C forbids one
-     * beyond the end of the table); rows whose elements are all <= -2 take the indexed loops.
+     * beyond the end of the table); rows whose elements are all <= -2 take the indexed loops,
+     * and so do rows whose output overlaps their input in part (their index is masked).
      */
-    const int32_t fast = max >= -1 ? (int32_t)((uint32_t)n & ~7u) : 0;
+    const int32_t fast = max >= -1 && !lcg_overlaps(x, n, y) ? (int32_t)((uint32_t)n & ~7u) : 0;
     const uint16_t *const b = lcg_exp_table + (max >= -1 ? c : 0);
     int32_t i;
     uint32_t sum = 0u;
@@ -608,12 +661,12 @@ static void lcg_softmax_row(const int8_t *x, int32_t n, int8_t *y)
                 y[i + 7] = (int8_t)lcg_dsp0((int32_t)b[x[i + 7]], rs);
             }
             for (; i < n; ++i) {
-                y[i] = (int8_t)lcg_dsp0((int32_t)lcg_exp_table[c + x[i]], rs);
+                y[i] = (int8_t)lcg_dsp0((int32_t)lcg_exp_table[(uint8_t)(c + x[i])], rs);
             }
 
         } else {
             for (i = 0; i < n; ++i) {
-                y[i] = (int8_t)lcg_sat(lcg_dsp0((int32_t)lcg_exp_table[c + x[i]], rs));
+                y[i] = (int8_t)lcg_sat(lcg_dsp0((int32_t)lcg_exp_table[(uint8_t)(c + x[i])], rs));
             }
         }
     }
@@ -636,12 +689,12 @@ static void lcg_softmax_row(const int8_t *x, int32_t n, int8_t *y)
                 yu[i + 7] = (uint8_t)((lcg_mulhi(b[x[i + 7]], rp) + 130817u) >> 1);
             }
             for (; i < n; ++i) {
-                yu[i] = (uint8_t)((lcg_mulhi(lcg_exp_table[c + x[i]], rp) + 130817u) >> 1);
+                yu[i] = (uint8_t)((lcg_mulhi(lcg_exp_table[(uint8_t)(c + x[i])], rp) + 130817u) >> 1);
             }
 
         } else {
             for (i = 0; i < n; ++i) {
-                y[i] = lcg_clamp((lcg_mulhi(lcg_exp_table[c + x[i]], rp) + 1u) >> 1);
+                y[i] = lcg_clamp((lcg_mulhi(lcg_exp_table[(uint8_t)(c + x[i])], rp) + 1u) >> 1);
             }
         }
     }
@@ -662,12 +715,12 @@ static void lcg_softmax_row(const int8_t *x, int32_t n, int8_t *y)
                 y[i + 7] = (int8_t)((int32_t)(((uint32_t)b[x[i + 7]] * recip + half) >> shift) - 128);
             }
             for (; i < n; ++i) {
-                y[i] = (int8_t)((int32_t)(((uint32_t)lcg_exp_table[c + x[i]] * recip + half) >> shift) - 128);
+                y[i] = (int8_t)((int32_t)(((uint32_t)lcg_exp_table[(uint8_t)(c + x[i])] * recip + half) >> shift) - 128);
             }
 
         } else {
             for (i = 0; i < n; ++i) {
-                y[i] = lcg_clamp((uint32_t)(((uint32_t)lcg_exp_table[c + x[i]] * recip + half) >> shift));
+                y[i] = lcg_clamp((uint32_t)(((uint32_t)lcg_exp_table[(uint8_t)(c + x[i])] * recip + half) >> shift));
             }
         }
     }

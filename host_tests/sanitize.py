@@ -76,7 +76,7 @@ def expected_status(flags: int, num_rows: int, row_size: int, max_row: int) -> i
     return 0
 
 
-def _harness_defines(dsg: Design) -> list[str]:
+def harness_defines(dsg: Design) -> list[str]:
     spec = dsg.spec
     prefix = spec.prefix.upper()
     return [
@@ -108,7 +108,7 @@ def build_harness(dsg: Design, variant: str, root: Path, fuzzer: bool = False) -
         sanitize[0] = sanitize[0].replace("=", "=fuzzer,", 1)
     else:
         sources.append(str(HARNESS / "replay_main.c"))
-    cmd = [cc, *sanitize, *COMMON, *_harness_defines(dsg), "-I.", *sources, "-o", binary.name]
+    cmd = [cc, *sanitize, *COMMON, *harness_defines(dsg), "-I.", *sources, "-o", binary.name]
     result = subprocess.run(cmd, cwd=folder, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise AssertionError(f"harness build failed: {' '.join(cmd)}\n{result.stderr}")

@@ -77,7 +77,11 @@ def expected_test_names() -> list[str]:
     specs = [main] + [
         fw.parse_spec_line(ln, f"golden{i}", main.method) for i, ln in enumerate(lines, 1)
     ]
-    names = [f"status_codes_kernel{k}" for k in range(len(specs))]
+    names = [
+        n
+        for k in range(len(specs))
+        for n in (f"status_codes_kernel{k}", f"partial_overlap_kernel{k}")
+    ]
     for k, spec in enumerate(specs):
         names += [f"golden_kernel{k}_length{n}" for n in fw.golden_lengths(spec.max_row)]
     return names

@@ -11,10 +11,11 @@ import argparse
 import importlib
 import math
 import os
+import signal
 import stat
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ from .methods import describe, design_for
 from .methods.calibrate import calibrate, load_rows
 from .registry import GROUPS, OPTIONS, Option
 from .render import render
-from .spec import Spec, SpecError
+from .spec import Spec, SpecError, check_header_name
 
 USAGE_ERROR = 2
 
@@ -121,11 +122,12 @@ class _Staged:
     replaced file's permissions, or the umask's for a new file, not the temp file's 0600.
     """
 
-    def __init__(self, path: Path, text: str) -> None:
+    def __init__(self, path: Path, text: str | bytes) -> None:
         self.tmp: str | None = None
+        data = text.encode("utf-8") if isinstance(text, str) else text
         if path.exists() and not path.is_file():
-            with open(path, "w", encoding="utf-8", newline="\n") as f:
-                f.write(text)
+            with open(path, "wb") as f:
+                f.write(data)
             return
         self.target = Path(os.path.realpath(path))
         if self.target.exists():
@@ -134,13 +136,26 @@ class _Staged:
             umask = os.umask(0)
             os.umask(umask)
             mode = 0o666 & ~umask
-        fd, self.tmp = tempfile.mkstemp(
-            prefix=f".{self.target.name}.", suffix=".tmp", dir=self.target.parent
-        )
+        # The temporary name is short whatever the target's (a name near NAME_MAX must still
+        # fit), and SIGINT is held while it is created and recorded: an interrupt between the
+        # two would leave a temporary file that nothing knows to remove.
+        masked = hasattr(signal, "pthread_sigmask")
+        if masked:
+            old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
         try:
-            with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
+            fd, self.tmp = tempfile.mkstemp(
+                prefix=f".{self.target.name[:32]}.", suffix=".tmp", dir=self.target.parent
+            )
+        except BaseException:
+            if masked:
+                signal.pthread_sigmask(signal.SIG_SETMASK, old)
+            raise
+        try:
+            if masked:  # a held interrupt is raised here, where discard() cleans up
+                signal.pthread_sigmask(signal.SIG_SETMASK, old)
+            with os.fdopen(fd, "wb") as f:
                 os.fchmod(f.fileno(), mode)
-                f.write(text)
+                f.write(data)
                 f.flush()
                 os.fsync(f.fileno())
         except BaseException:
@@ -161,12 +176,13 @@ class _Staged:
             self.tmp = None
 
 
-def write_atomically(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` completely or not at all (temp file + fsync + rename)."""
+def write_atomically(path: Path, text: str | bytes) -> None:
+    """Write ``text`` (UTF-8, or bytes as they are) to ``path`` completely or not at all (temp
+    file + fsync + rename)."""
     write_all_or_nothing([(path, text)])
 
 
-def write_all_or_nothing(files: list[tuple[Path, str]]) -> None:
+def write_all_or_nothing(files: Sequence[tuple[Path, str | bytes]]) -> None:
     """Write every file whole, or replace none of them: all are staged before any is renamed,
     so a full disk while writing the source cannot leave a new header beside an old source."""
     staged: list[_Staged] = []
@@ -181,35 +197,89 @@ def write_all_or_nothing(files: list[tuple[Path, str]]) -> None:
         raise
 
 
+def check_c_outputs(
+    output: Path | None, header: Path | None, inputs: Sequence[Path] = ()
+) -> str | None:
+    """The one check of a command's C outputs, run before any work: both writable, the header
+    name safe to print into ``#include "..."``, the two different files, and neither one of the
+    command's ``inputs``. Returns the name the source includes (None without a header)."""
+    for path in (output, header):
+        if path is not None:
+            _check_writable(path)
+            for given in inputs:
+                if given.exists() and path.exists() and os.path.samefile(given, path):
+                    raise UsageError(f"cannot write {path}: it is the input file {given}")
+    if output is not None and header is not None:
+        if output.resolve() == header.resolve():
+            raise UsageError("--output and --header must be different files")
+    if header is None:
+        return None
+    try:
+        check_header_name(header.name)
+    except SpecError as exc:
+        raise UsageError(str(exc)) from None
+    return header.name
+
+
+def write_c_outputs(
+    output: Path | None, header: Path | None, source: str, header_text: str | None
+) -> None:
+    """Write the pair all or nothing, or the source to stdout when there is no ``-o``."""
+    files: list[tuple[Path, str]] = []
+    if header is not None and header_text is not None:
+        files.append((header, header_text))
+    if output is not None:
+        files.append((output, source))
+    write_all_or_nothing(files)
+    if output is None:
+        sys.stdout.write(source)
+        sys.stdout.flush()
+
+
+def run_command(prog: str, body: Callable[[], int]) -> int:
+    """The error contract every command shares: bad usage (``SpecError``, ``UsageError``) exits
+    2 with one line on stderr, an operating-system failure exits 1 the same way, a closed
+    stdout exits 1 quietly (as ``head`` expects of a filter) and an interrupt exits 130; never
+    a traceback. Writes are all or nothing, so no exit leaves a partial file."""
+    try:
+        return body()
+    except (SpecError, UsageError) as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return USAGE_ERROR
+    except BrokenPipeError:
+        # Later flushes of the closed pipe would raise again at interpreter exit.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return 1
+    except OSError as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # a bug: still one line, and a status that says it is not the user's
+        print(f"{prog}: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+
+
 def run_generate(args: argparse.Namespace) -> int:
     given = {o.name: getattr(args, o.name) for o in OPTIONS if getattr(args, o.name) is not None}
     spec = Spec(**given)
     notes: list[str] = []
+    inputs = [args.calibrate] if args.calibrate is not None else []
+    header_name = check_c_outputs(args.output, args.header, inputs)
     if args.calibrate is not None:
         rows = load_rows(args.calibrate, spec.input_scale)
         spec, notes = calibrate(spec, rows, source=args.calibrate.name)
         for line in notes:
             print(f"lutcodegen: {line}", file=sys.stderr)
-    for path in (args.output, args.header):
-        if path is not None:
-            _check_writable(path)
-    if args.output is not None and args.header is not None:
-        if args.output.resolve() == args.header.resolve():
-            raise UsageError("--output and --header must be different files")
     dsg = design_for(spec)
-    generated = render(dsg, header_name=args.header.name if args.header else None, notes=notes)
+    generated = render(dsg, header_name=header_name, notes=notes)
     if args.verbose:
         for line in describe(dsg):
             print(f"lutcodegen: {line}", file=sys.stderr)
-    files: list[tuple[Path, str]] = []
-    if args.header is not None and generated.header is not None:
-        files.append((args.header, generated.header))
-    if args.output is not None:
-        files.append((args.output, generated.source))
-    write_all_or_nothing(files)
-    if args.output is None:
-        sys.stdout.write(generated.source)
-        sys.stdout.flush()
+    write_c_outputs(args.output, args.header, generated.source, generated.header)
     return 0
 
 
@@ -231,14 +301,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(module.main(argv[1:]))
     parser = build_parser()
     args = parser.parse_args(argv)  # exits 2 with a usage message on bad syntax
-    try:
-        return run_generate(args)
-    except (SpecError, UsageError) as exc:
-        print(f"lutcodegen: error: {exc}", file=sys.stderr)
-        return USAGE_ERROR
-    except OSError as exc:
-        print(f"lutcodegen: error: {exc}", file=sys.stderr)
-        return 1
+    return run_command("lutcodegen", lambda: run_generate(args))
 
 
 if __name__ == "__main__":

@@ -361,6 +361,17 @@ OPTIONS: tuple[Option, ...] = (
         methods=("lut",),
         choices=("speed", "size"),
     ),
+    Option(
+        "max_table_bytes",
+        int,
+        None,
+        f"refuse designs whose tables exceed N bytes, 1..2^31-1 (default {1 << 20}, 1 MiB); "
+        "bounds the generator's time and memory as well as the flash",
+        low=1,
+        high=(1 << 31) - 1,
+        metavar="N",
+        domain_text="an integer from 1 to 2^31-1",
+    ),
 )
 
 #: Options by name.

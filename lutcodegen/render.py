@@ -110,7 +110,10 @@ def _context(dsg: Design, header_name: str | None, notes: Sequence[str] = ()) ->
         "title": f"{spec.function_name}(): {spec.method} softmax, int8 in, {spec.bits}-bit out.",
         "function": spec.function_name,
         "PREFIX": spec.prefix.upper(),
-        "guard": f"{spec.prefix.upper()}_SOFTMAX_H",
+        # The guard names the design, not only the upper-cased prefix: headers of prefixes that
+        # differ only in case ("lcg", "LCG") would otherwise share it, and the second would be
+        # silently skipped. Their macros still share names, which declarations.j2 refuses.
+        "guard": f"{spec.prefix.upper()}_SOFTMAX_H_{spec_hash(dsg).upper()}",
         "spec": spec,
         "design": dsg,
         "spec_hash": spec_hash(dsg),

@@ -9,7 +9,10 @@ themselves (names, domains, defaults, which methods they apply to) are declared 
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import asdict, dataclass
+
+import numpy as np
 
 from .registry import (
     C_KEYWORDS,
@@ -70,6 +73,10 @@ class Spec:
             the Arm DSP extension run four-lane SIMD32 loops instead.
         optimize: "speed" (None means speed) or "size": the smallest code that stays fast.
             Unless ``unroll`` is given, ``size`` also sets it to 1. Same outputs.
+
+    Shared limit (None = 1 MiB):
+        max_table_bytes: designs whose tables would exceed this many bytes are refused before
+            any table is built, so generation stays bounded in time and memory.
     """
 
     bits: int = 8
@@ -92,8 +99,10 @@ class Spec:
     rounding: str | None = None
     unroll: int | None = None
     optimize: str | None = None
+    max_table_bytes: int | None = None
 
     def __post_init__(self) -> None:
+        _normalize(self)
         validate(self)
 
     @property
@@ -142,6 +151,30 @@ class Spec:
             text = repr(value) if option.kind is float else str(value)
             words += [option.flag, text]
         return " ".join(words)
+
+
+def _normalize(spec: Spec) -> None:
+    """Numbers as the plain Python type of their option, before validation: ``np.float64(0.0625)``,
+    ``np.float32(0.0625)`` and the integer ``1`` for a float option, ``np.int64(256)`` for an
+    integer one. Otherwise an identical design got another banner (``np.float64(0.0625)`` is not
+    a command) and another SPEC_HASH. Booleans are left alone so that validation refuses them,
+    and so is an integer too large for a float (validation says it is not finite)."""
+    for option in OPTIONS:
+        value = getattr(spec, option.name)
+        if value is None or isinstance(value, bool) or isinstance(value, np.bool_):
+            continue
+        if option.kind is float and isinstance(value, numbers.Real):
+            try:
+                value = float(value)
+            except OverflowError:
+                continue
+        elif option.kind is int and isinstance(value, numbers.Integral):
+            value = int(value)
+        elif option.kind is str and isinstance(value, str):
+            value = str(value)
+        else:
+            continue
+        object.__setattr__(spec, option.name, value)
 
 
 def validate(spec: Spec) -> None:

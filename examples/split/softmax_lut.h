@@ -10,11 +10,15 @@
  * accuracy: every output within 1 LSB of correctly rounded softmax for rows of
  * 1..256 elements (proven error before rounding < 0.508 LSB)
  */
-#ifndef LCG_SOFTMAX_H
-#define LCG_SOFTMAX_H
+#ifndef LCG_SOFTMAX_H_C609907D
+#define LCG_SOFTMAX_H_C609907D
 
 #include <stddef.h>
 #include <stdint.h>
+
+#ifdef LCG_SPEC_HASH
+#error "another lutcodegen kernel with macro prefix LCG_ is already declared (prefixes that differ only in case share macro names)"
+#endif
 
 #ifdef __cplusplus
 extern "C" {
@@ -64,4 +68,4 @@ int32_t lcg_softmax_s8(const int8_t *input, int32_t num_rows, int32_t row_size,
 }
 #endif
 
-#endif /* LCG_SOFTMAX_H */
+#endif /* LCG_SOFTMAX_H_C609907D */

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import io
 import math
 import sys
 import time
@@ -33,10 +34,11 @@ from typing import Any
 
 import numpy as np
 
+from ..cli import UsageError, check_c_outputs, run_command, write_atomically
 from ..fixedpoint import ideal_output, softmax_float64
 from ..methods import design_for, reference
-from ..methods.calibrate import calibrate, load_rows
-from ..registry import METHODS, OPTION_BY_NAME, SpecError, option
+from ..methods.calibrate import calibrate, load_rows, read_npy
+from ..registry import MAX_ROW_LIMIT, METHODS, OPTION_BY_NAME, SpecError, option
 from ..spec import Spec
 
 #: Defaults of the sweep: every method, the useful output widths, two typical input scales.
@@ -104,7 +106,8 @@ def synthetic_rows(lengths: Sequence[int], count: int, seed: int) -> list[np.nda
 
 def quantize(z: np.ndarray, input_scale: float) -> np.ndarray:
     """Real scores to the int8 logits a kernel with this input scale sees."""
-    return np.clip(np.rint(z / input_scale), -128, 127).astype(np.int8)
+    with np.errstate(over="ignore"):  # a subnormal scale: the quotient saturates anyway
+        return np.clip(np.rint(z / input_scale), -128, 127).astype(np.int8)
 
 
 def measure(
@@ -149,12 +152,16 @@ def run(
     calibrate_from: str | None = None,
     ideal: bool = True,
     options: dict[str, Any] | None = None,
+    skip: frozenset[tuple[str, int]] | None = None,
 ) -> list[Result]:
     """Measure every configuration on ``scores`` (real units, or int8 logits used as is).
 
     With ``calibrate_from`` (a name for the notes), ``scores`` is one array of calibration
     rows and each method's free parameters are chosen from it, as ``--calibrate`` would.
     ``options`` are Spec fields given to every method they apply to (``registry.OPTIONS``).
+    ``skip`` holds the (method, bits) pairs a method does not support (``supported_pairs``);
+    any other refused configuration raises ``SpecError``, so a bad setting is never dropped
+    without a word. Without ``skip``, every refused configuration is skipped with a note.
     """
     results = []
     for scale in scales:
@@ -166,6 +173,8 @@ def run(
                     Result("ideal", bits, scale, 0, **measure(outs, inputs, scale, bits))
                 )
             for method in methods:
+                if skip is not None and (method, bits) in skip:
+                    continue
                 try:
                     mine = {
                         k: v
@@ -181,6 +190,8 @@ def run(
                         note = _chosen(spec)
                     dsg = design_for(spec)
                 except SpecError as exc:
+                    if skip is not None:
+                        raise SpecError(f"{method} bits={bits}: {exc}") from None
                     print(
                         f"lutcodegen report: skipping {method} bits={bits}: {exc}", file=sys.stderr
                     )
@@ -216,6 +227,8 @@ def _chosen(spec: Spec) -> str:
 
 def _scale_text(scale: float) -> str:
     inverse = 1.0 / scale
+    if not math.isfinite(inverse):  # a subnormal scale: 1/scale overflows
+        return f"{scale:g}"
     return f"1/{round(inverse)}" if abs(inverse - round(inverse)) < 1e-9 else f"{scale:g}"
 
 
@@ -353,15 +366,24 @@ def plot(results: Sequence[Result], path: Path) -> None:
         ax.grid(True, which="both", linewidth=0.3)
     axes[0].legend(fontsize=8)
     fig.suptitle("lutcodegen methods: error against table size (labels: output bits)")
-    fig.savefig(path, dpi=110)
+    image = io.BytesIO()
+    fig.savefig(image, format="png", dpi=110)
     plt.close(fig)
+    write_atomically(path, image.getvalue())
 
 
 def _list(kind: type, text: str) -> list[Any]:
+    """A comma-separated list; scales must be positive and finite (``1/0``, ``nan`` and ``inf``
+    are refused here, before they reach a division or a conversion to an integer)."""
     try:
-        return [kind(eval_fraction(v)) if kind is float else kind(v) for v in text.split(",")]
-    except ValueError:
+        values = [kind(eval_fraction(v)) if kind is float else kind(v) for v in text.split(",")]
+    except (ValueError, ZeroDivisionError, OverflowError):
         raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list") from None
+    if kind is float:
+        for value in values:
+            if not math.isfinite(value) or value <= 0:
+                raise argparse.ArgumentTypeError(f"{value!r} is not a positive finite number")
+    return values
 
 
 def eval_fraction(text: str) -> float:
@@ -370,6 +392,58 @@ def eval_fraction(text: str) -> float:
         num, den = text.split("/", 1)
         return float(num) / float(den)
     return float(text)
+
+
+def supported_pairs(
+    methods: Sequence[str],
+    bits_list: Sequence[int],
+    scales: Sequence[float],
+    max_row: int,
+    options: dict[str, Any],
+) -> frozenset[tuple[str, int]]:
+    """Check every setting before any work, and return the (method, bits) pairs to skip.
+
+    Each bits value, scale and ``max_row`` must be in the registry's domain. A method that does
+    not support a width (``tflite`` at 4 bits) is skipped for it, since the default widths span
+    every method's; but a width, scale or option that no method accepts, or a configuration
+    refused for any other reason, is an error (exit 2), never a silently shorter table.
+    """
+    for bits in bits_list:
+        OPTION_BY_NAME["bits"].validate(bits)
+    for scale in scales:
+        OPTION_BY_NAME["input_scale"].validate(scale)
+    OPTION_BY_NAME["max_row"].validate(max_row)
+    skip = set()
+    for method in methods:
+        for bits in bits_list:
+            try:
+                Spec(method=method, bits=bits)
+            except SpecError:
+                skip.add((method, bits))
+                continue
+            mine = {k: v for k, v in options.items() if OPTION_BY_NAME[k].applies_to(method)}
+            for scale in scales:
+                spec = Spec(method=method, bits=bits, input_scale=scale, max_row=max_row, **mine)
+                try:
+                    design_for(spec)  # design-time refusals (TFLite's range, table size) too
+                except SpecError as exc:
+                    raise SpecError(f"{method} bits={bits} scale {scale:g}: {exc}") from None
+    for bits in bits_list:
+        if all((m, bits) in skip for m in methods):
+            Spec(method=methods[0], bits=bits)  # raises: no method supports this width
+    for name in options:
+        if not any(OPTION_BY_NAME[name].applies_to(m) for m in methods):
+            raise SpecError(f"--option {name}: none of the methods {', '.join(methods)} has it")
+    return frozenset(skip)
+
+
+def check_plot_path(path: Path, inputs: Sequence[Path]) -> None:
+    """The plot is a PNG file that can be written, checked before any work: a directory, a
+    missing folder or a name without ``.png`` (``x.txt``, ``/dev/full``) is refused instead of
+    failing after the whole run, or of writing ``NAME.png`` beside what was asked for."""
+    if path.suffix.lower() != ".png":
+        raise UsageError(f"--plot {path}: the plot is a PNG file, its name must end in .png")
+    check_c_outputs(path, None, inputs)
 
 
 def _option(text: str) -> tuple[str, object]:
@@ -401,7 +475,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--bits",
         type=lambda t: _list(int, t),
         default=list(DEFAULT_BITS),
-        help="comma-separated output widths (default 4,6,8,10,12,16)",
+        help="comma-separated output widths (default 4,6,8,10,12,16); a width that one "
+        "method lacks (tflite: 8 and 16 only) is skipped for it, one that no method has is an "
+        "error",
     )
     parser.add_argument(
         "--input-scales",
@@ -440,82 +516,87 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--no-ideal", action="store_true", help="leave out the correctly rounded baseline rows"
     )
-    parser.add_argument("--plot", type=Path, metavar="FILE.png", help="also write the plot")
+    parser.add_argument(
+        "--plot", type=Path, metavar="FILE.png", help="also write the plot (a .png file)"
+    )
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``lutcodegen report``; prints the table, optionally writes the plot."""
     args = build_parser().parse_args(argv)
+    return run_command("lutcodegen report", lambda: _report(args))
+
+
+def _report(args: argparse.Namespace) -> int:
+    """Every argument is checked before any measurement; the table goes to stdout, and the plot
+    is written whole or not at all."""
     started = time.perf_counter()
     unknown = [m for m in args.methods if m not in METHODS]
     if unknown:
-        print(
-            f"lutcodegen report: error: unknown method {unknown[0]!r}; "
-            f"choose from {', '.join(METHODS)}",
-            file=sys.stderr,
-        )
-        return 2
+        raise UsageError(f"unknown method {unknown[0]!r}; choose from {', '.join(METHODS)}")
+    if args.rows < 1:
+        raise UsageError(f"--rows must be at least 1, got {args.rows}")
+    if args.seed < 0:
+        raise UsageError(f"--seed must be 0 or more, got {args.seed}")
+    for length in args.lengths:
+        if not 1 <= length <= MAX_ROW_LIMIT:
+            raise UsageError(f"--lengths: {length} is not a row length from 1 to {MAX_ROW_LIMIT}")
     if args.plot is not None:
         try:
             import matplotlib  # noqa: F401
         except ImportError:
-            print(
-                "lutcodegen report: error: --plot needs matplotlib "
-                "(pip install 'lutcodegen[report]')",
-                file=sys.stderr,
-            )
-            return 2
-        if not args.plot.resolve().parent.is_dir():
-            print(
-                f"lutcodegen report: error: folder {args.plot.parent} does not exist",
-                file=sys.stderr,
-            )
-            return 2
-    try:
-        if args.calibrate is not None:
-            data = np.load(args.calibrate, allow_pickle=False)
-            if np.issubdtype(data.dtype, np.floating):
-                if np.isnan(data).any():
-                    raise SpecError(f"calibration file {args.calibrate} contains NaN")
-                scores = [data.reshape(-1, data.shape[-1]).astype(np.float64)]
-            else:
-                scores = [load_rows(args.calibrate, 1.0)]
-            source = f"{args.calibrate.name} ({scores[0].shape[0]} rows of {scores[0].shape[1]})"
+            raise UsageError("--plot needs matplotlib (pip install 'lutcodegen[report]')") from None
+        check_plot_path(args.plot, [args.calibrate] if args.calibrate is not None else [])
+    options = dict(_option(text) for text in args.option)
+    if args.calibrate is not None:
+        data = read_npy(args.calibrate)
+        if np.issubdtype(data.dtype, np.floating):
+            if data.ndim < 1 or data.size == 0:
+                raise SpecError(f"calibration file {args.calibrate} holds no rows")
+            if not np.isfinite(data).all():
+                raise SpecError(f"calibration file {args.calibrate} contains NaN or infinity")
+            scores = [data.reshape(-1, data.shape[-1]).astype(np.float64)]
         else:
-            scores = synthetic_rows(args.lengths, args.rows, args.seed)
-            source = (
-                f"synthetic attention-like rows: {args.rows} per length "
-                f"{','.join(map(str, args.lengths))}, seed {args.seed}"
-            )
-        max_row = args.max_row or max(s.shape[-1] for s in scores)
-        options = dict(_option(text) for text in args.option)
-        results = run(
-            args.methods,
-            args.bits,
-            args.input_scales,
-            scores,
-            max_row,
-            calibrate_from=args.calibrate.name if args.calibrate else None,
-            ideal=not args.no_ideal,
-            options=options,
+            scores = [load_rows(args.calibrate, 1.0)]
+        source = f"{args.calibrate.name} ({scores[0].shape[0]} rows of {scores[0].shape[1]})"
+    else:
+        scores = synthetic_rows(args.lengths, args.rows, args.seed)
+        source = (
+            f"synthetic attention-like rows: {args.rows} per length "
+            f"{','.join(map(str, args.lengths))}, seed {args.seed}"
         )
-    except (SpecError, ValueError, OSError) as exc:
-        print(f"lutcodegen report: error: {exc}", file=sys.stderr)
-        return 2
+    longest = max(s.shape[-1] for s in scores)
+    max_row = args.max_row if args.max_row is not None else longest
+    if max_row < longest:
+        raise UsageError(f"--max-row {max_row} is shorter than the longest row, {longest}")
+    skip = supported_pairs(args.methods, args.bits, args.input_scales, max_row, options)
+    for method, bits in sorted(skip):
+        print(f"lutcodegen report: {method} does not support bits={bits}", file=sys.stderr)
+    results = run(
+        args.methods,
+        args.bits,
+        args.input_scales,
+        scores,
+        max_row,
+        calibrate_from=args.calibrate.name if args.calibrate else None,
+        ideal=not args.no_ideal,
+        options=options,
+        skip=skip,
+    )
     chosen = "".join(f"; --option {k}={v}" for k, v in options.items())
-    print(f"Data: {source}; max_row {max_row}{chosen}.\n")
-    print(format_table(results))
-    print()
-    for line in summary(results):
-        print(f"- {line}")
+    out = [f"Data: {source}; max_row {max_row}{chosen}.\n", format_table(results), ""]
+    out += [f"- {line}" for line in summary(results)]
     notes = [r for r in results if r.note]
     if notes:
-        print("\nCalibration chose:")
+        out.append("\nCalibration chose:")
         for r in notes:
-            print(f"- {r.method} bits {r.bits} scale {_scale_text(r.input_scale)}: {r.note}")
+            out.append(f"- {r.method} bits {r.bits} scale {_scale_text(r.input_scale)}: {r.note}")
     if args.plot is not None:
         plot(results, args.plot)
+    sys.stdout.write("\n".join(out) + "\n")
+    sys.stdout.flush()
+    if args.plot is not None:
         print(f"\nPlot: {args.plot}", file=sys.stderr)
     print(
         f"lutcodegen report: {len(results)} configurations in "

@@ -29,8 +29,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .. import __version__
+from ..cli import UsageError, check_c_outputs, run_command, write_all_or_nothing
 from ..methods import design_for
-from ..spec import METHODS, Spec, SpecError
+from ..registry import MAX_ROW_LIMIT, OPTION_BY_NAME
+from ..spec import METHODS, Spec
 from .boards import Board
 from .build import emulated_boards, find_firmware_dir, pio_environment
 
@@ -155,8 +157,10 @@ def _lengths(text: str) -> list[int]:
         raise BenchError(
             f"--lengths {text!r}: want comma-separated integers", USAGE_ERROR
         ) from None
-    if not values or any(n < 1 for n in values):
-        raise BenchError(f"--lengths {text!r}: want positive integers", USAGE_ERROR)
+    if not values or any(not 1 <= n <= MAX_ROW_LIMIT for n in values):
+        raise BenchError(
+            f"--lengths {text!r}: want integers from 1 to {MAX_ROW_LIMIT}", USAGE_ERROR
+        )
     return sorted(set(values))
 
 
@@ -637,20 +641,52 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return tflm_main(argv)
     args = build_parser().parse_args(argv)
-    try:
-        return run(args)
-    except BenchError as exc:
-        print(f"lutcodegen bench: error: {exc}", file=sys.stderr)
-        return exc.status
-    except SpecError as exc:
-        print(f"lutcodegen bench: error: {exc}", file=sys.stderr)
-        return USAGE_ERROR
-    except subprocess.TimeoutExpired as exc:
-        print(f"lutcodegen bench: error: timed out: {exc}", file=sys.stderr)
-        return 1
+
+    def body() -> int:
+        try:
+            return run(args)
+        except BenchError as exc:
+            if exc.status == USAGE_ERROR:
+                raise UsageError(str(exc)) from None
+            print(f"lutcodegen bench: error: {exc}", file=sys.stderr)
+            return exc.status
+        except subprocess.TimeoutExpired as exc:
+            print(f"lutcodegen bench: error: timed out: {exc}", file=sys.stderr)
+            return 1
+
+    return run_command("lutcodegen bench", body)
+
+
+def check_arguments(
+    args: argparse.Namespace, methods: Sequence[str], lengths: Sequence[int]
+) -> list[tuple[str, list[tuple[Spec, list[int]]]]]:
+    """Every argument checked before any build or QEMU run, which take minutes: the numbers
+    against the registry's domains, every design the run will measure (so a refused design
+    fails now, not after the boards before it), and the --json and --markdown paths."""
+    OPTION_BY_NAME["max_row"].validate(args.max_row)
+    OPTION_BY_NAME["bits"].validate(args.bits)
+    OPTION_BY_NAME["input_scale"].validate(args.input_scale)
+    plans = []
+    for method in methods:
+        groups = designs_for(
+            method, args.bits, args.input_scale, args.max_row, lengths, args.optimize
+        )
+        for spec, _ in groups:
+            design_for(spec)
+        plans.append((method, groups))
+    for path in (args.json, args.markdown):
+        if path is not None:
+            check_c_outputs(path, None)
+    if args.json is not None and args.markdown is not None:
+        if args.json.resolve() == args.markdown.resolve():
+            raise UsageError("--json and --markdown must be different files")
+    return plans
 
 
 def run(args: argparse.Namespace) -> int:
+    methods = _select(args.method, list(METHODS), "method")
+    lengths = _lengths(args.lengths)
+    plans = check_arguments(args, methods, lengths)
     firmware_dir = find_firmware_dir(args.firmware_dir)
     if firmware_dir is None:
         where = args.firmware_dir or "next to the package or in ./firmware"
@@ -662,17 +698,13 @@ def run(args: argparse.Namespace) -> int:
     all_boards = emulated_boards(firmware_dir)
     names = _select(args.board, [b.env for b in all_boards], "board")
     boards = [b for b in all_boards if b.env in names]
-    methods = _select(args.method, list(METHODS), "method")
-    lengths = _lengths(args.lengths)
     _check_tools(boards)
     plugin = build_plugin(firmware_dir)
 
     results: list[Result] = []
     for board in boards:
-        for method in methods:
-            for spec, group in designs_for(
-                method, args.bits, args.input_scale, args.max_row, lengths, args.optimize
-            ):
+        for _method, groups in plans:
+            for spec, group in groups:
                 print(
                     f"bench: {board.env}: {spec.command_line()}: L = "
                     f"{', '.join(str(n) for n in group)}",
@@ -686,8 +718,10 @@ def run(args: argparse.Namespace) -> int:
     print(text_table(summary_header(results, lengths), summary_rows(results, lengths)))
     print()
     print(text_table(detail_header(), detail_rows(results)))
-    if args.json:
-        args.json.write_text(json_report(results), encoding="utf-8")
-    if args.markdown:
-        args.markdown.write_text(markdown_report(results, lengths), encoding="utf-8")
+    files: list[tuple[Path, str | bytes]] = []
+    if args.json is not None:
+        files.append((args.json, json_report(results)))
+    if args.markdown is not None:
+        files.append((args.markdown, markdown_report(results, lengths)))
+    write_all_or_nothing(files)
     return 0

@@ -110,14 +110,48 @@ def method(name: str) -> Method:
 
 
 def design_for(spec: Spec) -> Design:
-    """The tables and constants the C and the reference model share."""
+    """The tables and constants the C and the reference model share.
+
+    The paper methods check ``max_table_bytes`` before building (their tables grow with the
+    options); the others have tables of at most a few KiB and are checked once built."""
     dsg: Design = METHOD_RECORDS[spec.method].design(spec)
+    from .paper import check_table_bytes
+
+    check_table_bytes(spec, dsg.table_bytes)
     return dsg
 
 
+def check_rows(dsg: Design, x: object) -> np.ndarray:
+    """``x`` if it is what the C kernel accepts: an int8 numpy array whose last axis is a row
+    of 1..max_row elements. Anything else raises one error, the same for every method, instead
+    of a silent answer: a uint8 200 is -56 to the C, a float is not an input at all, and an
+    int64 array may hold values no int8 buffer can.
+
+    Raises ``TypeError`` for anything but an int8 ``numpy.ndarray`` (lists, bool, uint8, int16,
+    int64, floats), and ``ValueError`` for a scalar or a row length outside 1..max_row.
+    """
+    if not isinstance(x, np.ndarray):
+        raise TypeError(
+            f"reference() takes an int8 numpy array of rows, got {type(x).__name__}; "
+            "convert with np.asarray(x, dtype=np.int8) once the values are known to fit"
+        )
+    if x.dtype != np.int8:
+        raise TypeError(
+            f"reference() takes an int8 numpy array of rows (what the C kernel reads), got "
+            f"dtype {x.dtype}"
+        )
+    if x.ndim < 1:
+        raise ValueError("reference() takes rows: an array with at least one axis, got a scalar")
+    max_row = dsg.spec.max_row
+    if not 1 <= x.shape[-1] <= max_row:
+        raise ValueError(f"row length {x.shape[-1]} outside 1..{max_row}")
+    return x
+
+
 def reference(dsg: Design, x: np.ndarray) -> np.ndarray:
-    """Bit-exact numpy model of the generated C for ``dsg`` (int8 rows in, int outputs out)."""
-    return METHOD_RECORDS[dsg.spec.method].reference(dsg, x)
+    """Bit-exact numpy model of the generated C for ``dsg``: int8 rows (..., L) in, int64
+    outputs of the same shape out. ``x`` is checked by ``check_rows``."""
+    return METHOD_RECORDS[dsg.spec.method].reference(dsg, check_rows(dsg, x))
 
 
 def describe(dsg: Design) -> list[str]:

@@ -32,16 +32,54 @@ from .lut2d import Lut2dDesign
 from .rexp import RexpDesign
 
 
+def read_npy(path: Path) -> np.ndarray:
+    """One ``.npy`` array, its header checked against the file before anything is allocated:
+    a 128-byte file can claim a shape of terabytes, and ``np.load`` would try to honour it."""
+    if not path.is_file():
+        raise SpecError(f"calibration file {path} is not a regular file")
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as f:
+            magic = f.read(6)
+            if magic[:2] == b"PK":
+                raise SpecError(
+                    f"calibration file {path} is an .npz archive; save one array with np.save"
+                )
+            if magic != b"\x93NUMPY":
+                raise SpecError(f"calibration file {path} is not a .npy file (save with np.save)")
+            f.seek(0)
+            version = np.lib.format.read_magic(f)
+            if version == (1, 0):
+                shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
+            elif version in ((2, 0), (3, 0)):
+                shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
+            else:
+                raise SpecError(f"calibration file {path}: unknown .npy version {version}")
+            if dtype.hasobject or dtype.kind not in "iuf" or dtype.fields is not None:
+                raise SpecError(
+                    f"calibration file {path}: dtype {dtype} is neither integer nor float"
+                )
+            need = int(np.prod(shape, dtype=object)) * dtype.itemsize
+            if f.tell() + need > size:
+                raise SpecError(
+                    f"calibration file {path}: its header claims shape {shape} "
+                    f"({need} bytes), but the file holds {size - f.tell()} bytes of data"
+                )
+            data: np.ndarray = np.fromfile(f, dtype=dtype, count=int(np.prod(shape)))
+            return data.reshape(shape, order="F" if fortran else "C")
+    except SpecError:
+        raise
+    except (OSError, ValueError, EOFError) as exc:
+        raise SpecError(f"cannot read calibration file {path}: {exc}") from None
+
+
 def load_rows(path: Path, input_scale: float) -> np.ndarray:
     """The calibration rows as a 2D int8 array (rows, L); raises ``SpecError`` on bad data."""
-    try:
-        data = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise SpecError(f"cannot read calibration file {path}: {exc}") from None
+    data = read_npy(path)
     if data.ndim < 1 or data.size == 0 or data.shape[-1] < 1:
         raise SpecError(f"calibration file {path} holds no rows (shape {data.shape})")
     rows = data.reshape(-1, data.shape[-1])
-    if np.issubdtype(rows.dtype, np.integer):
+    if rows.dtype.kind in "iu":
         if rows.min() < -128 or rows.max() > 127:
             raise SpecError(
                 f"calibration file {path}: integer data must be int8 logits (-128..127), "
@@ -49,7 +87,7 @@ def load_rows(path: Path, input_scale: float) -> np.ndarray:
             )
         result: np.ndarray = rows.astype(np.int8)
         return result
-    if np.issubdtype(rows.dtype, np.floating):
+    if rows.dtype.kind == "f":
         if np.isnan(rows).any():
             raise SpecError(f"calibration file {path} contains NaN")
         with np.errstate(over="ignore", invalid="ignore"):

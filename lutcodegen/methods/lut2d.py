@@ -75,10 +75,14 @@ def design(spec: Spec) -> Lut2dDesign:
     if t > B - 1:
         raise SpecError(f"num_shift must be from 0 to bits - 1 = {B - 1}, got {t}")
     quantizer = paper.make_quantizer(spec, mode, res, spec.sum_max)
-    num_table = paper.numerator_table(spec, k, spec.exp_entries)
     qmax = (1 << B) - 1
     half = (1 << (t - 1)) if t > 0 else 0
     rows = ((qmax + half) >> t) + 1
+    entry = 1 if B <= 8 else 2
+    paper.check_table_bytes(
+        spec, entry * rows * quantizer.length + entry * paper.numerator_entries(k)
+    )
+    num_table = paper.numerator_table(spec, k, spec.exp_entries)
     n_rep = np.minimum(np.arange(rows, dtype=np.float64) * (1 << t), qmax)
     inv = quantizer.reciprocals()
     values = np.minimum(round_half_up((1 << B) * n_rep[:, None] * inv[None, :]), qmax)

@@ -129,7 +129,8 @@ def make_quantizer(spec: Spec, mode: str, resolution: int, sum_max: int | None) 
     if not s_min <= top:
         raise SpecError(f"sum_max must be at least 2^bits - 1 = {s_min}, got {top}")
     top = min(top, s_cap)
-    sum_bits = 32 if s_cap < (1 << 32) else 64
+    # A shift by 32 or more of a uint32_t is undefined in C: sum_shift >= 32 widens the sum.
+    sum_bits = 32 if s_cap < (1 << 32) and (mode != "linear" or resolution < 32) else 64
     if mode == "log":
         if not 0 <= resolution <= B - 1:
             raise SpecError(f"sum_mantissa must be from 0 to bits - 1 = {B - 1}, got {resolution}")
@@ -148,6 +149,29 @@ def make_quantizer(spec: Spec, mode: str, resolution: int, sum_max: int | None) 
     return SumQuantizer(mode, resolution, s_min, s_cap, top, offset, length, sum_bits)
 
 
+#: Tables larger than this are refused unless ``--max-table-bytes`` raises it: 1 MiB is more
+#: flash than a softmax deserves on any microcontroller, and the generator builds, holds and
+#: prints every entry, so an unbounded design would take unbounded time and memory.
+DEFAULT_MAX_TABLE_BYTES = 1 << 20
+
+
+def check_table_bytes(spec: Spec, nbytes: int) -> None:
+    """Refuse a design whose tables would exceed the limit, before any table is built."""
+    limit = DEFAULT_MAX_TABLE_BYTES if spec.max_table_bytes is None else spec.max_table_bytes
+    if nbytes > limit:
+        raise SpecError(
+            f"max_table_bytes: these options need up to {nbytes} bytes of tables, more than "
+            f"the limit of {limit} bytes; coarsen the sum buckets (--sum-shift, --sum-mantissa, "
+            f"--sum-max) or raise --max-table-bytes"
+        )
+
+
+def numerator_entries(index_shift: int) -> int:
+    """The most entries a numerator table can have: one per index that d in 0..255 reaches."""
+    half = (1 << (index_shift - 1)) if index_shift > 0 else 0
+    return ((255 + half) >> index_shift) + 1
+
+
 def numerator_table(spec: Spec, index_shift: int, exp_entries: int | None) -> np.ndarray:
     """N[q] = round((2^B - 1) exp(-s 2^k q)) while nonzero, for every q that d in 0..255 reaches.
 
@@ -157,7 +181,10 @@ def numerator_table(spec: Spec, index_shift: int, exp_entries: int | None) -> np
     half = (1 << (k - 1)) if k > 0 else 0
     reach = ((255 + half) >> k) + 1
     q = np.arange(reach, dtype=np.float64)
-    values = round_half_up(((1 << B) - 1) * np.exp(-spec.scale * (1 << k) * q))
+    # scale * (2^k q), not (scale * 2^k) * q: the same single rounding of the same product,
+    # but at q = 0 it is 0 even when scale * 2^k overflows to inf (inf * 0 would be NaN).
+    with np.errstate(over="ignore"):  # an overflow is -inf in the exponent: entry 0
+        values = round_half_up(((1 << B) - 1) * np.exp(-spec.scale * ((1 << k) * q)))
     length = int(np.count_nonzero(values))  # exp is decreasing: the nonzeros are a prefix
     if exp_entries is not None:
         length = min(length, exp_entries)

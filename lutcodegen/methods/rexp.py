@@ -93,9 +93,13 @@ def design(spec: Spec) -> RexpDesign:
     else:
         res = DEFAULT_SUM_SHIFT if spec.sum_shift is None else spec.sum_shift
     quantizer = paper.make_quantizer(spec, mode, res, spec.sum_max)
+    B = spec.bits
+    # 16-bit coefficients (see _frac_bits), numerator entries of the output's storage width.
+    paper.check_table_bytes(
+        spec, 2 * quantizer.length + (1 if B <= 8 else 2) * paper.numerator_entries(k)
+    )
     num_table = paper.numerator_table(spec, k, spec.exp_entries)
     inv = quantizer.reciprocals()
-    B = spec.bits
     F, bits = _frac_bits(B, float(inv[0]))
     alpha = round_half_up(2.0 ** (B + F) * inv)
     if alpha.max() > (1 << bits) - 1 or alpha.min() < 0:

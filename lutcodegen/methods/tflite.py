@@ -221,6 +221,15 @@ def check_spec(spec: Spec) -> None:
         return
     if any(v is None for v in raw):
         raise SpecError("give input_multiplier, input_left_shift and diff_min together")
+    from ..registry import OPTION_BY_NAME
+
+    for name in ("input_scale", "beta"):
+        if getattr(spec, name) != OPTION_BY_NAME[name].default:
+            # The raw parameters replace the scale and beta; taking both would silently ignore one.
+            raise SpecError(
+                f"{name} does not apply when input_multiplier, input_left_shift and diff_min are "
+                f"given (they already include it), got {name} = {getattr(spec, name)!r}"
+            )
     left_shift, diff_min = spec.input_left_shift, spec.diff_min
     assert left_shift is not None and diff_min is not None
     # TFLite computes diff * (1 << left_shift) in int32 for every diff >= diff_min (diff >= -255).

@@ -7,13 +7,12 @@ training split, and writes the C to stdout or ``-o``. Files are written whole or
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from .. import METHODS
-from ..cli import USAGE_ERROR, write_atomically
-from ..spec import SpecError, check_prefix
+from ..cli import UsageError, check_c_outputs, run_command, write_c_outputs
+from ..spec import check_prefix
 from . import example
 from .codegen import command_line, render_model
 from .vit import WeightsError
@@ -45,20 +44,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def _run(args: argparse.Namespace) -> int:
+    check_prefix(args.prefix)
+    inputs = [args.weights] if args.weights is not None else []
+    header_name = check_c_outputs(args.output, args.header, inputs)
+    if args.weights is not None and not args.weights.is_file():
+        raise UsageError(f"cannot read weights {args.weights}: not a file")
     try:
-        check_prefix(args.prefix)
         qm = example.quantized(args.softmax, args.weights, args.prefix)
-    except (SpecError, WeightsError, FileNotFoundError) as exc:
-        print(f"lutcodegen model: error: {exc}", file=sys.stderr)
-        return USAGE_ERROR
+    except (WeightsError, FileNotFoundError, PermissionError, IsADirectoryError) as exc:
+        raise UsageError(str(exc)) from None
     command = command_line(args.prefix, args.softmax)
-    generated = render_model(qm, args.prefix, args.header.name if args.header else None, command)
-    if args.header is not None and generated.header is not None:
-        write_atomically(args.header, generated.header)
-    if args.output is not None:
-        write_atomically(args.output, generated.source)
-    else:
-        sys.stdout.write(generated.source)
+    generated = render_model(qm, args.prefix, header_name, command)
+    write_c_outputs(args.output, args.header, generated.source, generated.header)
     return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``lutcodegen model``: the shared output checks and error contract."""
+    args = build_parser().parse_args(argv)
+    return run_command("lutcodegen model", lambda: _run(args))

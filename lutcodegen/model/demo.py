@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import METHODS
+from ..cli import UsageError, run_command
 from . import digits, example, firmware, intref, vit
 from .quantize import QuantModel
 
@@ -66,16 +67,39 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``lutcodegen demo``, on the error contract every command shares."""
     args = build_parser().parse_args(argv)
+    return run_command("lutcodegen demo", lambda: _demo(args))
+
+
+def check_arguments(args: argparse.Namespace) -> tuple[vit.ViTConfig, dict[str, np.ndarray]]:
+    """Everything the user gave, checked before training data, builds or QEMU: the weights
+    (a regular, well-formed file), --trace-images and the --keep folder. Returns the weights."""
+    if args.trace_images < 0:
+        raise UsageError(f"--trace-images must be 0 or more, got {args.trace_images}")
+    if args.keep is not None:
+        if args.keep.exists() and not args.keep.is_dir():
+            raise UsageError(f"--keep {args.keep}: not a folder")
+        parent = args.keep.parent if str(args.keep.parent) else Path(".")
+        if not args.keep.exists() and not parent.is_dir():
+            raise UsageError(f"--keep {args.keep}: folder {parent} does not exist")
+    try:
+        config, params = vit.load_weights(example.weights_path(args.weights))
+        example.check_digits_shape(config, "the demo (it evaluates on the digits)")
+        return config, params
+    except (FileNotFoundError, PermissionError, IsADirectoryError, vit.WeightsError) as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _demo(args: argparse.Namespace) -> int:
     started = time.monotonic()
     if not digits.available():
-        print(
-            "lutcodegen demo: error: the demo evaluates the model on scikit-learn's digits "
-            "data set, and scikit-learn is not installed: pip install 'lutcodegen[demo]' "
-            "(lutcodegen model needs no scikit-learn)",
-            file=sys.stderr,
+        raise UsageError(
+            "the demo evaluates the model on scikit-learn's digits data set, and scikit-learn "
+            "is not installed: pip install 'lutcodegen[demo]' (lutcodegen model needs no "
+            "scikit-learn)"
         )
-        return 2
+    config, params = check_arguments(args)
     missing = sorted(
         {
             t
@@ -97,12 +121,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             "source checkout (examples/digits_vit/)",
             file=sys.stderr,
         )
-        return 2
-    try:
-        config, params = vit.load_weights(example.weights_path(args.weights))
-        example.check_digits_shape(config, "the demo (it evaluates on the digits)")
-    except (FileNotFoundError, vit.WeightsError) as exc:
-        print(f"lutcodegen demo: error: {exc}", file=sys.stderr)
         return 2
     data = digits.load()
     n_params = sum(int(v.size) for v in params.values())

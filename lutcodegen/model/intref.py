@@ -105,7 +105,9 @@ def run(qm: QuantModel, images: np.ndarray, probe: Probe | None = None) -> np.nd
     n = images.shape[0]
 
     def softmax(s: np.ndarray) -> np.ndarray:
-        return methods.reference(qm.softmax, s)
+        # requantize saturates to int8, so the narrowing keeps every value; the reference, like
+        # the C, takes int8 rows only.
+        return methods.reference(qm.softmax, s.astype(np.int8))
 
     emb = linear(patch_gather(images, c.image_size, c.patch), qm.patch)
     cls = np.broadcast_to(qm.cls_row.astype(np.int64), (n, 1, c.dim))
