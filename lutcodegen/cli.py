@@ -71,8 +71,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"lutcodegen {__version__}")
     parser.add_argument("--method", choices=METHODS, default="lut", help="algorithm (default lut)")
     parser.add_argument(
-        "--bits", type=_integer, default=8, metavar="B",
-        help="output bits, 2..16; int8 output up to 8, int16 above (default 8)",
+        "--bits", type=_integer, default=None, metavar="B",
+        help="output bits, 2..16; int8 output up to 8, int16 above (default 8; 16 with "
+        "--input-bits 16, the only width it allows)",
+    )
+    parser.add_argument(
+        "--input-bits", type=_integer, default=8, metavar="I",
+        help="input width: 8 (int8 logits, default) or 16 (int16 logits, TFLite's 16x8 mode, "
+        "methods lut and tflite: int16 output, scale 1/32768, zero point 0)",
     )
     parser.add_argument(
         "--input-scale", type=_number, default=0.0625, metavar="S",
@@ -245,8 +251,9 @@ _METHOD_FLAGS = (
 
 
 def run_generate(args: argparse.Namespace) -> int:
+    bits = args.bits if args.bits is not None else (16 if args.input_bits == 16 else 8)
     spec = Spec(
-        bits=args.bits, input_scale=args.input_scale, beta=args.beta,
+        bits=bits, input_bits=args.input_bits, input_scale=args.input_scale, beta=args.beta,
         max_row=args.max_row, prefix=args.prefix, method=args.method,
         table_layout=args.table_layout,
         **{name: getattr(args, name) for name in _METHOD_FLAGS if getattr(args, name) is not None},

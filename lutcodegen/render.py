@@ -85,7 +85,11 @@ def _context(
         "version": __version__,
         "command": spec.command_line(),
         "facts": describe(dsg) + list(notes),
-        "title": f"{spec.function_name}(): {spec.method} softmax, int8 in, {spec.bits}-bit out.",
+        "title": (
+            f"{spec.function_name}(): {spec.method} softmax, int16 in, int16 out."
+            if spec.input_bits == 16
+            else f"{spec.function_name}(): {spec.method} softmax, int8 in, {spec.bits}-bit out."
+        ),
         "function": spec.function_name,
         "PREFIX": spec.prefix.upper(),
         "guard": f"{spec.prefix.upper()}_SOFTMAX_H",
@@ -95,7 +99,7 @@ def _context(
         "scale_text": repr(spec.scale),
         "zero_point_abs": 1 << (spec.bits - 1),
         "qmax": (1 << spec.bits) - 1,
-        "method_template": f"{spec.method}.c.j2",
+        "method_template": f"{spec.method}{'_s16' if spec.input_bits == 16 else ''}.c.j2",
         "header_name": header_name,
         "accuracy_note": [
             "Bit-exact with lutcodegen's reference model for the same options. Every output is",

@@ -61,6 +61,15 @@ _HEADER_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+-]*\Z")
 #: at a useful precision; the bound is far beyond any attention row on a microcontroller.
 MAX_ROW_LIMIT = 1 << 20
 
+#: Input widths: int8 logits (every method) or int16 logits (TFLite's 16x8 mode; methods in
+#: ``INT16_INPUT_METHODS``, int16 output only).
+INPUT_BITS = (8, 16)
+INT16_INPUT_METHODS = ("lut", "tflite")
+
+#: Method ``tflite`` with int16 input sums exps of at most 32767 each in an int32, as TFLite does;
+#: this is the longest row whose sum cannot overflow.
+TFLITE_S16_MAX_ROW_LIMIT = 1 << 16
+
 #: Method ``tflite`` sums exps of at most 2^19 each (1.0 in Q12.19) in 32 bits unsigned; this is
 #: the longest row whose sum cannot wrap, so every accepted row has a defined result.
 TFLITE_MAX_ROW_LIMIT = (1 << 13) - 1
@@ -98,6 +107,11 @@ class Spec:
         num_shift: ``lut2d``: the 2D table's numerator index is round(n / 2^num_shift).
         rounding: ``rexp``: "nearest" or "floor" for the final ``(n * alpha) >> F``.
 
+    Input width (all methods read it; default 8):
+        input_bits: 8 for int8 logits, 16 for int16 logits (TFLite's "16x8" mode: symmetric
+            int16 input, no zero point). 16 is offered by methods ``lut`` and ``tflite`` with
+            ``bits=16`` only, meaning TFLite's int16 output (scale 1/32768, zero point 0).
+
     Method option of ``lut`` (None = 8):
         unroll: elements per loop iteration of the portable loops over a row (1, 2, 4 or 8):
             fewer loop instructions per element for more code bytes; same outputs. Cores with
@@ -123,6 +137,7 @@ class Spec:
     num_shift: int | None = None
     rounding: str | None = None
     unroll: int | None = None
+    input_bits: int = 8
 
     def __post_init__(self) -> None:
         validate(self)
@@ -133,11 +148,27 @@ class Spec:
         return self.beta * self.input_scale
 
     @property
+    def input_ctype(self) -> str:
+        return "int8_t" if self.input_bits == 8 else "int16_t"
+
+    @property
     def output_ctype(self) -> str:
         return "int8_t" if self.bits <= 8 else "int16_t"
 
     @property
+    def output_zero_point(self) -> int:
+        """-2^(B-1) for int8 input; 0 for int16 input (TFLite's int16 convention)."""
+        return 0 if self.input_bits == 16 else -(1 << (self.bits - 1))
+
+    @property
+    def output_scale_bits(self) -> int:
+        """F with output scale 2^-F: B for int8 input, 15 for int16 input (scale 1/32768)."""
+        return 15 if self.input_bits == 16 else self.bits
+
+    @property
     def function_name(self) -> str:
+        if self.input_bits == 16:
+            return f"{self.prefix}_softmax_s16"
         suffix = "s8" if self.bits <= 8 else "s8_s16"
         return f"{self.prefix}_softmax_{suffix}"
 
@@ -161,6 +192,7 @@ class Spec:
                 for name in _OPTIONAL_FIELDS
                 if getattr(self, name) is not None
             )
+            + (f" --input-bits {self.input_bits}" if self.input_bits != 8 else "")
         )
 
 
@@ -225,8 +257,34 @@ def validate(spec: Spec) -> None:
             f"max_row must be an integer from 1 to {MAX_ROW_LIMIT}, got {spec.max_row!r}"
         )
     check_prefix(spec.prefix)
+    _validate_input_bits(spec)
     _validate_method_options(spec)
     _validate_tflite(spec)
+
+
+def _validate_input_bits(spec: Spec) -> None:
+    """int16 input: methods lut and tflite, int16 output in TFLite's convention only."""
+    if spec.input_bits not in INPUT_BITS or isinstance(spec.input_bits, bool):
+        raise SpecError(f"input_bits must be 8 or 16, got {spec.input_bits!r}")
+    if spec.input_bits == 8:
+        return
+    if spec.method not in INT16_INPUT_METHODS:
+        raise SpecError(
+            f"--input-bits 16 is offered by methods {', '.join(INT16_INPUT_METHODS)}, "
+            f"not {spec.method!r}"
+        )
+    if spec.bits != 16:
+        raise SpecError(
+            f"--input-bits 16 gives int16 output in TFLite's convention (scale 1/32768, zero "
+            f"point 0): use --bits 16, got --bits {spec.bits!r}"
+        )
+    if spec.unroll is not None:
+        raise SpecError("--unroll applies to int8 input only, not to --input-bits 16")
+    if spec.method == "tflite" and spec.table_layout != "full":
+        raise SpecError(
+            "--table-layout applies to --method tflite with int8 input only (its int16 tables "
+            "are TFLite's fixed 513-entry tables)"
+        )
 
 
 def _is_int(value: object) -> bool:
@@ -247,6 +305,9 @@ def _validate_tflite(spec: Spec) -> None:
             f"method tflite supports bits 8 (int8 output) and 16 (int16 output) only, "
             f"got {spec.bits!r}"
         )
+    if spec.input_bits == 16:
+        _validate_tflite_s16(spec)
+        return
     if spec.max_row > TFLITE_MAX_ROW_LIMIT:
         raise SpecError(
             f"method tflite accepts max_row up to {TFLITE_MAX_ROW_LIMIT}, got {spec.max_row!r}"
@@ -269,6 +330,32 @@ def _validate_tflite(spec: Spec) -> None:
             f"diff_min {diff_min} with input_left_shift {left_shift} overflows TFLite's int32 "
             f"rescaling (|diff| * 2^left_shift must stay <= 2^31 for diff >= diff_min)"
         )
+
+
+def _validate_tflite_s16(spec: Spec) -> None:
+    """TFLite's int16 kernel has two parameters (no diff_min) and a signed shift."""
+    if spec.max_row > TFLITE_S16_MAX_ROW_LIMIT:
+        raise SpecError(
+            f"method tflite with --input-bits 16 accepts max_row up to "
+            f"{TFLITE_S16_MAX_ROW_LIMIT}, got {spec.max_row!r}"
+        )
+    multiplier, left_shift = spec.input_multiplier, spec.input_left_shift
+    if spec.diff_min is not None:
+        raise SpecError("--diff-min does not apply to --input-bits 16 (TFLite's int16 softmax "
+                        "has no diff_min); give --input-multiplier and --input-left-shift")
+    if multiplier is None and left_shift is None:
+        return
+    if multiplier is None or left_shift is None:
+        raise SpecError("give input_multiplier and input_left_shift together")
+    if not _is_int(multiplier) or not 0 <= multiplier <= (1 << 31) - 1:
+        raise SpecError(f"input_multiplier must be an integer from 0 to 2^31-1, got {multiplier!r}")
+    if not _is_int(left_shift) or not -31 <= left_shift <= 15:
+        raise SpecError(
+            f"input_left_shift must be an integer from -31 to 15 for int16 input (TFLite "
+            f"multiplies differences down to -65535 by 2^shift in int32), got {left_shift!r}"
+        )
+
+
 def _validate_method_options(spec: Spec) -> None:
     """Domain of each optional field, and that only the method's own options are set."""
     allowed = METHOD_OPTIONS.get(spec.method, ())
