@@ -51,7 +51,8 @@ def build_model(shape: tuple[int, ...], input_scale: float, beta: float, bits: i
 
     fb = _schema()
     if input_bits == 16:
-        in_type, out_type, out_scale, out_zero = fb.TensorType.INT16, fb.TensorType.INT16, 1.0 / 32768, 0
+        in_type, out_type = fb.TensorType.INT16, fb.TensorType.INT16
+        out_scale, out_zero = 1.0 / 32768, 0
     else:
         in_type = fb.TensorType.INT8
         out_type, out_scale, out_zero = (

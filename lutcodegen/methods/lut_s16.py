@@ -36,9 +36,10 @@ prove the bound with a comfortable margin (about 450-element rows).
 
 Overflow proof: ``E_hi * E_lo <= (2^31 - 1)(2^32 - 1) < 2^63``, so the rounded product fits 64
 bits; ``t <= top`` (both tables decrease from their first entry), so ``S <= L top <= 2^W - 1`` by
-the choice of ``top``; ``R <= 2^(P+1) <= 2^30`` (the unhalved quotient ``<= 2^(P+2)`` fits 32 bits) and ``t R + 2^(g-1) < 2^61 + 2^62``; the shifts
-``c - 32``, ``g - 32`` and ``k`` stay below 32 (checked when the design is made). Differences are
-formed in int32 (``m - x`` is at most 65535) and ``h``, ``l`` index 256-entry tables.
+the choice of ``top``; ``R <= 2^(P+1) <= 2^30`` (the unhalved quotient, ``<= 2^(P+2)``, fits 32
+bits) and ``t R + 2^(g-1) < 2^61 + 2^62``; the shifts ``c - 32``, ``g - 32`` and ``k`` stay
+below 32 (checked when the design is made). Differences are formed in int32 (``m - x`` is at
+most 65535), and ``h`` and ``l`` index 256-entry tables.
 """
 
 from __future__ import annotations

@@ -8,7 +8,8 @@ TFLite's int16 softmax (``SoftmaxInt16`` in its reference kernels), per row of i
    ``e_i = LUTLookup(sym, exp_lut)`` in Q0.15.
 2. ``sum = sum_i e_i`` in an int32 (Q16.15).
 3. ``hpo = clz(sum)``; ``shifted = ((sum << (hpo - 1)) + 2^13) >> 14`` (sum - 1 in Q0.16 plus
-   65536), recentred by -98304 and clamped to int16; ``r = LUTLookup(that, one_over_one_plus_x_lut)``.
+   65536), recentred by -98304 and clamped to int16; ``r = LUTLookup(that,
+   one_over_one_plus_x_lut)``.
 4. ``out_i = clamp((e_i * r + 2^(30 - hpo)) >> (31 - hpo), 0, 32767)``.
 
 ``LUTLookup`` interpolates a 513-entry int16 table: index ``256 + (v >> 7)``, then
