@@ -262,3 +262,19 @@ def test_cli_defaults_to_int16_output_and_refuses_other_combinations() -> None:
                           (["--bits", "8"], "use --bits 16")):
         bad = _cli("--input-bits", "16", *args)
         assert bad.returncode == 2 and bad.stdout == "" and message in bad.stderr
+
+
+def test_evaluate_and_report_have_int16_rows(capsys: pytest.CaptureFixture[str]) -> None:
+    """The accuracy table and the report measure the int16 kernels against correct rounding."""
+    from lutcodegen import evaluate, report
+
+    lut = evaluate.accuracy16(design_for(s16(input_scale=1 / 1024)), (2, 64), per_length=4000)
+    assert lut.max_error <= 1 and lut.equal >= 0.999 and lut.outputs > 100_000
+    tfl = evaluate.accuracy16(design_for(s16(method="tflite", input_scale=1 / 1024)), (2, 64),
+                              per_length=4000)
+    assert tfl.max_error > 1  # TFLite's exp table stops at exp(-10)
+    assert report.main(["--input-bits", "16", "--rows", "50", "--lengths", "16,64"]) == 0
+    table = capsys.readouterr().out
+    assert "int16 input" in table
+    assert [line.split("|")[1].strip() for line in table.splitlines()
+            if line.startswith("|") and "16 | 1/4096" in line] == ["ideal", "lut", "tflite"]

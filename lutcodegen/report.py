@@ -35,11 +35,13 @@ import numpy as np
 from .calibrate import calibrate, load_rows
 from .fixedpoint import ideal_output, softmax_float64
 from .methods import design_for, reference
-from .spec import METHOD_OPTIONS, METHODS, Spec, SpecError
+from .spec import INT16_INPUT_METHODS, METHOD_OPTIONS, METHODS, Spec, SpecError
 
 #: Defaults of the sweep: every method, the useful output widths, two typical input scales.
 DEFAULT_BITS = (4, 6, 8, 10, 12, 16)
 DEFAULT_SCALES = (1 / 16, 1 / 8)
+#: With --input-bits 16: int16 scales covering about +-8 and +-32 in real units.
+DEFAULT_SCALES16 = (1 / 4096, 1 / 1024)
 DEFAULT_LENGTHS = (16, 64, 128, 256)
 DEFAULT_ROWS = 1000
 
@@ -101,21 +103,32 @@ def synthetic_rows(lengths: Sequence[int], count: int, seed: int) -> list[np.nda
     return out
 
 
-def quantize(z: np.ndarray, input_scale: float) -> np.ndarray:
-    """Real scores to the int8 logits a kernel with this input scale sees."""
+def quantize(z: np.ndarray, input_scale: float, input_bits: int = 8) -> np.ndarray:
+    """Real scores to the int8 (or int16) logits a kernel with this input scale sees."""
+    if input_bits == 16:
+        return np.clip(np.rint(z / input_scale), -32768, 32767).astype(np.int16)
     return np.clip(np.rint(z / input_scale), -128, 127).astype(np.int8)
 
 
-def measure(outputs: list[np.ndarray], inputs: list[np.ndarray], scale: float, bits: int) -> dict:
+def _ideal(x: np.ndarray, scale: float, bits: int, input_bits: int) -> np.ndarray:
+    """Correct rounding in the output convention: int16 input means TFLite's 1/32768, no zero
+    point; int8 input means 2^-B with zero point -2^(B-1)."""
+    if input_bits == 16:
+        return ideal_output(x, scale, 15) + (1 << 14)
+    return ideal_output(x, scale, bits)
+
+
+def measure(outputs: list[np.ndarray], inputs: list[np.ndarray], scale: float, bits: int,
+            input_bits: int = 8) -> dict:
     """The figures of one configuration over row groups of possibly different lengths."""
     errs, exact, kl, top1, sum_err, tv = [], [], [], [], [], []
-    zero = 1 << (bits - 1)
+    zero, unit = (0, 1 << 15) if input_bits == 16 else (1 << (bits - 1), 1 << bits)
     for y, x in zip(outputs, inputs):
         p = softmax_float64(x, scale)
         level = (y + zero).astype(np.float64)
-        q = level / (1 << bits)
-        errs.append(np.abs(level - p * (1 << bits)).ravel())
-        exact.append((y == ideal_output(x, scale, bits)).ravel())
+        q = level / unit
+        errs.append(np.abs(level - p * unit).ravel())
+        exact.append((y == _ideal(x, scale, bits, input_bits)).ravel())
         floored = np.maximum(level, 0.5)
         qn = floored / floored.sum(axis=-1, keepdims=True)
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -146,27 +159,30 @@ def run(
     calibrate_from: str | None = None,
     ideal: bool = True,
     options: dict[str, object] | None = None,
+    input_bits: int = 8,
 ) -> list[Result]:
     """Measure every configuration on ``scores`` (real units, or int8 logits used as is).
 
     With ``calibrate_from`` (a name for the notes), ``scores`` is one array of calibration
     rows and each method's free parameters are chosen from it, as ``--calibrate`` would.
     ``options`` are Spec fields given to every method that has them (``METHOD_OPTIONS``).
+    ``input_bits`` 16 measures the int16-input kernels (int16 output, TFLite's convention).
     """
     results = []
+    integer = np.int8 if input_bits == 8 else np.int16
     for scale in scales:
-        inputs = [s if s.dtype == np.int8 else quantize(s, scale) for s in scores]
+        inputs = [s if s.dtype == integer else quantize(s, scale, input_bits) for s in scores]
         for bits in bits_list:
             if ideal:
-                outs = [ideal_output(x, scale, bits) for x in inputs]
+                outs = [_ideal(x, scale, bits, input_bits) for x in inputs]
                 results.append(Result("ideal", bits, scale, 0,
-                                      **measure(outs, inputs, scale, bits)))
+                                      **measure(outs, inputs, scale, bits, input_bits)))
             for method in methods:
                 try:
                     mine = {k: v for k, v in (options or {}).items()
                             if k in METHOD_OPTIONS.get(method, ())}
                     spec = Spec(method=method, bits=bits, input_scale=scale, max_row=max_row,
-                                **mine)
+                                input_bits=input_bits, **mine)
                     note = ""
                     if calibrate_from is not None and "sum_max" in METHOD_OPTIONS.get(method, ()):
                         spec, _ = calibrate(spec, inputs[0], source=calibrate_from)
@@ -178,7 +194,8 @@ def run(
                     continue
                 outs = [reference(dsg, x) for x in inputs]
                 results.append(Result(method, bits, scale, dsg.table_bytes,
-                                      **measure(outs, inputs, scale, bits), note=note))
+                                      **measure(outs, inputs, scale, bits, input_bits),
+                                      note=note))
     baseline = {(r.bits, r.input_scale): r for r in results if r.method == "ideal"}
     return [
         dataclasses.replace(r, ideal_tv=baseline[r.bits, r.input_scale].tv,
@@ -322,12 +339,12 @@ def build_parser() -> argparse.ArgumentParser:
         prog="lutcodegen report",
         description="Measure every method's accuracy and table bytes against float64 softmax.",
     )
-    parser.add_argument("--methods", type=lambda t: _list(str, t), default=list(METHODS),
+    parser.add_argument("--methods", type=lambda t: _list(str, t), default=None,
                         help=f"comma-separated (default {','.join(METHODS)})")
-    parser.add_argument("--bits", type=lambda t: _list(int, t), default=list(DEFAULT_BITS),
+    parser.add_argument("--bits", type=lambda t: _list(int, t), default=None,
                         help="comma-separated output widths (default 4,6,8,10,12,16)")
     parser.add_argument("--input-scales", type=lambda t: _list(float, t),
-                        default=list(DEFAULT_SCALES), help="comma-separated, e.g. 1/16,1/8")
+                        default=None, help="comma-separated, e.g. 1/16,1/8")
     parser.add_argument("--calibrate", type=Path, metavar="FILE.npy",
                         help="measure on these scores (last axis = row) and calibrate each "
                         "method from them, instead of synthetic rows")
@@ -340,6 +357,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--option", action="append", default=[], metavar="NAME=VALUE",
                         help="set a method option (e.g. sum_mantissa=4) for every method that "
                         "has it; repeatable")
+    parser.add_argument("--input-bits", type=int, choices=(8, 16), default=8,
+                        help="16: the int16-input kernels (methods lut and tflite, int16 output "
+                        "scale 1/32768; defaults --bits 16 --input-scales 1/4096,1/1024)")
     parser.add_argument("--no-ideal", action="store_true",
                         help="leave out the correctly rounded baseline rows")
     parser.add_argument("--plot", type=Path, metavar="FILE.png", help="also write the plot")
@@ -350,6 +370,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``lutcodegen report``; prints the table, optionally writes the plot."""
     args = build_parser().parse_args(argv)
     started = time.perf_counter()
+    wide = args.input_bits == 16
+    if args.methods is None:
+        args.methods = list(INT16_INPUT_METHODS if wide else METHODS)
+    if args.bits is None:
+        args.bits = [16] if wide else list(DEFAULT_BITS)
+    if args.input_scales is None:
+        args.input_scales = list(DEFAULT_SCALES16 if wide else DEFAULT_SCALES)
     unknown = [m for m in args.methods if m not in METHODS]
     if unknown:
         print(f"lutcodegen report: error: unknown method {unknown[0]!r}; "
@@ -384,12 +411,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         options = dict(_option(text) for text in args.option)
         results = run(args.methods, args.bits, args.input_scales, scores, max_row,
                       calibrate_from=args.calibrate.name if args.calibrate else None,
-                      ideal=not args.no_ideal, options=options)
+                      ideal=not args.no_ideal, options=options, input_bits=args.input_bits)
     except (SpecError, ValueError, OSError) as exc:
         print(f"lutcodegen report: error: {exc}", file=sys.stderr)
         return 2
     chosen = "".join(f"; --option {k}={v}" for k, v in options.items())
-    print(f"Data: {source}; max_row {max_row}{chosen}.\n")
+    wide_note = "; int16 input, int16 output (scale 1/32768)" if wide else ""
+    print(f"Data: {source}; max_row {max_row}{chosen}{wide_note}.\n")
     print(format_table(results))
     print()
     for line in summary(results):

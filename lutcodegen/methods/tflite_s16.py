@@ -231,10 +231,10 @@ def _tables() -> list[np.ndarray]:
 
 def scaled_magnitude(dsg: TfliteS16Design, d: np.ndarray) -> np.ndarray:
     """g(d) = -MultiplyByQuantizedMultiplier(-d, m, shift), exact, for d = max - x >= 0."""
-    d = np.asarray(d, dtype=object)
-    m = dsg.input_multiplier << dsg.left_shift
-    shift = 31 + dsg.right_shift
-    return np.asarray((d * m + dsg.diff_rounding) >> shift, dtype=np.int64)
+    # d * 2^ls * m <= 65535 * 2^15 * (2^31 - 1) and the rounding <= 2^61: below 2^63
+    d = np.asarray(d, dtype=np.uint64) << np.uint64(dsg.left_shift)
+    total = d * np.uint64(dsg.input_multiplier) + np.uint64(dsg.diff_rounding)
+    return (total >> np.uint64(31 + dsg.right_shift)).astype(np.int64)
 
 
 def mbqm_literal(x: int, multiplier: int, shift: int) -> int:
