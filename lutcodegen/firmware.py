@@ -27,7 +27,7 @@ from .render import render
 from .spec import Spec, SpecError
 
 #: Spec fields that ``custom_lutcodegen_<field>`` options (and ``LUTCODEGEN_<FIELD>``) can set.
-SPEC_OPTIONS = ("method", "bits", "input_scale", "beta", "max_row", "prefix")
+SPEC_OPTIONS = ("method", "bits", "input_scale", "beta", "max_row", "prefix", "input_bits")
 
 #: Name of the generated header that tells handwritten firmware which kernel was generated.
 CONFIG_HEADER = "lutcodegen_config.h"
@@ -39,7 +39,7 @@ GOLDEN_LENGTHS = (1, 2, 3, 6, 17, 64, 255)
 
 def convert_option(field: str, text: str) -> object:
     """Text of option ``field`` as the Spec field's type."""
-    if field in ("bits", "max_row"):
+    if field in ("bits", "max_row", "input_bits"):
         return int(text, 10)
     if field in ("input_scale", "beta"):
         return float(text)
@@ -120,8 +120,10 @@ def config_header(dsg: Design) -> str:
         "",
         f"/** The generated softmax: {spec.function_name}(). */",
         f"#define LUTCODEGEN_SOFTMAX {spec.function_name}",
-        "/** Element type of its output. */",
+        "/** Element types of its input and output. */",
+        f"typedef {spec.input_ctype} lutcodegen_input_t;",
         f"typedef {spec.output_ctype} lutcodegen_output_t;",
+        f"#define LUTCODEGEN_INPUT_BITS {spec.input_bits}",
         f"#define LUTCODEGEN_MAX_ROW {upper}_MAX_ROW",
         f"#define LUTCODEGEN_OUTPUT_BITS {upper}_OUTPUT_BITS",
         f'#define LUTCODEGEN_METHOD "{spec.method}"',
@@ -173,6 +175,22 @@ def golden_rows(length: int) -> np.ndarray:
     return rows.astype(np.int8)
 
 
+def golden_rows16(length: int) -> np.ndarray:
+    """The int16 counterpart of ``golden_rows``: the same kinds of rows at the int16 extremes."""
+    rng = np.random.default_rng(40960 + length)
+    rows = np.full((len(GOLDEN_ROWS), length), -32768, dtype=np.int64)
+    rows[0] = 0
+    rows[1] = 32767
+    rows[3, 0] = 32767
+    rows[4, -1] = 32767
+    rows[5, 0] = -32767
+    rows[6] = rng.integers(-32768, 32768, size=length)
+    rows[7] = rng.integers(-32768, 32768, size=length)
+    centre = rng.integers(-25000, 25000)
+    rows[8] = np.clip(np.rint(centre + 1500.0 * rng.standard_normal(length)), -32768, 32767)
+    return rows.astype(np.int16)
+
+
 def golden_lengths(max_row: int) -> list[int]:
     return sorted({n for n in GOLDEN_LENGTHS if n <= max_row} | {max_row})
 
@@ -215,28 +233,38 @@ def golden_source(designs: Sequence[Design], flip: tuple[int, int, int] | None =
     ]
     parts += [f'#include "{d.spec.prefix}_softmax.h"' for d in designs]
     parts.append("")
-    lengths = sorted({n for d in designs for n in golden_lengths(d.spec.max_row)})
-    inputs = {n: golden_rows(n) for n in lengths}
-    for n in lengths:
-        parts += [_c_array("int8_t", f"input_{n}", inputs[n].ravel()), ""]
+    lengths = sorted({n for d in designs for n in golden_lengths(d.spec.max_row)
+                      if d.spec.input_bits == 8})
+    lengths16 = sorted({n for d in designs for n in golden_lengths(d.spec.max_row)
+                        if d.spec.input_bits == 16})
+    inputs = {(8, n): golden_rows(n) for n in lengths}
+    inputs.update({(16, n): golden_rows16(n) for n in lengths16})
+    for (width, n), rows in sorted(inputs.items()):
+        parts += [_c_array(f"int{width}_t", f"input{width}_{n}", rows.ravel()), ""]
     cases = []
     for k, dsg in enumerate(designs):
+        width = dsg.spec.input_bits
         for n in golden_lengths(dsg.spec.max_row):
-            expected = reference(dsg, inputs[n]).ravel()
+            expected = reference(dsg, inputs[width, n]).ravel()
             if flip is not None and flip[:2] == (k, n):
                 top = (1 << (dsg.spec.bits - 1)) - 1
                 expected[flip[2]] += 1 if expected[flip[2]] < top else -1
             parts += [_c_array(dsg.spec.output_ctype, f"expected_{k}_{n}", expected), ""]
-            cases.append(f"    {{{k}, {len(GOLDEN_ROWS)}, {n}, input_{n}, expected_{k}_{n}}},")
+            in8, in16 = ((f"input8_{n}", "NULL") if width == 8 else ("NULL", f"input16_{n}"))
+            cases.append(f"    {{{k}, {len(GOLDEN_ROWS)}, {n}, {in8}, {in16}, "
+                         f"expected_{k}_{n}}},")
     parts.append("const struct golden_kernel golden_kernels[] = {")
     for dsg in designs:
         spec, upper = dsg.spec, dsg.spec.prefix.upper()
+        wide = spec.input_bits == 16
         s8 = spec.function_name if spec.bits <= 8 else "NULL"
-        s16 = spec.function_name if spec.bits > 8 else "NULL"
+        s16 = spec.function_name if spec.bits > 8 and not wide else "NULL"
+        in16 = spec.function_name if wide else "NULL"
         name = (f"{spec.method} bits={spec.bits} input_scale={spec.input_scale!r} "
-                f"beta={spec.beta!r} max_row={spec.max_row}")
+                f"beta={spec.beta!r} max_row={spec.max_row}"
+                + (" input_bits=16" if wide else ""))
         parts += [
-            f'    {{"{name}", {s8}, {s16}, {upper}_MAX_ROW,',
+            f'    {{"{name}", {s8}, {s16}, {in16}, {upper}_MAX_ROW,',
             f"     {upper}_STATUS_NULL_POINTER, {upper}_STATUS_BAD_NUM_ROWS, "
             f"{upper}_STATUS_BAD_ROW_SIZE}},",
         ]
