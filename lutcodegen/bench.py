@@ -31,7 +31,10 @@ from pathlib import Path
 from . import __version__
 from .firmware import Board, emulated_boards, find_firmware_dir, pio_environment
 from .methods import design_for
-from .spec import METHODS, Spec, SpecError
+from .spec import INT16_INPUT_METHODS, METHODS, Spec, SpecError
+
+#: Bench-only comparison with --input-bits 16: CMSIS-NN's arm_softmax_s16 (TFLite's tables).
+CMSIS_NN = "cmsis-nn"
 
 USAGE_ERROR = 2
 DEFAULT_LENGTHS = (16, 64, 256, 1024)
@@ -77,6 +80,7 @@ class Result:
     design_table_bytes: int = 0  #: what the generator says the tables take
     static_ram_bytes: int = 0  #: .data/.bss objects of the kernel
     stack_bytes: int = 0  #: stack peak of the call, measured on target
+    input_bits: int = 8  #: int8 or int16 logits
 
     @property
     def ram_bytes(self) -> int:
@@ -100,7 +104,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-row", type=int, default=DEFAULT_MAX_ROW, metavar="N",
                         help="max_row of the design for lengths up to N; longer rows get a "
                         "design with max_row = length (default 256)")
-    parser.add_argument("--bits", type=int, default=8, help="output bits (default 8)")
+    parser.add_argument("--bits", type=int, default=None,
+                        help="output bits (default 8; 16 with --input-bits 16)")
+    parser.add_argument("--input-bits", type=int, choices=(8, 16), default=8,
+                        help="16: int16-input kernels (methods lut, tflite, and cmsis-nn: "
+                        "CMSIS-NN's arm_softmax_s16 built from its pinned source for comparison)")
     parser.add_argument("--input-scale", type=float, default=0.0625, metavar="S",
                         help="input scale (default 0.0625)")
     parser.add_argument("--firmware-dir", help="the firmware/ PlatformIO project "
@@ -170,10 +178,15 @@ def build_plugin(firmware_dir: Path) -> Path:
 
 
 def build_firmware(firmware_dir: Path, board: Board, spec: Spec, lengths: Sequence[int],
-                   verbose: bool) -> Path:
-    """``pio run`` for one board and design; each design keeps its own build folder."""
+                   verbose: bool, cmsis_nn_dir: Path | None = None) -> Path:
+    """``pio run`` for one board and design; each design keeps its own build folder.
+
+    With ``cmsis_nn_dir`` the kernel's source is replaced by CMSIS-NN's ``arm_softmax_s16``
+    behind the same name (``spec`` must be an int16 ``tflite`` spec: its tables and parameters).
+    """
+    variant = CMSIS_NN if cmsis_nn_dir is not None else spec.method
     build_dir = firmware_dir / ".pio" / "bench" / (
-        f"{spec.method}-b{spec.bits}-s{spec.input_scale!r}-n{spec.max_row}")
+        f"{variant}-i{spec.input_bits}-b{spec.bits}-s{spec.input_scale!r}-n{spec.max_row}")
     env = pio_environment(firmware_dir)
     env.update({
         "PLATFORMIO_BUILD_DIR": str(build_dir),
@@ -183,6 +196,8 @@ def build_firmware(firmware_dir: Path, board: Board, spec: Spec, lengths: Sequen
         "LUTCODEGEN_BETA": repr(spec.beta),
         "LUTCODEGEN_MAX_ROW": str(spec.max_row),
         "LUTCODEGEN_PREFIX": spec.prefix,
+        "LUTCODEGEN_INPUT_BITS": str(spec.input_bits),
+        "LUTCODEGEN_BENCH_CMSIS_NN": str(cmsis_nn_dir) if cmsis_nn_dir is not None else "",
         "LUTCODEGEN_BENCH_LENGTHS": " ".join(str(n) for n in lengths),
     })
     command = [sys.executable, "-m", "platformio", "run", "-d", str(firmware_dir),
@@ -323,9 +338,9 @@ def run_firmware(elf: Path, board: Board, plugin: Path,
 
 
 def measure(firmware_dir: Path, board: Board, spec: Spec, lengths: Sequence[int], plugin: Path,
-            verbose: bool) -> list[Result]:
+            verbose: bool, cmsis_nn_dir: Path | None = None) -> list[Result]:
     """Build once for ``spec`` and measure every length in one QEMU run."""
-    elf = build_firmware(firmware_dir, board, spec, lengths, verbose)
+    elf = build_firmware(firmware_dir, board, spec, lengths, verbose, cmsis_nn_dir)
     symbols = read_symbols(elf, board)
     calls, overhead = run_firmware(elf, board, plugin, symbols)
     functions = code_footprint(elf, board, spec.prefix, symbols)
@@ -335,26 +350,32 @@ def measure(firmware_dir: Path, board: Board, spec: Spec, lengths: Sequence[int]
     design_tables = design_for(spec).table_bytes
     return [
         Result(
-            board=board.env, cpu=board.cpu, method=spec.method, bits=spec.bits,
+            board=board.env, cpu=board.cpu,
+            method=CMSIS_NN if cmsis_nn_dir is not None else spec.method, bits=spec.bits,
             input_scale=spec.input_scale, max_row=spec.max_row, length=call.length,
             rows=call.rows, instructions=call.instructions, marker_overhead=overhead,
             instructions_per_element=call.instructions / (call.rows * call.length),
             instructions_per_row=call.instructions / call.rows,
             code_bytes=sum(functions.values()), code_functions=dict(sorted(functions.items())),
             table_bytes=tables, design_table_bytes=design_tables, static_ram_bytes=static_ram,
-            stack_bytes=call.stack,
+            stack_bytes=call.stack, input_bits=spec.input_bits,
         )
         for call in calls
     ]
 
 
 def designs_for(method: str, bits: int, input_scale: float, max_row: int,
-                lengths: Sequence[int]) -> list[tuple[Spec, list[int]]]:
-    """Group lengths by the design that measures them: max_row for short rows, else L itself."""
+                lengths: Sequence[int], input_bits: int = 8) -> list[tuple[Spec, list[int]]]:
+    """Group lengths by the design that measures them: max_row for short rows, else L itself.
+
+    ``cmsis-nn`` measures with the int16 ``tflite`` spec, whose tables and parameters it takes.
+    """
     groups: dict[int, list[int]] = {}
     for n in lengths:
         groups.setdefault(max(max_row, n), []).append(n)
-    return [(Spec(method=method, bits=bits, input_scale=input_scale, max_row=m), ns)
+    method = "tflite" if method == CMSIS_NN else method
+    return [(Spec(method=method, bits=bits, input_scale=input_scale, max_row=m,
+                  input_bits=input_bits), ns)
             for m, ns in sorted(groups.items())]
 
 
@@ -424,8 +445,9 @@ def markdown_table(header: list[str], rows: list[list[str]]) -> str:
 
 def describe_setup(results: Sequence[Result]) -> str:
     first = results[0]
+    logits = f"int{first.input_bits}"
     return (f"lutcodegen {__version__}, bits={first.bits}, input_scale={first.input_scale!r}, "
-            "uniform random int8 logits, one call of rows x L = 1024 elements (one row at "
+            f"uniform random {logits} logits, one call of rows x L = 1024 elements (one row at "
             "L >= 1024), arm-none-eabi-gcc / riscv64-unknown-elf-gcc -O2, picolibc.")
 
 
@@ -478,19 +500,32 @@ def run(args: argparse.Namespace) -> int:
     all_boards = emulated_boards(firmware_dir)
     names = _select(args.board, [b.env for b in all_boards], "board")
     boards = [b for b in all_boards if b.env in names]
-    methods = _select(args.method, list(METHODS), "method")
+    wide = args.input_bits == 16
+    methods = _select(args.method, [*INT16_INPUT_METHODS, CMSIS_NN] if wide else list(METHODS),
+                      "method")
+    bits = args.bits if args.bits is not None else (16 if wide else 8)
     lengths = _lengths(args.lengths)
     _check_tools(boards)
     plugin = build_plugin(firmware_dir)
+    cmsis_dir = None
+    if CMSIS_NN in methods:
+        from . import cmsis_nn
+
+        try:
+            cmsis_dir = cmsis_nn.ensure_source()
+        except cmsis_nn.CmsisNnError as exc:
+            raise BenchError(str(exc), USAGE_ERROR) from None
 
     results: list[Result] = []
     for board in boards:
         for method in methods:
-            for spec, group in designs_for(method, args.bits, args.input_scale, args.max_row,
-                                           lengths):
-                print(f"bench: {board.env}: {spec.command_line()}: L = "
+            for spec, group in designs_for(method, bits, args.input_scale, args.max_row,
+                                           lengths, args.input_bits):
+                label = "CMSIS-NN arm_softmax_s16 with " if method == CMSIS_NN else ""
+                print(f"bench: {board.env}: {label}{spec.command_line()}: L = "
                       f"{', '.join(str(n) for n in group)}", file=sys.stderr)
-                results += measure(firmware_dir, board, spec, group, plugin, args.verbose)
+                results += measure(firmware_dir, board, spec, group, plugin, args.verbose,
+                                   cmsis_dir if method == CMSIS_NN else None)
 
     print(f"Executed instructions per element ({describe_setup(results)})")
     print(UNIT_NOTE)
