@@ -140,11 +140,11 @@ def test_hypothesis_options_and_rows(method, scale, beta, max_row, layout, data,
 def test_proof_holds_and_the_design_is_sound(scale: float, max_row: int) -> None:
     dsg = design_for(s16(input_scale=scale, max_row=max_row))
     assert dsg.error_bound < 1
-    assert dsg.max_sum_bits <= dsg.sum_bits  # the sum cannot wrap
-    first = lut_s16.products(dsg.hi_table[:1].astype(np.uint64),
-                             dsg.lo_table[:1].astype(np.uint64), dsg.product_shift)
-    assert int(first[0]) == dsg.top
-    assert dsg.product_shift >= 33 and dsg.precision <= 29
+    assert dsg.max_sum_bits <= 52  # the 64-bit sum cannot wrap, and g <= 63 below
+    w = lut_s16.weights(dsg.hi_table.astype(np.uint64), dsg.lo_table.astype(np.uint64))
+    assert int(w[0]) == dsg.top == int(w.max())  # the row maximum has the largest weight
+    assert int(w.max()) < 1 << 30  # four weights add up in 32 bits
+    assert dsg.top.bit_length() + dsg.precision - lut_s16.OUT_BITS >= 33
 
 
 def test_table_error_is_the_largest_over_every_difference() -> None:
@@ -152,10 +152,26 @@ def test_table_error_is_the_largest_over_every_difference() -> None:
     import math
 
     dsg = design_for(s16(input_scale=3e-4))
-    t = lut_s16.products(dsg.hi_table.astype(np.uint64), dsg.lo_table.astype(np.uint64),
-                         dsg.product_shift)
-    worst = max(abs(int(t[d]) - dsg.top * math.exp(-3e-4 * d)) for d in range(65536))
+    w = lut_s16.weights(dsg.hi_table.astype(np.uint64), dsg.lo_table.astype(np.uint64))
+    worst = max(abs(int(w[d]) - dsg.top * math.exp(-3e-4 * d)) for d in range(65536))
     assert worst <= dsg.table_error <= worst + 2 * lut_s16.EXACT_MARGIN
+
+
+@pytest.mark.parametrize("defines", [("LCG_USE_CLZ=0",), ("LCG_RECIP_NEWTON=0",),
+                                     ("LCG_USE_CLZ=0", "LCG_RECIP_NEWTON=0")])
+@pytest.mark.parametrize("max_row", [256, 4096])
+def test_portable_paths_equal_the_reference(defines: tuple[str, ...], max_row: int,
+                                            build_kernel) -> None:
+    """The binary-search shift and the shift-and-subtract reciprocal (the paths of cores
+    without count-leading-zeros or a 64-bit product) give the same bits."""
+    dsg = design_for(s16(input_scale=1e-4, max_row=max_row))
+    kernel = build_kernel(dsg, defines)
+    rng = np.random.default_rng(7)
+    for length in (1, 3, 64, max_row):
+        check(kernel, dsg, np.concatenate([rowsets.uniform16(rng, 20, length),
+                                           rowsets.gaussian16(rng, 20, length, dsg.spec.scale),
+                                           rowsets.edge_rows16(length)]))
+    check(kernel, dsg, rowsets.every_difference16(2))
 
 
 def test_default_max_row_tables_fit_2_kib() -> None:
