@@ -158,12 +158,14 @@ def test_table_error_is_the_largest_over_every_difference() -> None:
 
 
 @pytest.mark.parametrize("defines", [("LCG_USE_CLZ=0",), ("LCG_RECIP_NEWTON=0",),
-                                     ("LCG_USE_CLZ=0", "LCG_RECIP_NEWTON=0")])
+                                     ("LCG_MULHI_HALVES=1",),
+                                     ("LCG_USE_CLZ=0", "LCG_RECIP_NEWTON=0", "LCG_MULHI_HALVES=1")])
 @pytest.mark.parametrize("max_row", [256, 4096])
 def test_portable_paths_equal_the_reference(defines: tuple[str, ...], max_row: int,
                                             build_kernel) -> None:
-    """The binary-search shift and the shift-and-subtract reciprocal (the paths of cores
-    without count-leading-zeros or a 64-bit product) give the same bits."""
+    """The binary-search shift, the shift-and-subtract reciprocal and the high word from four
+    16 x 16-bit products (the paths of cores without count-leading-zeros or a 64-bit product)
+    give the same bits."""
     dsg = design_for(s16(input_scale=1e-4, max_row=max_row))
     kernel = build_kernel(dsg, defines)
     rng = np.random.default_rng(7)
