@@ -327,7 +327,7 @@ static void lcg_softmax_row(const int8_t *x, int32_t n, int8_t *y)
         }
     }
 }
-#else
+#else /* !LCG_USE_MVE */
 /* T[d] for d = 0 .. 255. */
 static uint32_t lcg_exp(uint32_t d)
 {
@@ -370,7 +370,7 @@ static uint32_t lcg_max4(uint32_t a, uint32_t b)
     (void)__ssub8((int8x4_t)a, (int8x4_t)b);
     return (uint32_t)__sel((uint8x4_t)a, (uint8x4_t)b);
 }
-#endif
+#endif /* LCG_USE_SIMD32 */
 
 static void lcg_softmax_row(const int8_t *x, int32_t n, int8_t *y)
 {
@@ -411,7 +411,7 @@ static void lcg_softmax_row(const int8_t *x, int32_t n, int8_t *y)
         sum += lcg_exp(d & 0xffu) + lcg_exp((d >> 8) & 0xffu) + lcg_exp((d >> 16) & 0xffu) +
                lcg_exp(d >> 24);
     }
-#else
+#else /* !LCG_USE_SIMD32 */
     {
         /* 8 elements per iteration; separate running maxima keep the steps independent. */
         int32_t max1 = max;
@@ -492,7 +492,7 @@ static void lcg_softmax_row(const int8_t *x, int32_t n, int8_t *y)
     for (; i < n; ++i) {
         sum += lcg_exp((uint32_t)(max - x[i]));
     }
-#endif
+#endif /* LCG_USE_SIMD32 */
     /* recip ~= 2^(bits(sum) + P) / sum; the output shift is bits(sum) + P - 8. */
     shift = 32u - lcg_normalize(&sum);
     recip = lcg_reciprocal(sum);
@@ -515,7 +515,7 @@ static void lcg_softmax_row(const int8_t *x, int32_t n, int8_t *y)
             q = (uint32_t)__usub8((uint8x4_t)q, (uint8x4_t)0x80808080u); /* - 128 in each byte */
             __builtin_memcpy(y + i, &q, 4u);
         }
-#else
+#else /* !LCG_USE_SIMD32 */
         for (i = 0; i + 8 <= n; i += 8) {
             y[i] = lcg_scale(lcg_exp((uint32_t)(max - x[i])), recip, half, shift);
             y[i + 1] = lcg_scale(lcg_exp((uint32_t)(max - x[i + 1])), recip, half, shift);
@@ -529,7 +529,7 @@ static void lcg_softmax_row(const int8_t *x, int32_t n, int8_t *y)
         for (; i < n; ++i) {
             y[i] = lcg_scale(lcg_exp((uint32_t)(max - x[i])), recip, half, shift);
         }
-#endif
+#endif /* LCG_USE_SIMD32 */
     } else {
         for (i = 0; i < n; ++i) {
             uint32_t q = lcg_round(lcg_exp((uint32_t)(max - x[i])), recip, half, shift);
@@ -541,7 +541,7 @@ static void lcg_softmax_row(const int8_t *x, int32_t n, int8_t *y)
     }
 }
 
-#endif
+#endif /* LCG_USE_MVE */
 int32_t lcg_softmax_s8(const int8_t *input, int32_t num_rows, int32_t row_size,
                        int8_t *output)
 {

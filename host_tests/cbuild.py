@@ -46,8 +46,9 @@ class Kernel:
         self.in_dtype = np.int8 if dsg.spec.input_bits == 8 else np.int16
         self.in_ctype = dsg.spec.input_ctype
 
-    def status(self, x: np.ndarray | None, num_rows: int, row_size: int,
-               out: np.ndarray | None) -> int:
+    def status(
+        self, x: np.ndarray | None, num_rows: int, row_size: int, out: np.ndarray | None
+    ) -> int:
         """Raw call; ``None`` passes a NULL pointer."""
         inp = self.ffi.NULL if x is None else self.ffi.from_buffer(f"{self.in_ctype}[]", x)
         outp = self.ffi.NULL if out is None else self.ffi.from_buffer(f"{self.out_ctype}[]", out)

@@ -31,8 +31,14 @@ EXAMPLES: dict[str, list[Spec]] = {
         Spec(unroll=8, max_row=1000),
         # int16 input (TFLite's 16x8 mode): 32-bit sums, compact high table, 64-bit sums
         Spec(input_bits=16, bits=16, input_scale=3e-4),
-        Spec(input_bits=16, bits=16, input_scale=1 / 16, max_row=1000, table_layout="compact",
-             prefix="s16c"),
+        Spec(
+            input_bits=16,
+            bits=16,
+            input_scale=1 / 16,
+            max_row=1000,
+            table_layout="compact",
+            prefix="s16c",
+        ),
         Spec(input_bits=16, bits=16, input_scale=1e-6, max_row=4096),
         Spec(input_bits=16, bits=16, input_scale=2.0, max_row=1),
     ],
@@ -53,8 +59,14 @@ EXAMPLES: dict[str, list[Spec]] = {
         Spec(method="tflite", input_bits=16, bits=16, input_scale=3e-4),
         Spec(method="tflite", input_bits=16, bits=16, input_scale=1e-7, beta=0.5, max_row=4096),
         Spec(method="tflite", input_bits=16, bits=16, input_scale=4.0),  # left shift 15
-        Spec(method="tflite", input_bits=16, bits=16, input_multiplier=0, input_left_shift=0,
-             prefix="t16raw"),
+        Spec(
+            method="tflite",
+            input_bits=16,
+            bits=16,
+            input_multiplier=0,
+            input_left_shift=0,
+            prefix="t16raw",
+        ),
     ],
 }
 
@@ -69,8 +81,10 @@ FUZZ: dict[str, list[Spec]] = {
     ],
     "rexp": [Spec(method="rexp", max_row=1024)],
     "lut2d": [Spec(method="lut2d", max_row=1024)],
-    "tflite": [Spec(method="tflite", max_row=2048),
-               Spec(method="tflite", input_bits=16, bits=16, input_scale=1e-3, max_row=2048)],
+    "tflite": [
+        Spec(method="tflite", max_row=2048),
+        Spec(method="tflite", input_bits=16, bits=16, input_scale=1e-3, max_row=2048),
+    ],
 }
 
 
@@ -90,7 +104,8 @@ def fuzz_specs() -> list[Spec]:
 
 def spec_id(spec: Spec) -> str:
     """A short, unique, readable pytest id."""
-    return (f"{spec.method}-b{spec.bits}-s{spec.input_scale:g}-beta{spec.beta:g}"
-            f"-n{spec.max_row}-{spec.prefix}-{spec.table_layout}-u{spec.unroll}"
-            f"-{spec.sum_mode}-{spec.rounding}-{spec.index_shift}"
-            + (f"-in{spec.input_bits}" if spec.input_bits != 8 else ""))
+    return (
+        f"{spec.method}-b{spec.bits}-s{spec.input_scale:g}-beta{spec.beta:g}"
+        f"-n{spec.max_row}-{spec.prefix}-{spec.table_layout}-u{spec.unroll}"
+        f"-{spec.sum_mode}-{spec.rounding}-{spec.index_shift}"
+    ) + (f"-in{spec.input_bits}" if spec.input_bits != 8 else "")

@@ -21,8 +21,10 @@ def assert_equal(actual: np.ndarray, expected: np.ndarray) -> None:
     """Fails with the first mismatching positions, as 'pos i: act X ref Y', and a count."""
     bad = np.argwhere(actual != expected)
     if len(bad):
-        lines = [f"pos {tuple(int(v) for v in p)}: act {actual[tuple(p)]} ref {expected[tuple(p)]}"
-                 for p in bad[:10]]
+        lines = [
+            f"pos {tuple(int(v) for v in p)}: act {actual[tuple(p)]} ref {expected[tuple(p)]}"
+            for p in bad[:10]
+        ]
         pytest.fail(f"{len(bad)} mismatches of {actual.size}:\n" + "\n".join(lines))
 
 
@@ -37,8 +39,9 @@ def check_short_rows(kernel: Kernel, dsg: Design, longest: int) -> None:
         check(kernel, dsg, np.concatenate([rows.every_difference(length), rows.edge_rows(length)]))
 
 
-def check_random_rows(kernel: Kernel, dsg: Design, rng: np.random.Generator,
-                      lengths: Iterable[int], min_rows: int) -> None:
+def check_random_rows(
+    kernel: Kernel, dsg: Design, rng: np.random.Generator, lengths: Iterable[int], min_rows: int
+) -> None:
     """Uniform and attention-like rows at each of ``lengths`` that the kernel accepts."""
     spec = dsg.spec
     for length in sorted({n for n in lengths if 1 <= n <= spec.max_row}):

@@ -50,8 +50,9 @@ def _i8(x: np.ndarray) -> np.ndarray:
 class CompiledModel:
     """The generated C of one quantized model, callable kernel by kernel."""
 
-    def __init__(self, qm: QuantModel, prefix: str, ffi: cffi.FFI, lib: object,
-                 scratch_bytes: int) -> None:
+    def __init__(
+        self, qm: QuantModel, prefix: str, ffi: cffi.FFI, lib: object, scratch_bytes: int
+    ) -> None:
         self.qm, self.prefix, self.ffi, self.lib = qm, prefix, ffi, lib
         self.scratch_bytes = scratch_bytes
         self._keep: list[object] = []  # arrays referenced by parameter structs
@@ -68,72 +69,118 @@ class CompiledModel:
         b = np.ascontiguousarray(q.bias, dtype=np.int32)
         m = np.ascontiguousarray(q.rq.mult, dtype=np.int32)
         s = np.ascontiguousarray(q.rq.shift, dtype=np.uint8)
-        return self.ffi.new(f"{self.prefix}_linear_s8_params *", {
-            "weight": self._buf("int8_t", w), "bias": self._buf("int32_t", b),
-            "mult": self._buf("int32_t", m), "shift": self._buf("uint8_t", s),
-            "in_dim": q.in_dim, "out_dim": q.out_dim, "bias_rows": b.shape[0],
-        })
+        return self.ffi.new(
+            f"{self.prefix}_linear_s8_params *",
+            {
+                "weight": self._buf("int8_t", w),
+                "bias": self._buf("int32_t", b),
+                "mult": self._buf("int32_t", m),
+                "shift": self._buf("uint8_t", s),
+                "in_dim": q.in_dim,
+                "out_dim": q.out_dim,
+                "bias_rows": b.shape[0],
+            },
+        )
 
     def linear(self, q: QLinear, x: np.ndarray) -> np.ndarray:
         x = _i8(x)
         out = np.empty((x.shape[0], q.out_dim), dtype=np.int8)
-        self._fn("linear_s8")(self.linear_params(q), self.ffi.from_buffer("int8_t[]", x),
-                              x.shape[0], self.ffi.from_buffer("int8_t[]", out))
+        self._fn("linear_s8")(
+            self.linear_params(q),
+            self.ffi.from_buffer("int8_t[]", x),
+            x.shape[0],
+            self.ffi.from_buffer("int8_t[]", out),
+        )
         return out.astype(np.int64)
 
     def layer_norm(self, q: QLayerNorm, x: np.ndarray) -> np.ndarray:
         x = _i8(x)
         gain = np.ascontiguousarray(q.gain, dtype=np.int32)
         bias = np.ascontiguousarray(q.bias, dtype=np.int64)
-        prm = self.ffi.new(f"{self.prefix}_layer_norm_s8_params *", {
-            "gain": self._buf("int32_t", gain), "bias": self._buf("int64_t", bias),
-            "eps": q.eps, "dim": len(gain), "shift": q.shift,
-        })
+        prm = self.ffi.new(
+            f"{self.prefix}_layer_norm_s8_params *",
+            {
+                "gain": self._buf("int32_t", gain),
+                "bias": self._buf("int64_t", bias),
+                "eps": q.eps,
+                "dim": len(gain),
+                "shift": q.shift,
+            },
+        )
         out = np.empty_like(x)
-        self._fn("layer_norm_s8")(prm, self.ffi.from_buffer("int8_t[]", x), x.shape[0],
-                                  self.ffi.from_buffer("int8_t[]", out))
+        self._fn("layer_norm_s8")(
+            prm,
+            self.ffi.from_buffer("int8_t[]", x),
+            x.shape[0],
+            self.ffi.from_buffer("int8_t[]", out),
+        )
         return out.astype(np.int64)
 
     def add(self, q: QAdd, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         a, b = _i8(a), _i8(b)
-        prm = self.ffi.new(f"{self.prefix}_add_s8_params *",
-                           {"mult_a": q.mult_a, "mult_b": q.mult_b, "shift": q.shift})
+        prm = self.ffi.new(
+            f"{self.prefix}_add_s8_params *",
+            {"mult_a": q.mult_a, "mult_b": q.mult_b, "shift": q.shift},
+        )
         out = np.empty_like(a)
-        self._fn("add_s8")(self.ffi.from_buffer("int8_t[]", a), self.ffi.from_buffer("int8_t[]", b),
-                           a.size, prm, self.ffi.from_buffer("int8_t[]", out))
+        self._fn("add_s8")(
+            self.ffi.from_buffer("int8_t[]", a),
+            self.ffi.from_buffer("int8_t[]", b),
+            a.size,
+            prm,
+            self.ffi.from_buffer("int8_t[]", out),
+        )
         return out.astype(np.int64)
 
     def lookup(self, x: np.ndarray, table: np.ndarray) -> np.ndarray:
         buf = _i8(x).copy()
         tab = _i8(table)
-        self._fn("lookup_s8")(self.ffi.from_buffer("int8_t[]", buf), buf.size,
-                              self.ffi.from_buffer("int8_t[]", tab))
+        self._fn("lookup_s8")(
+            self.ffi.from_buffer("int8_t[]", buf), buf.size, self.ffi.from_buffer("int8_t[]", tab)
+        )
         return buf.astype(np.int64)
 
-    def attention(self, qkv: np.ndarray, score: tuple[int, int],
-                  context: tuple[int, int]) -> tuple[int, np.ndarray]:
+    def attention(
+        self, qkv: np.ndarray, score: tuple[int, int], context: tuple[int, int]
+    ) -> tuple[int, np.ndarray]:
         c = self.qm.config
         qkv = _i8(qkv)
         t = qkv.shape[0]
-        prm = self.ffi.new(f"{self.prefix}_attention_s8_params *", {
-            "tokens": t, "dim": c.dim, "heads": c.heads, "head_dim": c.head_dim,
-            "score_mult": score[0], "score_shift": score[1],
-            "context_mult": context[0], "context_shift": context[1],
-        })
+        prm = self.ffi.new(
+            f"{self.prefix}_attention_s8_params *",
+            {
+                "tokens": t,
+                "dim": c.dim,
+                "heads": c.heads,
+                "head_dim": c.head_dim,
+                "score_mult": score[0],
+                "score_shift": score[1],
+                "context_mult": context[0],
+                "context_shift": context[1],
+            },
+        )
         scores = np.empty(t * t, dtype=np.int8)
         probs = np.empty(t * t, dtype=np.int8)
         out = np.empty((t, c.dim), dtype=np.int8)
         status = self._fn("attention_s8")(
-            prm, self.ffi.from_buffer("int8_t[]", qkv), self.ffi.from_buffer("int8_t[]", scores),
-            self.ffi.from_buffer("int8_t[]", probs), self.ffi.from_buffer("int8_t[]", out))
+            prm,
+            self.ffi.from_buffer("int8_t[]", qkv),
+            self.ffi.from_buffer("int8_t[]", scores),
+            self.ffi.from_buffer("int8_t[]", probs),
+            self.ffi.from_buffer("int8_t[]", out),
+        )
         return int(status), out.astype(np.int64)
 
     def patch_gather(self, image: np.ndarray) -> np.ndarray:
         c = self.qm.config
         img = _i8(image)
         out = np.empty(c.patches * c.patch_size, dtype=np.int8)
-        self._fn("patch_gather_s8")(self.ffi.from_buffer("int8_t[]", img), c.image_size, c.patch,
-                                    self.ffi.from_buffer("int8_t[]", out))
+        self._fn("patch_gather_s8")(
+            self.ffi.from_buffer("int8_t[]", img),
+            c.image_size,
+            c.patch,
+            self.ffi.from_buffer("int8_t[]", out),
+        )
         return out.reshape(c.patches, c.patch_size).astype(np.int64)
 
     def run(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -144,8 +191,11 @@ class CompiledModel:
         scratch = self.ffi.new("int8_t[]", self.scratch_bytes)
         run = self._fn("model_run")
         for i in range(len(images)):
-            status[i] = run(self.ffi.from_buffer("int8_t[]", images[i]),
-                            self.ffi.from_buffer("int8_t[]", logits[i]), scratch)
+            status[i] = run(
+                self.ffi.from_buffer("int8_t[]", images[i]),
+                self.ffi.from_buffer("int8_t[]", logits[i]),
+                scratch,
+            )
         return logits.astype(np.int64), status
 
 

@@ -1,7 +1,7 @@
-"""Test rows live in the package (``lutcodegen.rowsets``) so the accuracy figures the project
-publishes come from the same rows as the tests."""
+"""Test rows live in the package (``lutcodegen.analysis.rowsets``) so the accuracy figures the
+project publishes come from the same rows as the tests."""
 
-from lutcodegen.rowsets import (  # noqa: F401
+from lutcodegen.analysis.rowsets import (  # noqa: F401
     edge_rows,
     edge_rows16,
     every_difference,

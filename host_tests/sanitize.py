@@ -38,8 +38,17 @@ VARIANTS = {
     "clang": ("clang", ["-fsanitize=address,undefined,implicit-conversion,unsigned-shift-base"]),
     "msan": ("clang", ["-fsanitize=memory", "-fsanitize-memory-track-origins=2"]),
 }
-COMMON = ["-fno-sanitize-recover=all", "-fno-omit-frame-pointer", "-g", "-O1", "-std=c99",
-          "-pedantic", "-Wall", "-Wextra", "-Werror"]
+COMMON = [
+    "-fno-sanitize-recover=all",
+    "-fno-omit-frame-pointer",
+    "-g",
+    "-O1",
+    "-std=c99",
+    "-pedantic",
+    "-Wall",
+    "-Wextra",
+    "-Werror",
+]
 RUN_ENV = {
     "ASAN_OPTIONS": "detect_leaks=1:halt_on_error=1:strict_string_checks=1",
     "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1",
@@ -70,10 +79,14 @@ def expected_status(flags: int, num_rows: int, row_size: int, max_row: int) -> i
 def _harness_defines(dsg: Design) -> list[str]:
     spec = dsg.spec
     prefix = spec.prefix.upper()
-    return ['-DKERNEL_HEADER="k.h"', f"-DK_FUNC={spec.function_name}",
-            f"-DK_IN_T={spec.input_ctype}",
-            f"-DK_OUT_T={spec.output_ctype}", f"-DK_MAX_ROW={prefix}_MAX_ROW",
-            f"-DK_OUT_BITS={prefix}_OUTPUT_BITS"]
+    return [
+        '-DKERNEL_HEADER="k.h"',
+        f"-DK_FUNC={spec.function_name}",
+        f"-DK_IN_T={spec.input_ctype}",
+        f"-DK_OUT_T={spec.output_ctype}",
+        f"-DK_MAX_ROW={prefix}_MAX_ROW",
+        f"-DK_OUT_BITS={prefix}_OUTPUT_BITS",
+    ]
 
 
 def build_harness(dsg: Design, variant: str, root: Path, fuzzer: bool = False) -> Path:
@@ -167,23 +180,34 @@ def check_dump(dsg: Design, records: Sequence[Record]) -> ReplayResult:
         expected = reference(dsg, x)
         bad = np.argwhere(y != expected)
         if len(bad):
-            lines = [f"row {tuple(int(v) for v in x[p[0]][:8])}..: pos {int(p[1])}: "
-                     f"act {y[tuple(p)]} ref {expected[tuple(p)]}" for p in bad[:5]]
-            raise AssertionError(f"length {length}: {len(bad)} mismatches of {y.size}\n"
-                                 + "\n".join(lines))
+            lines = [
+                f"row {tuple(int(v) for v in x[p[0]][:8])}..: pos {int(p[1])}: "
+                f"act {y[tuple(p)]} ref {expected[tuple(p)]}"
+                for p in bad[:5]
+            ]
+            raise AssertionError(
+                f"length {length}: {len(bad)} mismatches of {y.size}\n" + "\n".join(lines)
+            )
         rows += x.shape[0]
         outputs += y.size
     return ReplayResult(len(records), accepted, rejected, rows, outputs)
 
 
-def run_replay(binary: Path, packs: Sequence[Path], dump: Path,
-               timeout: float = 600) -> tuple[int, str]:
+def run_replay(
+    binary: Path, packs: Sequence[Path], dump: Path, timeout: float = 600
+) -> tuple[int, str]:
     """Run the replay driver; returns (units replayed, stderr). Fails on any report."""
     if dump.exists():
         dump.unlink()
     env = dict(os.environ, LCG_HARNESS_DUMP=str(dump), **RUN_ENV)
-    result = subprocess.run([str(binary), *map(str, packs)], capture_output=True, text=True,
-                            env=env, timeout=timeout, check=False)
+    result = subprocess.run(
+        [str(binary), *map(str, packs)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+        check=False,
+    )
     assert_clean(result.returncode, result.stderr)
     last = result.stdout.strip().splitlines()[-1]
     assert last.startswith("replayed "), result.stdout
@@ -229,35 +253,40 @@ def _exactness_blocks16(spec: Spec, rng: np.random.Generator) -> list[np.ndarray
     blocks = []
     for length in range(1, min(16, spec.max_row) + 1):
         step = 1 if length == 2 else 509
-        blocks += [rowsets.every_difference16(length, step, offset=length % step),
-                   rowsets.edge_rows16(length)]
+        blocks += [
+            rowsets.every_difference16(length, step, offset=length % step),
+            rowsets.edge_rows16(length),
+        ]
     long = {1, 3, 17, 100, spec.max_row // 2, spec.max_row - 1, spec.max_row}
     for length in sorted(n for n in long if 1 <= n <= spec.max_row):
         count = max(2, min(256, 20000 // length))
-        blocks += [rowsets.uniform16(rng, count, length),
-                   rowsets.gaussian16(rng, count, length, spec.scale),
-                   rowsets.edge_rows16(length)]
+        blocks += [
+            rowsets.uniform16(rng, count, length),
+            rowsets.gaussian16(rng, count, length, spec.scale),
+            rowsets.edge_rows16(length),
+        ]
     return blocks
 
 
 def exactness_units(spec: Spec, seed: int = 8) -> list[bytes]:
     """The exactness test rows (every table index, edge rows, random and attention-like rows up
     to max_row) as harness units of at most MAX_ROWS_PER_UNIT rows each."""
-    from lutcodegen import rowsets
+    from lutcodegen.analysis import rowsets
 
     rng = np.random.default_rng(seed)
     blocks: list[np.ndarray] = []
     if spec.input_bits == 16:
         return _units(_exactness_blocks16(spec, rng))
     for length in range(1, min(64, spec.max_row) + 1):
-        blocks.append(np.concatenate([rowsets.every_difference(length),
-                                      rowsets.edge_rows(length)]))
+        blocks.append(np.concatenate([rowsets.every_difference(length), rowsets.edge_rows(length)]))
     long = {1, 2, 3, 17, 100, spec.max_row // 2, spec.max_row - 1, spec.max_row}
     for length in sorted(n for n in long if 1 <= n <= spec.max_row):
         count = max(2, min(256, 20000 // length))
-        blocks += [rowsets.uniform(rng, count, length),
-                   rowsets.gaussian(rng, count, length, spec.scale),
-                   rowsets.edge_rows(length)]
+        blocks += [
+            rowsets.uniform(rng, count, length),
+            rowsets.gaussian(rng, count, length, spec.scale),
+            rowsets.edge_rows(length),
+        ]
         if 64 < length <= 4096:  # 256 rows each: beyond 4096 this would dominate the run time
             blocks.append(rowsets.every_difference(length))
     return _units(blocks)

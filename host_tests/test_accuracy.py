@@ -11,7 +11,7 @@ import pytest
 import rows
 
 from lutcodegen import Spec, design_for, ideal_output, reference
-from lutcodegen.evaluate import LENGTHS, accuracy
+from lutcodegen.analysis.evaluate import LENGTHS, accuracy
 
 SCALES = [1 / 64, 1 / 32, 1 / 16, 1 / 8, 1 / 4, 1 / 2, 1.0]
 
@@ -59,8 +59,14 @@ def test_long_rows_within_one_lsb() -> None:
 
 @pytest.mark.parametrize(
     ("bits", "scale", "limit"),
-    [(8, 1 / 16, 512), (8, 1 / 64, 512), (8, 1.0, 512), (16, 1 / 64, 1024), (16, 1 / 16, 1024),
-     (16, 1.0, 1024)],
+    [
+        (8, 1 / 16, 512),
+        (8, 1 / 64, 512),
+        (8, 1.0, 512),
+        (16, 1 / 64, 1024),
+        (16, 1 / 16, 1024),
+        (16, 1.0, 1024),
+    ],
 )
 def test_table_bytes(bits: int, scale: float, limit: int) -> None:
     assert design_for(Spec(bits=bits, input_scale=scale)).table_bytes <= limit

@@ -20,8 +20,14 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def run(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None):
     full_env = dict(os.environ, PYTHONPATH=str(ROOT), **(env or {}))
-    return subprocess.run([sys.executable, "-m", "lutcodegen", *args], capture_output=True,
-                          text=True, env=full_env, cwd=cwd, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "lutcodegen", *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        cwd=cwd,
+        check=False,
+    )
 
 
 def test_default_writes_the_c_to_stdout_and_nothing_to_stderr() -> None:
@@ -35,48 +41,56 @@ def test_banner_has_version_command_and_no_timestamp() -> None:
     text = run("--bits", "12", "--input-scale", "0.25", "--prefix", "enc0").stdout
     head = text.split("*/", 1)[0]
     assert f"lutcodegen {__version__} - DO NOT EDIT" in head
-    assert ("lutcodegen --method lut --bits 12 --input-scale 0.25 --beta 1.0 --max-row 256 "
-            "--prefix enc0") in head
+    assert (
+        "lutcodegen --method lut --bits 12 --input-scale 0.25 --beta 1.0 --max-row 256 "
+        "--prefix enc0"
+    ) in head
     assert not re.search(r"\d{4}-\d{2}-\d{2}|\d{2}:\d{2}:\d{2}", text)
     assert "enc0_softmax_s8_s16(" in text
 
 
-@pytest.mark.parametrize("env", [
-    {"PYTHONHASHSEED": "0", "LC_ALL": "C"},
-    {"PYTHONHASHSEED": "12345", "LC_ALL": "C.UTF-8"},
-    {"PYTHONHASHSEED": "random", "LANG": "de_DE.UTF-8", "LC_ALL": ""},
-])
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"PYTHONHASHSEED": "0", "LC_ALL": "C"},
+        {"PYTHONHASHSEED": "12345", "LC_ALL": "C.UTF-8"},
+        {"PYTHONHASHSEED": "random", "LANG": "de_DE.UTF-8", "LC_ALL": ""},
+    ],
+)
 def test_output_is_reproducible(env: dict[str, str]) -> None:
     args = ("--bits", "8", "--input-scale", "0.1", "--max-row", "1000")
     assert run(*args, env=env).stdout == run(*args).stdout
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["--bits", "1"], "bits must be an integer from 2 to 16"),
-    (["--bits", "17"], "bits must be an integer from 2 to 16"),
-    (["--bits", "eight"], "not a whole number"),
-    (["--bits", "8.5"], "not a whole number"),
-    (["--input-scale", "0"], "not a positive finite number"),
-    (["--input-scale", "-0.5"], "not a positive finite number"),
-    (["--input-scale", "nan"], "not a positive finite number"),
-    (["--input-scale", "inf"], "not a positive finite number"),
-    (["--input-scale", "1e400"], "not a positive finite number"),
-    (["--input-scale", "abc"], "not a number"),
-    (["--beta", "0"], "not a positive finite number"),
-    (["--beta", "1e308", "--input-scale", "1e10"], "must be positive and finite"),
-    (["--max-row", "0"], "max_row must be an integer from 1"),
-    (["--max-row", "-3"], "max_row must be an integer from 1"),
-    (["--max-row", "99999999"], "max_row must be an integer from 1"),
-    (["--prefix", "int"], "must not be a C keyword"),
-    (["--prefix", "_Bool"], "must not be a C keyword"),
-    (["--prefix", "1abc"], "must be a C identifier"),
-    (["--prefix", "a-b"], "must be a C identifier"),
-    (["--prefix", "défaut"], "must be a C identifier"),
-    (["--prefix", ""], "must be a C identifier"),
-    (["--prefix", "_Reserved"], "reserved identifier"),
-    (["--method", "magic"], "invalid choice"),
-    (["--frobnicate"], "unrecognized arguments"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--bits", "1"], "bits must be an integer from 2 to 16"),
+        (["--bits", "17"], "bits must be an integer from 2 to 16"),
+        (["--bits", "eight"], "not a whole number"),
+        (["--bits", "8.5"], "not a whole number"),
+        (["--input-scale", "0"], "not a positive finite number"),
+        (["--input-scale", "-0.5"], "not a positive finite number"),
+        (["--input-scale", "nan"], "not a positive finite number"),
+        (["--input-scale", "inf"], "not a positive finite number"),
+        (["--input-scale", "1e400"], "not a positive finite number"),
+        (["--input-scale", "abc"], "not a number"),
+        (["--beta", "0"], "not a positive finite number"),
+        (["--beta", "1e308", "--input-scale", "1e10"], "must be positive and finite"),
+        (["--max-row", "0"], "max_row must be an integer from 1"),
+        (["--max-row", "-3"], "max_row must be an integer from 1"),
+        (["--max-row", "99999999"], "max_row must be an integer from 1"),
+        (["--prefix", "int"], "must not be a C keyword"),
+        (["--prefix", "_Bool"], "must not be a C keyword"),
+        (["--prefix", "1abc"], "must be a C identifier"),
+        (["--prefix", "a-b"], "must be a C identifier"),
+        (["--prefix", "défaut"], "must be a C identifier"),
+        (["--prefix", ""], "must be a C identifier"),
+        (["--prefix", "_Reserved"], "reserved identifier"),
+        (["--method", "magic"], "invalid choice"),
+        (["--frobnicate"], "unrecognized arguments"),
+    ],
+)
 def test_bad_usage_exits_2_with_a_clear_message(args: list[str], message: str) -> None:
     result = run(*args)
     assert result.returncode == 2
@@ -121,7 +135,9 @@ def test_verbose_describes_the_design_on_stderr() -> None:
 
 @pytest.mark.parametrize("failure", [OSError(28, "No space left on device"), KeyboardInterrupt()])
 def test_failed_write_keeps_the_old_file_and_leaves_no_temp(
-    failure: BaseException, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    failure: BaseException,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A full disk or an interrupt mid-write must not leave a partial or empty file."""
     target = tmp_path / "k.c"
@@ -143,8 +159,9 @@ def test_failed_write_keeps_the_old_file_and_leaves_no_temp(
     assert [p.name for p in tmp_path.iterdir()] == ["k.c"]
 
 
-def test_write_error_when_target_is_unwritable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                               capsys: pytest.CaptureFixture[str]) -> None:
+def test_write_error_when_target_is_unwritable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     target = tmp_path / "k.c"
     monkeypatch.setattr(cli.os, "access", lambda path, mode: False)
     assert cli.main(["-o", str(target)]) == 2
@@ -219,19 +236,27 @@ def test_real_full_device_fails_with_exit_1_and_is_left_alone() -> None:
 @pytest.mark.skipif(not HAS_DEV_FULL, reason="no /dev/full")
 def test_stdout_to_a_full_device_fails_with_exit_1() -> None:
     with open("/dev/full", "w") as full:
-        result = subprocess.run([sys.executable, "-m", "lutcodegen"], stdout=full,
-                                stderr=subprocess.PIPE, text=True, check=False,
-                                env=dict(os.environ, PYTHONPATH=str(ROOT)))
+        result = subprocess.run(
+            [sys.executable, "-m", "lutcodegen"],
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            check=False,
+            env=dict(os.environ, PYTHONPATH=str(ROOT)),
+        )
     assert result.returncode != 0
     assert "No space left on device" in result.stderr
 
 
-@pytest.mark.parametrize(("scale", "nonzero"), [
-    ("1e-300", 256),  # exp(-s d) == 1 in float64: every entry equal to the top
-    ("5e-324", 256),  # the smallest subnormal
-    ("1e300", 1),     # exp(-s) == 0: only the row maximum counts
-    ("1e10", 1),
-])
+@pytest.mark.parametrize(
+    ("scale", "nonzero"),
+    [
+        ("1e-300", 256),  # exp(-s d) == 1 in float64: every entry equal to the top
+        ("5e-324", 256),  # the smallest subnormal
+        ("1e300", 1),  # exp(-s) == 0: only the row maximum counts
+        ("1e10", 1),
+    ],
+)
 def test_tiny_and_huge_scales_give_a_sane_design(scale: str, nonzero: int) -> None:
     result = run("--input-scale", scale, "-v")
     assert result.returncode == 0, result.stderr
@@ -242,35 +267,39 @@ def test_tiny_and_huge_scales_give_a_sane_design(scale: str, nonzero: int) -> No
     assert result.stdout == render(dsg).source
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["--input-scale", "1e-300", "--beta", "1e-300"], "must be positive and finite"),  # 0.0
-    (["--input-scale=-1e-300"], "not a positive finite number"),
-    (["--input-scale=-inf"], "not a positive finite number"),
-    # argparse reads "-inf" after a space as an option, not a value: still exit 2, no file
-    (["--input-scale", "-inf"], "argument --input-scale: expected one argument"),
-    (["--input-scale", "+nan"], "not a positive finite number"),
-    (["--input-scale", "1e-400"], "not a positive finite number"),  # underflows to 0.0
-    (["--input-scale", ""], "not a number"),
-    (["--input-scale", "0x10"], "not a number"),
-    (["--beta", "nan"], "not a positive finite number"),
-    (["--beta", "-2"], "not a positive finite number"),
-    (["--beta", "1e309"], "not a positive finite number"),
-    (["--max-row", "1e3"], "not a whole number"),
-    (["--max-row", "2147483648"], "max_row must be an integer from 1"),
-    (["--max-row", "1048576", "--bits", "16"], "no table layout proves 1-LSB accuracy"),
-    (["--prefix", "while"], "must not be a C keyword"),
-    (["--prefix", "_Static_assert"], "must not be a C keyword"),
-    (["--prefix", "typeof_unqual"], "must not be a C keyword"),
-    (["--prefix", "__x"], "reserved identifier"),
-    (["--prefix", "λ"], "must be a C identifier"),
-    (["--prefix", "ｌｃｇ"], "must be a C identifier"),  # fullwidth letters
-    (["--prefix", "lcg\u200b"], "must be a C identifier"),  # zero-width space
-    (["--prefix", "a b"], "must be a C identifier"),
-    (["--prefix", "lcg;"], "must be a C identifier"),
-    (["--prefix", "x" * 25], "at most 24 characters"),
-])
-def test_more_hostile_options_exit_2_before_writing(args: list[str], message: str,
-                                                    tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--input-scale", "1e-300", "--beta", "1e-300"], "must be positive and finite"),  # 0.0
+        (["--input-scale=-1e-300"], "not a positive finite number"),
+        (["--input-scale=-inf"], "not a positive finite number"),
+        # argparse reads "-inf" after a space as an option, not a value: still exit 2, no file
+        (["--input-scale", "-inf"], "argument --input-scale: expected one argument"),
+        (["--input-scale", "+nan"], "not a positive finite number"),
+        (["--input-scale", "1e-400"], "not a positive finite number"),  # underflows to 0.0
+        (["--input-scale", ""], "not a number"),
+        (["--input-scale", "0x10"], "not a number"),
+        (["--beta", "nan"], "not a positive finite number"),
+        (["--beta", "-2"], "not a positive finite number"),
+        (["--beta", "1e309"], "not a positive finite number"),
+        (["--max-row", "1e3"], "not a whole number"),
+        (["--max-row", "2147483648"], "max_row must be an integer from 1"),
+        (["--max-row", "1048576", "--bits", "16"], "no table layout proves 1-LSB accuracy"),
+        (["--prefix", "while"], "must not be a C keyword"),
+        (["--prefix", "_Static_assert"], "must not be a C keyword"),
+        (["--prefix", "typeof_unqual"], "must not be a C keyword"),
+        (["--prefix", "__x"], "reserved identifier"),
+        (["--prefix", "λ"], "must be a C identifier"),
+        (["--prefix", "ｌｃｇ"], "must be a C identifier"),  # fullwidth letters
+        (["--prefix", "lcg\u200b"], "must be a C identifier"),  # zero-width space
+        (["--prefix", "a b"], "must be a C identifier"),
+        (["--prefix", "lcg;"], "must be a C identifier"),
+        (["--prefix", "x" * 25], "at most 24 characters"),
+    ],
+)
+def test_more_hostile_options_exit_2_before_writing(
+    args: list[str], message: str, tmp_path: Path
+) -> None:
     target = tmp_path / "k.c"
     result = run(*args, "-o", str(target))
     assert result.returncode == 2
@@ -305,8 +334,20 @@ def test_unusual_but_valid_prefixes_compile(prefix: str, tmp_path: Path) -> None
     assert f"int32_t {prefix}_softmax_s8(" in (tmp_path / "k.c").read_text()
 
 
-@pytest.mark.parametrize("name", ['a"b.h', "x.h\n#define lcg_softmax_s8 evil //", "a\\b.h",
-                                  "k'.h", "k h.h", "dé.h", "k*.h", ".h", "k.h\r"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        'a"b.h',
+        "x.h\n#define lcg_softmax_s8 evil //",
+        "a\\b.h",
+        "k'.h",
+        "k h.h",
+        "dé.h",
+        "k*.h",
+        ".h",
+        "k.h\r",
+    ],
+)
 def test_header_name_that_cannot_be_included_safely_is_refused(name: str, tmp_path: Path) -> None:
     """The header's file name goes into '#include "NAME"' verbatim: a quote or newline would
     break or inject C, and '\\', ''' have implementation-defined meaning there."""

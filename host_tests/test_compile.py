@@ -10,37 +10,77 @@ from cbuild import require_tool
 from configs import all_specs, spec_id
 
 from lutcodegen import Spec, design_for, render
+from lutcodegen.firmware.boards import boards
 
-STRICT = ["-pedantic", "-Wall", "-Wextra", "-Werror", "-Wconversion", "-Wsign-conversion",
-          "-Wcast-qual", "-Wshadow", "-Wstrict-prototypes", "-Wmissing-prototypes", "-O2"]
+STRICT = [
+    "-pedantic",
+    "-Wall",
+    "-Wextra",
+    "-Werror",
+    "-Wconversion",
+    "-Wsign-conversion",
+    "-Wcast-qual",
+    "-Wshadow",
+    "-Wstrict-prototypes",
+    "-Wmissing-prototypes",
+    "-O2",
+]
 
 #: Beyond the issue's list: warnings each compiler family offers that could flag real defects in
 #: generated code (implicit truncation, alignment, undefined macros in #if, VLAs, promotions).
 #: A fixed list, not clang's -Weverything, so a compiler upgrade cannot break the build.
 EXTRA = {
-    "gcc": ["-Wundef", "-Wvla", "-Wdouble-promotion", "-Wformat=2", "-Wredundant-decls",
-            "-Wnested-externs", "-Wbad-function-cast", "-Wswitch-default", "-Wcast-align=strict",
-            "-Wpointer-arith", "-Wmissing-declarations", "-Wwrite-strings", "-Wlogical-op",
-            "-Wnull-dereference", "-Wduplicated-cond", "-Wduplicated-branches",
-            "-Wjump-misses-init", "-Wpadded"],
-    "clang": ["-Wundef", "-Wvla", "-Wdouble-promotion", "-Wformat=2", "-Wredundant-decls",
-              "-Wnested-externs", "-Wbad-function-cast", "-Wcast-align", "-Wpointer-arith",
-              "-Wmissing-declarations", "-Wwrite-strings", "-Wnull-dereference",
-              "-Wshorten-64-to-32", "-Wcomma", "-Wunreachable-code-aggressive", "-Wextra-semi",
-              "-Wassign-enum", "-Wmissing-variable-declarations", "-Wimplicit-int-conversion",
-              "-Wimplicit-fallthrough", "-Wpadded"],
+    "gcc": [
+        "-Wundef",
+        "-Wvla",
+        "-Wdouble-promotion",
+        "-Wformat=2",
+        "-Wredundant-decls",
+        "-Wnested-externs",
+        "-Wbad-function-cast",
+        "-Wswitch-default",
+        "-Wcast-align=strict",
+        "-Wpointer-arith",
+        "-Wmissing-declarations",
+        "-Wwrite-strings",
+        "-Wlogical-op",
+        "-Wnull-dereference",
+        "-Wduplicated-cond",
+        "-Wduplicated-branches",
+        "-Wjump-misses-init",
+        "-Wpadded",
+    ],
+    "clang": [
+        "-Wundef",
+        "-Wvla",
+        "-Wdouble-promotion",
+        "-Wformat=2",
+        "-Wredundant-decls",
+        "-Wnested-externs",
+        "-Wbad-function-cast",
+        "-Wcast-align",
+        "-Wpointer-arith",
+        "-Wmissing-declarations",
+        "-Wwrite-strings",
+        "-Wnull-dereference",
+        "-Wshorten-64-to-32",
+        "-Wcomma",
+        "-Wunreachable-code-aggressive",
+        "-Wextra-semi",
+        "-Wassign-enum",
+        "-Wmissing-variable-declarations",
+        "-Wimplicit-int-conversion",
+        "-Wimplicit-fallthrough",
+        "-Wpadded",
+    ],
 }
 
 SPECS = all_specs()
 
-#: Cross targets of the strict matrix: the firmware-toolchain flags for each core.
+#: Cross targets of the strict matrix: each core of the board registry, with its board's flags.
 CROSS = {
-    "cortex-m0plus": ["arm-none-eabi-gcc", "-mcpu=cortex-m0plus", "-mthumb"],
-    "cortex-m4f": ["arm-none-eabi-gcc", "-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard",
-                   "-mfpu=fpv4-sp-d16"],
-    "cortex-m33": ["arm-none-eabi-gcc", "-mcpu=cortex-m33", "-mthumb"],
-    "cortex-m55": ["arm-none-eabi-gcc", "-mcpu=cortex-m55", "-mthumb", "-mfloat-abi=hard"],
-    "rv32imac": ["riscv64-unknown-elf-gcc", "-march=rv32imac", "-mabi=ilp32", "-ffreestanding"],
+    board.cpu: [board.cc, *board.cflags] + (["-ffreestanding"] if board.is_riscv else [])
+    for board in boards().values()
 }
 
 #: cppcheck findings that are wrong for this code, each with its reason. The pattern is a line
@@ -84,8 +124,18 @@ def test_strict_cross(spec: Spec, target: str, std: str, tmp_path: Path) -> None
     assert result.returncode == 0, result.stderr
 
 
-CXX_STRICT = ["-pedantic", "-Wall", "-Wextra", "-Werror", "-Wconversion", "-Wsign-conversion",
-              "-Wcast-qual", "-Wshadow", "-Wold-style-cast", "-Wzero-as-null-pointer-constant"]
+CXX_STRICT = [
+    "-pedantic",
+    "-Wall",
+    "-Wextra",
+    "-Werror",
+    "-Wconversion",
+    "-Wsign-conversion",
+    "-Wcast-qual",
+    "-Wshadow",
+    "-Wold-style-cast",
+    "-Wzero-as-null-pointer-constant",
+]
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=_ids)
@@ -98,9 +148,11 @@ def test_split_header_and_cxx(spec: Spec, tmp_path: Path) -> None:
     (tmp_path / "k.h").write_text(generated.header)
     result = _compile([gcc, "-std=c99", *STRICT, "-c", "k.c", "-o", "k.o"], tmp_path)
     assert result.returncode == 0, result.stderr
-    for cmd in ([gcc, "-std=c99", *STRICT, "-fsyntax-only", "-x", "c", "k.h"],
-                [gxx, "-std=c++11", *CXX_STRICT, "-fsyntax-only", "-x", "c++", "k.h"],
-                [gxx, "-std=c++17", *CXX_STRICT, "-fsyntax-only", "-x", "c++", "k.h"]):
+    for cmd in (
+        [gcc, "-std=c99", *STRICT, "-fsyntax-only", "-x", "c", "k.h"],
+        [gxx, "-std=c++11", *CXX_STRICT, "-fsyntax-only", "-x", "c++", "k.h"],
+        [gxx, "-std=c++17", *CXX_STRICT, "-fsyntax-only", "-x", "c++", "k.h"],
+    ):
         result = _compile(cmd, tmp_path)
         assert result.returncode == 0, f"{' '.join(cmd)}\n{result.stderr}"
     out_t = spec.output_ctype
@@ -139,9 +191,17 @@ def test_cppcheck_clean(spec: Spec, platform: str, tmp_path: Path) -> None:
     (tmp_path / "k.h").write_text(generated.header)
     suppress = _cppcheck_suppressions(generated.source, "k.c")
     for std in ("c99", "c11"):
-        cmd = [cppcheck, "--enable=warning,style,performance,portability", f"--std={std}",
-               f"--platform={platform}", "--error-exitcode=1", "--quiet",
-               "--suppress=missingIncludeSystem", *suppress, "k.c"]
+        cmd = [
+            cppcheck,
+            "--enable=warning,style,performance,portability",
+            f"--std={std}",
+            f"--platform={platform}",
+            "--error-exitcode=1",
+            "--quiet",
+            "--suppress=missingIncludeSystem",
+            *suppress,
+            "k.c",
+        ]
         result = _compile(cmd, tmp_path)
         assert result.returncode == 0 and result.stderr == "", result.stderr
 
@@ -153,8 +213,10 @@ def test_cppcheck_suppressions_are_needed_and_narrow(tmp_path: Path) -> None:
     source = render(design_for(Spec())).source
     (tmp_path / "k.c").write_text(source)
     assert len(_cppcheck_suppressions(source, "k.c")) == 1
-    result = _compile([cppcheck, "--enable=warning,style,performance,portability",
-                       "--std=c99", "--quiet", "k.c"], tmp_path)
+    result = _compile(
+        [cppcheck, "--enable=warning,style,performance,portability", "--std=c99", "--quiet", "k.c"],
+        tmp_path,
+    )
     for check in CPPCHECK_FALSE_POSITIVES:
         assert f"[{check}]" in result.stderr
 
@@ -196,8 +258,12 @@ def test_strict_with_the_arm_dsp_path(spec: Spec, cpu: str, tmp_path: Path) -> N
     cmd = [cc, f"-mcpu={cpu}", "-mthumb", "-std=c99", *STRICT, "-c", "k.c", "-o", "k.o"]
     result = _compile(cmd, tmp_path)
     assert result.returncode == 0, result.stderr
-    disassembly = subprocess.run([nm.replace("-nm", "-objdump"), "-d", str(tmp_path / "k.o")],
-                                 capture_output=True, text=True, check=True).stdout
+    disassembly = subprocess.run(
+        [nm.replace("-nm", "-objdump"), "-d", str(tmp_path / "k.o")],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     if spec.method == "lut" and spec.input_bits == 8 and spec.max_row >= 8:  # SIMD loops
         assert "ssub8" in disassembly and "sel" in disassembly
     if spec.method == "lut" and spec.input_bits == 16 and spec.max_row >= 2:  # SIMD32 max
@@ -212,8 +278,18 @@ def test_no_division_on_rv32i(spec: Spec, tmp_path: Path) -> None:
     cc = require_tool("riscv64-unknown-elf-gcc")
     nm = require_tool("riscv64-unknown-elf-nm")
     (tmp_path / "k.c").write_text(render(design_for(spec)).source)
-    cmd = [cc, "-march=rv32i", "-mabi=ilp32", "-ffreestanding", "-std=c99", *STRICT, "-c", "k.c",
-           "-o", "k.o"]
+    cmd = [
+        cc,
+        "-march=rv32i",
+        "-mabi=ilp32",
+        "-ffreestanding",
+        "-std=c99",
+        *STRICT,
+        "-c",
+        "k.c",
+        "-o",
+        "k.o",
+    ]
     result = _compile(cmd, tmp_path)
     assert result.returncode == 0, result.stderr
     calls = _undefined_symbols(tmp_path / "k.o", nm)
@@ -225,8 +301,12 @@ def test_source_uses_only_stdint_and_stddef() -> None:
     text = render(design_for(Spec())).source
     lines = text.splitlines()
     includes = sorted(line for line in lines if line.startswith("#include"))
-    assert includes == ["#include <arm_acle.h>", "#include <arm_mve.h>", "#include <stddef.h>",
-                        "#include <stdint.h>"]
+    assert includes == [
+        "#include <arm_acle.h>",
+        "#include <arm_mve.h>",
+        "#include <stddef.h>",
+        "#include <stdint.h>",
+    ]
     # arm_acle.h and arm_mve.h only for the optional Arm DSP and Helium paths, each guarded by a
     # feature test
     acle = lines.index("#include <arm_acle.h>")

@@ -30,8 +30,9 @@ def test_output_shift_is_below_the_product_width(bits: int) -> None:
 
 
 @pytest.mark.parametrize(("bits", "max_row"), [(6, 1024), (2, 513), (7, 1000)])
-def test_long_equal_rows_where_the_shift_used_to_reach_32(bits: int, max_row: int,
-                                                          build_kernel) -> None:
+def test_long_equal_rows_where_the_shift_used_to_reach_32(
+    bits: int, max_row: int, build_kernel
+) -> None:
     """Before the fix these specs shifted a uint32_t by 32: on x86 every output came out as the
     maximum (probability ~1) instead of 1/max_row."""
     dsg = design_for(Spec(bits=bits, max_row=max_row))

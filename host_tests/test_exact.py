@@ -40,8 +40,10 @@ CONFIGS = [
 
 
 def _ids(spec: Spec) -> str:
-    return (f"b{spec.bits}-s{spec.input_scale:g}-beta{spec.beta:g}-n{spec.max_row}-"
-            f"{spec.table_layout}-u{spec.unroll}")
+    return (
+        f"b{spec.bits}-s{spec.input_scale:g}-beta{spec.beta:g}-n{spec.max_row}-"
+        f"{spec.table_layout}-u{spec.unroll}"
+    )
 
 
 @pytest.mark.parametrize("spec", CONFIGS, ids=_ids)
@@ -78,10 +80,12 @@ def test_in_place_int8(build_kernel) -> None:
     unroll=st.sampled_from([1, 2, 4, 8]),
     data=st.data(),
 )
-def test_hypothesis_options_and_rows(bits, scale, max_row, layout, unroll, data,
-                                     build_kernel) -> None:
-    dsg = design_for(Spec(bits=bits, input_scale=scale, max_row=max_row, table_layout=layout,
-                          unroll=unroll))
+def test_hypothesis_options_and_rows(
+    bits, scale, max_row, layout, unroll, data, build_kernel
+) -> None:
+    dsg = design_for(
+        Spec(bits=bits, input_scale=scale, max_row=max_row, table_layout=layout, unroll=unroll)
+    )
     kernel = build_kernel(dsg)
     length = data.draw(st.integers(1, max_row))
     x = data.draw(hnp.arrays(np.int8, (data.draw(st.integers(1, 4)), length)))

@@ -23,9 +23,21 @@ def test_golden_file_matches_the_generator() -> None:
 def test_usage_example_runs_and_matches_reference(tmp_path: Path) -> None:
     cc = require_tool("gcc")
     exe = tmp_path / "usage"
-    subprocess.run([cc, "-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic",
-                    str(EXAMPLES / "usage.c"), str(EXAMPLES / "softmax_lut.c"), "-o", str(exe)],
-                   check=True)
+    subprocess.run(
+        [
+            cc,
+            "-std=c99",
+            "-Wall",
+            "-Wextra",
+            "-Werror",
+            "-pedantic",
+            str(EXAMPLES / "usage.c"),
+            str(EXAMPLES / "softmax_lut.c"),
+            "-o",
+            str(exe),
+        ],
+        check=True,
+    )
     out = subprocess.run([str(exe)], capture_output=True, text=True, check=True).stdout
     printed = [int(line.split()[0]) for line in out.splitlines()]
     x = np.array([[32, 16, 0, -16], [0, 0, 0, 0]], dtype=np.int8)
@@ -45,9 +57,21 @@ def test_golden_pair_runs_the_usage_example(tmp_path: Path) -> None:
     cc = require_tool("gcc")
     exe = tmp_path / "usage"
     split = EXAMPLES / "split"
-    subprocess.run([cc, "-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic",
-                    str(EXAMPLES / "usage.c"), str(split / "softmax_lut.c"), "-o", str(exe)],
-                   check=True)
+    subprocess.run(
+        [
+            cc,
+            "-std=c99",
+            "-Wall",
+            "-Wextra",
+            "-Werror",
+            "-pedantic",
+            str(EXAMPLES / "usage.c"),
+            str(split / "softmax_lut.c"),
+            "-o",
+            str(exe),
+        ],
+        check=True,
+    )
     out = subprocess.run([str(exe)], capture_output=True, text=True, check=True).stdout
     printed = [int(line.split()[0]) for line in out.splitlines()]
     x = np.array([[32, 16, 0, -16], [0, 0, 0, 0]], dtype=np.int8)

@@ -19,8 +19,8 @@ import pytest
 from cbuild import REQUIRE_TOOLS, require_tool
 
 import lutcodegen
-from lutcodegen import bench
-from lutcodegen import firmware as fw
+from lutcodegen.firmware import bench
+from lutcodegen.firmware import build as fw
 
 ROOT = Path(__file__).resolve().parent.parent
 FIRMWARE = ROOT / "firmware"
@@ -30,8 +30,14 @@ PIO_TIMEOUT = 900
 
 
 def require_firmware_tools() -> None:
-    for tool in ("arm-none-eabi-gcc", "riscv64-unknown-elf-gcc", "qemu-system-arm",
-                 "qemu-system-riscv32", "cc", "timeout"):
+    for tool in (
+        "arm-none-eabi-gcc",
+        "riscv64-unknown-elf-gcc",
+        "qemu-system-arm",
+        "qemu-system-riscv32",
+        "cc",
+        "timeout",
+    ):
         require_tool(tool)
     try:
         import platformio  # noqa: F401
@@ -45,21 +51,32 @@ def require_firmware_tools() -> None:
 def pio(args: list[str], project: Path = FIRMWARE, **env: str) -> subprocess.CompletedProcess:
     environment = fw.pio_environment(project)
     environment.update(env)
-    return subprocess.run([sys.executable, "-m", "platformio", *args, "-d", str(project)],
-                          env=environment, capture_output=True, text=True, timeout=PIO_TIMEOUT)
+    return subprocess.run(
+        [sys.executable, "-m", "platformio", *args, "-d", str(project)],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=PIO_TIMEOUT,
+    )
 
 
 def expected_test_names() -> list[str]:
     """The test names the firmware must report: from the same options pio reads."""
     parser = configparser.ConfigParser(interpolation=None)
     parser.read(FIRMWARE / "platformio.ini")
-    main = lutcodegen.Spec(**{
-        k: fw.convert_option(k, parser.get("lutcodegen", k)) for k in fw.SPEC_OPTIONS
-    })
-    lines = [ln for ln in parser.get("env", "custom_lutcodegen_test_specs").splitlines()
-             if ln.strip()]
-    specs = [main] + [fw.parse_spec_line(ln, f"golden{i}", main.method)
-                      for i, ln in enumerate(lines, 1)]
+    main = lutcodegen.Spec(
+        **{
+            k: fw.convert_option(k, parser.get("lutcodegen", k))
+            for k in fw.SPEC_OPTIONS
+            if parser.has_option("lutcodegen", k)
+        }
+    )
+    lines = [
+        ln for ln in parser.get("env", "custom_lutcodegen_test_specs").splitlines() if ln.strip()
+    ]
+    specs = [main] + [
+        fw.parse_spec_line(ln, f"golden{i}", main.method) for i, ln in enumerate(lines, 1)
+    ]
     names = [f"status_codes_kernel{k}" for k in range(len(specs))]
     for k, spec in enumerate(specs):
         names += [f"golden_kernel{k}_length{n}" for n in fw.golden_lengths(spec.max_row)]
@@ -108,8 +125,11 @@ def test_wrong_golden_value_fails_with_position(board: str, tmp_path: Path) -> N
     true_value = int(lutcodegen.reference(dsg, fw.golden_rows(length)).ravel()[position])
     top = (1 << (dsg.spec.bits - 1)) - 1
     wrong = true_value + 1 if true_value < top else true_value - 1
-    done = pio(["test", "-v", "-e", board], LUTCODEGEN_GOLDEN_FLIP=f"{kernel}:{length}:{position}",
-               PLATFORMIO_BUILD_DIR=str(tmp_path / "build"))
+    done = pio(
+        ["test", "-v", "-e", board],
+        LUTCODEGEN_GOLDEN_FLIP=f"{kernel}:{length}:{position}",
+        PLATFORMIO_BUILD_DIR=str(tmp_path / "build"),
+    )
     assert done.returncode != 0
     assert f"pos {position}: act {true_value} ref {wrong}" in done.stdout
     assert f"golden_kernel0_length{length}:FAIL: 1 mismatches of" in done.stdout
@@ -128,13 +148,28 @@ def bench_results(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, str, 
         pytest.skip(message)
     out = tmp_path_factory.mktemp("bench")
     done = subprocess.run(
-        [sys.executable, "-m", "lutcodegen", "bench", "--board", "all", "--json",
-         str(out / "bench.json"), "--markdown", str(out / "bench.md")],
-        capture_output=True, text=True, timeout=PIO_TIMEOUT,
+        [
+            sys.executable,
+            "-m",
+            "lutcodegen",
+            "bench",
+            "--board",
+            "all",
+            "--json",
+            str(out / "bench.json"),
+            "--markdown",
+            str(out / "bench.md"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=PIO_TIMEOUT,
     )
     assert done.returncode == 0, done.stderr[-4000:]
-    return (json.loads((out / "bench.json").read_text()), (out / "bench.md").read_text(),
-            done.stdout)
+    return (
+        json.loads((out / "bench.json").read_text()),
+        (out / "bench.md").read_text(),
+        done.stdout,
+    )
 
 
 @pytest.mark.firmware
@@ -151,14 +186,17 @@ def test_bench_covers_every_board_method_and_length(bench_results) -> None:
 @pytest.mark.firmware
 def test_bench_figures_are_consistent(bench_results) -> None:
     for r in bench_results[0]["results"]:
-        spec = lutcodegen.Spec(method=r["method"], bits=r["bits"], input_scale=r["input_scale"],
-                               max_row=r["max_row"])
+        spec = lutcodegen.Spec(
+            method=r["method"], bits=r["bits"], input_scale=r["input_scale"], max_row=r["max_row"]
+        )
         assert r["max_row"] == max(256, r["length"])
-        assert r["table_bytes"] == r["design_table_bytes"] == lutcodegen.design_for(
-            spec).table_bytes
+        assert (
+            r["table_bytes"] == r["design_table_bytes"] == lutcodegen.design_for(spec).table_bytes
+        )
         assert r["rows"] * r["length"] == max(1024, r["length"])
-        assert r["instructions"] == pytest.approx(r["instructions_per_element"]
-                                                  * r["rows"] * r["length"])
+        assert r["instructions"] == pytest.approx(
+            r["instructions_per_element"] * r["rows"] * r["length"]
+        )
         # a softmax reads, sums and writes every element: more than 3 instructions each
         assert 3 < r["instructions_per_element"] < 10000
         assert any(name.startswith("lcg_") for name in r["code_functions"])
@@ -170,9 +208,14 @@ def test_bench_figures_are_consistent(bench_results) -> None:
 @pytest.mark.firmware
 def test_bench_counts_are_repeatable(bench_results, tmp_path: Path) -> None:
     json_path = tmp_path / "again.json"
-    assert bench.main(["--board", "an386", "--board", "virt", "--lengths", "16,64",
-                       "--json", str(json_path)]) == 0
+    assert (
+        bench.main(
+            ["--board", "an386", "--board", "virt", "--lengths", "16,64", "--json", str(json_path)]
+        )
+        == 0
+    )
     again = json.loads(json_path.read_text())["results"]
+
     def key(r: dict) -> tuple:
         return r["board"], r["method"], r["max_row"], r["length"]
 
@@ -206,8 +249,9 @@ def test_bench_exits_2_for_unknown_board(capsys) -> None:
 
 
 def test_bench_is_a_cli_subcommand() -> None:
-    done = subprocess.run([sys.executable, "-m", "lutcodegen", "bench", "--help"],
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "lutcodegen", "bench", "--help"], capture_output=True, text=True
+    )
     assert done.returncode == 0 and "not cycles" in done.stdout
 
 
@@ -220,13 +264,17 @@ def test_library_json_version_matches_package() -> None:
 
 def test_no_generated_code_in_the_firmware_sources() -> None:
     """Generated kernels live in the build folder only; the sources never carry a copy."""
-    tracked = subprocess.run(["git", "ls-files", "firmware", "examples"], cwd=ROOT,
-                             capture_output=True, text=True)
+    tracked = subprocess.run(
+        ["git", "ls-files", "firmware", "examples"], cwd=ROOT, capture_output=True, text=True
+    )
     if tracked.returncode != 0:
         pytest.skip("not a git checkout")
     # The golden files, compared with the generator in test_examples.py, are generated on purpose.
-    golden = {"examples/softmax_lut.c", "examples/split/softmax_lut.c",
-              "examples/split/softmax_lut.h"}
+    golden = {
+        "examples/softmax_lut.c",
+        "examples/split/softmax_lut.c",
+        "examples/split/softmax_lut.h",
+    }
     for name in set(tracked.stdout.split()) - golden:
         assert not re.search(r"_softmax\.[ch]$|golden_vectors\.c$|_config\.h$", name), name
         if name.endswith((".c", ".h")):
@@ -243,10 +291,31 @@ def _trace_regions(board: fw.Board, elf: Path, tmp_path: Path) -> list[int]:
     start = symbols["bench_start"].address & ~1
     stop = symbols["bench_stop"].address & ~1
     log = tmp_path / f"{board.env}.trace"
-    subprocess.run(["timeout", "120", *board.qemu, "-display", "none", "-monitor", "none",
-                    "-serial", "null", "-semihosting-config", "enable=on,target=native",
-                    "-singlestep", "-d", "exec,nochain", "-D", str(log), "-kernel", str(elf)],
-                   capture_output=True, check=True, timeout=180)
+    subprocess.run(
+        [
+            "timeout",
+            "120",
+            *board.qemu,
+            "-display",
+            "none",
+            "-monitor",
+            "none",
+            "-serial",
+            "null",
+            "-semihosting-config",
+            "enable=on,target=native",
+            "-singlestep",
+            "-d",
+            "exec,nochain",
+            "-D",
+            str(log),
+            "-kernel",
+            str(elf),
+        ],
+        capture_output=True,
+        check=True,
+        timeout=180,
+    )
     regions, count, counting = [], 0, False
     with open(log) as f:
         for line in f:
@@ -265,11 +334,15 @@ def _trace_regions(board: fw.Board, elf: Path, tmp_path: Path) -> list[int]:
 
 @pytest.mark.firmware
 @pytest.mark.parametrize("board_name", ["an386", "virt"])
-def test_plugin_counts_equal_an_instruction_trace(board_name: str, bench_results,
-                                                  tmp_path: Path) -> None:
+def test_plugin_counts_equal_an_instruction_trace(
+    board_name: str, bench_results, tmp_path: Path
+) -> None:
     board = next(b for b in fw.emulated_boards(FIRMWARE) if b.env == board_name)
-    measured = [r for r in bench_results[0]["results"]
-                if r["board"] == board_name and r["method"] == "lut" and r["max_row"] == 256]
+    measured = [
+        r
+        for r in bench_results[0]["results"]
+        if r["board"] == board_name and r["method"] == "lut" and r["max_row"] == 256
+    ]
     # rebuilds only if another test built this design with other lengths meanwhile
     elf = bench.build_firmware(FIRMWARE, board, lutcodegen.Spec(), [16, 64, 256], verbose=False)
     regions = _trace_regions(board, elf, tmp_path)

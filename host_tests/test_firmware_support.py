@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 import lutcodegen
-from lutcodegen import firmware as fw
-from lutcodegen.bench import designs_for
+from lutcodegen.firmware import build as fw
+from lutcodegen.firmware.bench import designs_for
 
 
 def test_options_from_ini_with_environment_override(monkeypatch) -> None:

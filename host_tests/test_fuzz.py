@@ -36,8 +36,11 @@ FUZZ_CORPUS = os.environ.get("LUTCODEGEN_FUZZ_CORPUS", "")
 
 def _seeds(spec: Spec) -> list[bytes]:
     """Every boundary of the contract, plus short exactness rows, as starting points."""
-    short = [u for u in sanitize.exactness_units(Spec(**{**spec.options(), "max_row": 8}))
-             if len(u) <= 512]
+    short = [
+        u
+        for u in sanitize.exactness_units(Spec(**{**spec.options(), "max_row": 8}))
+        if len(u) <= 512
+    ]
     return sanitize.hostile_units(spec.max_row, sanitize.in_place_allowed(spec)) + short[::7]
 
 
@@ -53,8 +56,9 @@ def _fuzzer(spec: Spec, root: Path) -> Path:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("spec", fuzz_specs(), ids=spec_id)
-def test_libfuzzer_then_replay_against_reference(spec: Spec, harness_root, tmp_path: Path,
-                                                 hardening_report: list[str]) -> None:
+def test_libfuzzer_then_replay_against_reference(
+    spec: Spec, harness_root, tmp_path: Path, hardening_report: list[str]
+) -> None:
     binary = _fuzzer(spec, harness_root)
     corpus = Path(FUZZ_CORPUS) / spec_id(spec) if FUZZ_CORPUS else tmp_path / "corpus"
     seeds, crashes = tmp_path / "seeds", tmp_path / "crashes"
@@ -65,13 +69,24 @@ def test_libfuzzer_then_replay_against_reference(spec: Spec, harness_root, tmp_p
     for i, unit in enumerate(_seeds(spec)):
         (seeds / f"seed-{i:04d}").write_bytes(unit)
 
-    cmd = [str(binary), str(corpus), str(seeds), f"-max_total_time={FUZZ_SECONDS}",
-           f"-seed={FUZZ_SEED}", "-max_len=512", "-timeout=30", "-rss_limit_mb=4096",
-           "-use_value_profile=1", "-print_final_stats=1", f"-artifact_prefix={crashes}/"]
+    cmd = [
+        str(binary),
+        str(corpus),
+        str(seeds),
+        f"-max_total_time={FUZZ_SECONDS}",
+        f"-seed={FUZZ_SEED}",
+        "-max_len=512",
+        "-timeout=30",
+        "-rss_limit_mb=4096",
+        "-use_value_profile=1",
+        "-print_final_stats=1",
+        f"-artifact_prefix={crashes}/",
+    ]
     env = dict(os.environ, **sanitize.RUN_ENV)
     started = time.monotonic()
-    result = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False,
-                            timeout=FUZZ_SECONDS + 300)
+    result = subprocess.run(
+        cmd, capture_output=True, text=True, env=env, check=False, timeout=FUZZ_SECONDS + 300
+    )
     elapsed = time.monotonic() - started
     sanitize.assert_clean(result.returncode, result.stderr)
     assert list(crashes.iterdir()) == [], "libFuzzer saved crash inputs"
@@ -91,4 +106,3 @@ def test_libfuzzer_then_replay_against_reference(spec: Spec, harness_root, tmp_p
         f"accepted calls, {checked.outputs} outputs equal to the reference, "
         f"{checked.rejected_calls} rejected as documented"
     )
-

@@ -31,29 +31,41 @@ PREFIXES = st.one_of(
     st.text(max_size=8),
     st.sampled_from(sorted(C_KEYWORDS)),
 )
-OPTIONS = st.fixed_dictionaries({
-    "method": st.sampled_from([*METHODS, "nope"]),
-    "bits": st.one_of(st.integers(-2, 20), st.sampled_from([8.0, "8", None])),
-    "input_scale": NUMBERS,
-    "beta": NUMBERS,
-    "max_row": st.one_of(st.integers(-2, 5000), st.sampled_from([1 << 16, 1 << 20, 1 << 20 + 1])),
-    "prefix": PREFIXES,
-})
+OPTIONS = st.fixed_dictionaries(
+    {
+        "method": st.sampled_from([*METHODS, "nope"]),
+        "bits": st.one_of(st.integers(-2, 20), st.sampled_from([8.0, "8", None])),
+        "input_scale": NUMBERS,
+        "beta": NUMBERS,
+        "max_row": st.one_of(
+            st.integers(-2, 5000), st.sampled_from([1 << 16, 1 << 20, 1 << 20 + 1])
+        ),
+        "prefix": PREFIXES,
+    }
+)
 
 #: Options a user would plausibly give, including the extremes the design must survive.
-PLAUSIBLE = st.fixed_dictionaries({
-    "method": st.sampled_from(METHODS),
-    "bits": st.integers(2, 16),
-    "input_scale": st.one_of(st.floats(1e-4, 64.0), st.sampled_from([1e-300, 5e-324, 1e300])),
-    "beta": st.one_of(st.just(1.0), st.floats(0.01, 8.0)),
-    "max_row": st.one_of(st.integers(1, 4096), st.sampled_from([1, 513, 1024, 1 << 16])),
-    "prefix": st.from_regex(r"[a-z][a-z0-9]{0,8}", fullmatch=True),
-})
+PLAUSIBLE = st.fixed_dictionaries(
+    {
+        "method": st.sampled_from(METHODS),
+        "bits": st.integers(2, 16),
+        "input_scale": st.one_of(st.floats(1e-4, 64.0), st.sampled_from([1e-300, 5e-324, 1e300])),
+        "beta": st.one_of(st.just(1.0), st.floats(0.01, 8.0)),
+        "max_row": st.one_of(st.integers(1, 4096), st.sampled_from([1, 513, 1024, 1 << 16])),
+        "prefix": st.from_regex(r"[a-z][a-z0-9]{0,8}", fullmatch=True),
+    }
+)
 MIXED = st.one_of(PLAUSIBLE, PLAUSIBLE, OPTIONS)
 
 #: Words a SpecError must contain for each option, so the message says what is wrong.
-OPTION_WORDS = {"method": "method", "bits": "bits", "input_scale": "input_scale",
-                "beta": "beta", "max_row": "max_row", "prefix": "prefix"}
+OPTION_WORDS = {
+    "method": "method",
+    "bits": "bits",
+    "input_scale": "input_scale",
+    "beta": "beta",
+    "max_row": "max_row",
+    "prefix": "prefix",
+}
 
 
 def _check_design(spec: Spec, rng: np.random.Generator) -> None:
@@ -64,7 +76,7 @@ def _check_design(spec: Spec, rng: np.random.Generator) -> None:
     if spec.method == "lut":
         table = dsg.exp_table.astype(np.int64)
         assert 1 <= len(table) <= 256 and int(table[0]) == dsg.top
-        assert np.all(table[: dsg.nonzero] > 0) and np.all(table[dsg.nonzero:] == 0)
+        assert np.all(table[: dsg.nonzero] > 0) and np.all(table[dsg.nonzero :] == 0)
         assert np.all(np.diff(table) <= 0)
         assert int(table.max()) < 1 << dsg.entry_bits
         assert spec.max_row * dsg.top < 1 << dsg.sum_bits
@@ -102,11 +114,15 @@ def _as_text(value: object) -> str:
 
 
 @pytest.mark.slow
-@settings(max_examples=60, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(options=MIXED, data=st.data())
 def test_cli_compiles_strictly_and_is_exact_or_exits_2_without_writing(
-        options: dict, data: st.DataObject, build_kernel) -> None:
+    options: dict, data: st.DataObject, build_kernel
+) -> None:
     gcc = require_tool("gcc")
     args = [f"--{name.replace('_', '-')}={_as_text(value)}" for name, value in options.items()]
     with tempfile.TemporaryDirectory() as folder:
@@ -120,13 +136,23 @@ def test_cli_compiles_strictly_and_is_exact_or_exits_2_without_writing(
             assert status == 2
             assert list(Path(folder).iterdir()) == []
             return
-        result = subprocess.run([gcc, "-std=c99", *STRICT, "-c", "k.c"], cwd=folder,
-                                capture_output=True, text=True, check=False)
+        result = subprocess.run(
+            [gcc, "-std=c99", *STRICT, "-c", "k.c"],
+            cwd=folder,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         assert result.returncode == 0, result.stderr
         text = target.read_text()
-    spec = Spec(method=options["method"], bits=int(options["bits"]),
-                input_scale=float(options["input_scale"]), beta=float(options["beta"]),
-                max_row=int(options["max_row"]), prefix=options["prefix"])
+    spec = Spec(
+        method=options["method"],
+        bits=int(options["bits"]),
+        input_scale=float(options["input_scale"]),
+        beta=float(options["beta"]),
+        max_row=int(options["max_row"]),
+        prefix=options["prefix"],
+    )
     dsg = design_for(spec)
     event("accepted, compiled and compared")
     assert text == render(dsg).source

@@ -27,14 +27,20 @@ PATHS = [
     ("LCG_USE_CLZ=1", "LCG_RECIP_NEWTON=1"),
 ]
 
-SPECS = [Spec(), Spec(bits=16), Spec(bits=4, input_scale=0.25), Spec(bits=8, max_row=1024),
-         Spec(unroll=1, table_layout="compact")]
+SPECS = [
+    Spec(),
+    Spec(bits=16),
+    Spec(bits=4, input_scale=0.25),
+    Spec(bits=8, max_row=1024),
+    Spec(unroll=1, table_layout="compact"),
+]
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=lambda s: f"b{s.bits}-n{s.max_row}-u{s.unroll}")
 @pytest.mark.parametrize("defines", PATHS, ids=lambda d: "-".join(d))
-def test_every_path_equals_the_reference(spec: Spec, defines: tuple[str, ...],
-                                         build_kernel) -> None:
+def test_every_path_equals_the_reference(
+    spec: Spec, defines: tuple[str, ...], build_kernel
+) -> None:
     dsg = design_for(spec)
     assert dsg.sum_bits == 32  # the paths exist only for 32-bit sums
     kernel = build_kernel(dsg, defines)
@@ -71,23 +77,43 @@ int main(void)
 """
 
 
-@pytest.mark.parametrize(("spec", "step"), [
-    (Spec(), 1),  # P = 14: every denominator, a few seconds
-    (Spec(bits=16), 7),  # P = 24, three Newton steps
-    (Spec(bits=2), 997),  # P = 10
-    (Spec(bits=12, input_scale=1 / 64), 997),
-], ids=["b8-all", "b16", "b2", "b12"])
+@pytest.mark.parametrize(
+    ("spec", "step"),
+    [
+        (Spec(), 1),  # P = 14: every denominator, a few seconds
+        (Spec(bits=16), 7),  # P = 24, three Newton steps
+        (Spec(bits=2), 997),  # P = 10
+        (Spec(bits=12, input_scale=1 / 64), 997),
+    ],
+    ids=["b8-all", "b16", "b2", "b12"],
+)
 def test_newton_reciprocal_is_exact(spec: Spec, step: int, tmp_path: Path) -> None:
     gcc = require_tool("gcc")
     dsg = design_for(spec)
     (tmp_path / "softmax.c").write_text(render(dsg).source)
     (tmp_path / "main.c").write_text(HARNESS)
     exe = tmp_path / "recip"
-    subprocess.run([gcc, "-O2", "-std=c99", f"-DSTEP={step}u", "-DLCG_RECIP_NEWTON=1",
-                    "-Wno-unused-function", "-o", str(exe), str(tmp_path / "main.c")],
-                   check=True, cwd=tmp_path)
-    count, bad = (int(v) for v in subprocess.run(
-        [str(exe)], check=True, capture_output=True, text=True, timeout=300).stdout.split())
+    subprocess.run(
+        [
+            gcc,
+            "-O2",
+            "-std=c99",
+            f"-DSTEP={step}u",
+            "-DLCG_RECIP_NEWTON=1",
+            "-Wno-unused-function",
+            "-o",
+            str(exe),
+            str(tmp_path / "main.c"),
+        ],
+        check=True,
+        cwd=tmp_path,
+    )
+    count, bad = (
+        int(v)
+        for v in subprocess.run(
+            [str(exe)], check=True, capture_output=True, text=True, timeout=300
+        ).stdout.split()
+    )
     assert count >= (1 << 31) // step
     assert bad == 0, f"P={dsg.precision}: {bad} of {count} reciprocals differ"
 

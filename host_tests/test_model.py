@@ -79,10 +79,12 @@ def test_layer_norm_kernel(model: CompiledModel) -> None:
 def test_layer_norm_kernel_other_widths(model: CompiledModel) -> None:
     rng = np.random.default_rng(4)
     for dim in (1, 3, 16, 100, 256):
-        q = QLayerNorm(eps=int(rng.integers(1, 1000)),
-                       gain=rng.integers(-(1 << 29), 1 << 29, size=dim).astype(np.int32),
-                       bias=rng.integers(-(1 << 40), 1 << 40, size=dim).astype(np.int64),
-                       shift=int(rng.integers(30, 47)))
+        q = QLayerNorm(
+            eps=int(rng.integers(1, 1000)),
+            gain=rng.integers(-(1 << 29), 1 << 29, size=dim).astype(np.int32),
+            bias=rng.integers(-(1 << 40), 1 << 40, size=dim).astype(np.int64),
+            shift=int(rng.integers(30, 47)),
+        )
         x = _int8(rng, 50, dim)
         assert_equal(model.layer_norm(q, x), intref.layer_norm(x, q))
 
@@ -90,8 +92,12 @@ def test_layer_norm_kernel_other_widths(model: CompiledModel) -> None:
 def test_add_kernel(model: CompiledModel) -> None:
     rng = np.random.default_rng(5)
     adds = [a for layer in model.qm.layers for a in (layer.add1, layer.add2)]
-    adds += [QAdd(int(rng.integers(0, 1 << 30)), int(rng.integers(0, 1 << 30)),
-                  int(rng.integers(25, 40))) for _ in range(10)]
+    adds += [
+        QAdd(
+            int(rng.integers(0, 1 << 30)), int(rng.integers(0, 1 << 30)), int(rng.integers(25, 40))
+        )
+        for _ in range(10)
+    ]
     for q in adds:
         a, b = _int8(rng, 40, 32), _int8(rng, 40, 32)[::-1].copy()
         assert_equal(model.add(q, a, b), intref.add(a, b, q))
@@ -114,13 +120,16 @@ def test_attention_kernel(model: CompiledModel) -> None:
         return reference(qm.softmax, s)
 
     for layer in qm.layers:
-        cases = [_int8(rng, t, 3 * dim), rng.integers(-8, 9, size=(t, 3 * dim)),
-                 np.full((t, 3 * dim), 127), np.full((t, 3 * dim), -128)]
+        cases = [
+            _int8(rng, t, 3 * dim),
+            rng.integers(-8, 9, size=(t, 3 * dim)),
+            np.full((t, 3 * dim), 127),
+            np.full((t, 3 * dim), -128),
+        ]
         for qkv in cases:
             status, out = model.attention(qkv, layer.score, layer.context)
             assert status == 0
-            expected = intref.attention(qkv, qm.config.heads, layer.score, layer.context,
-                                        softmax)
+            expected = intref.attention(qkv, qm.config.heads, layer.score, layer.context, softmax)
             assert_equal(out, expected)
 
 
@@ -176,9 +185,13 @@ def test_requantization_ties_and_signs(model: CompiledModel) -> None:
     for shift in range(31, 55):
         half = 1 << (shift - 31)  # acc * 2^30 / 2^shift = acc / 2^(shift - 30)
         bias = ((2 * j + 1) * half).astype(np.int32)[None, :]
-        q = QLinear(np.zeros((len(j), 1), dtype=np.int8), bias,
-                    Requant(np.full(len(j), 1 << 30, dtype=np.int32),
-                            np.full(len(j), shift, dtype=np.uint8)))
+        q = QLinear(
+            np.zeros((len(j), 1), dtype=np.int8),
+            bias,
+            Requant(
+                np.full(len(j), 1 << 30, dtype=np.int32), np.full(len(j), shift, dtype=np.uint8)
+            ),
+        )
         x = np.zeros((1, 1))
         expected = np.clip(j + 1, -128, 127)[None, :]
         assert_equal(intref.linear(x, q), expected)

@@ -41,34 +41,49 @@ def test_header_pair_cxx_and_hash_check(tmp_path: Path) -> None:
     result = _compile([gcc, "-std=c99", *STRICT_MODEL, "-c", "m.c"], tmp_path)
     assert result.returncode == 0, result.stderr
     (tmp_path / "use.cpp").write_text('#include "m.h"\nint main() { return 0; }\n')
-    cxx = _compile([gxx, "-std=c++11", "-pedantic", "-Wall", "-Wextra", "-Werror", "-c",
-                    "use.cpp"], tmp_path)
+    cxx = _compile(
+        [gxx, "-std=c++11", "-pedantic", "-Wall", "-Wextra", "-Werror", "-c", "use.cpp"], tmp_path
+    )
     assert cxx.returncode == 0, cxx.stderr
-    other = render_model(example.quantized("lut"), "dvit", header_name="m.h",
-                         command="x").header or ""
+    other = (
+        render_model(example.quantized("lut"), "dvit", header_name="m.h", command="x").header or ""
+    )
     assert other == pair.header.replace(  # the command line is in the banner only
-        "lutcodegen model --prefix dvit --softmax lut", "x")
-    (tmp_path / "m.h").write_text((pair.header or "").replace(
-        "DVIT_MODEL_HASH 0x", "DVIT_MODEL_HASH 0x1"))
+        "lutcodegen model --prefix dvit --softmax lut", "x"
+    )
+    (tmp_path / "m.h").write_text(
+        (pair.header or "").replace("DVIT_MODEL_HASH 0x", "DVIT_MODEL_HASH 0x1")
+    )
     refused = _compile([gcc, "-std=c99", "-c", "m.c"], tmp_path)
     assert refused.returncode != 0 and "generated for another model" in refused.stderr
 
 
-@pytest.mark.parametrize(("cc_name", "flags"), [
-    ("arm-none-eabi-gcc", ["-mcpu=cortex-m0plus", "-mthumb"]),
-    ("riscv64-unknown-elf-gcc", ["-march=rv32i", "-mabi=ilp32", "-ffreestanding"]),
-], ids=["cortex-m0plus", "rv32i"])
-def test_integer_only_no_division(source: str, cc_name: str, flags: list[str],
-                                  tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("cc_name", "flags"),
+    [
+        ("arm-none-eabi-gcc", ["-mcpu=cortex-m0plus", "-mthumb"]),
+        ("riscv64-unknown-elf-gcc", ["-march=rv32i", "-mabi=ilp32", "-ffreestanding"]),
+    ],
+    ids=["cortex-m0plus", "rv32i"],
+)
+def test_integer_only_no_division(
+    source: str, cc_name: str, flags: list[str], tmp_path: Path
+) -> None:
     cc = require_tool(cc_name)
     nm = require_tool(cc_name.replace("-gcc", "-nm"))
     (tmp_path / "m.c").write_text(source)
     result = _compile([cc, *flags, "-std=c99", *STRICT_MODEL, "-c", "m.c", "-o", "m.o"], tmp_path)
     assert result.returncode == 0, result.stderr
     calls = _undefined_symbols(tmp_path / "m.o", nm)
-    bad = [s for s in calls if "div" in s or "mod" in s or "float" in s
-           or s.startswith(("__aeabi_f", "__aeabi_d", "__f", "__add", "__mul", "__sub"))
-           and not s.startswith(("__muldi3", "__mulsi3"))]
+    bad = [
+        s
+        for s in calls
+        if "div" in s
+        or "mod" in s
+        or "float" in s
+        or s.startswith(("__aeabi_f", "__aeabi_d", "__f", "__add", "__mul", "__sub"))
+        and not s.startswith(("__muldi3", "__mulsi3"))
+    ]
     assert bad == [], f"runtime library calls for division or float: {bad}"
     assert "malloc" not in calls
 
@@ -76,10 +91,15 @@ def test_integer_only_no_division(source: str, cc_name: str, flags: list[str],
 def test_source_is_integer_only_text(source: str) -> None:
     includes = sorted({line for line in source.splitlines() if line.startswith("#include")})
     # arm_acle.h and arm_mve.h only inside the softmax's guarded Arm DSP and Helium paths
-    assert includes == ["#include <arm_acle.h>", "#include <arm_mve.h>", "#include <stddef.h>",
-                        "#include <stdint.h>"]
-    code = "\n".join(line for line in source.splitlines()
-                     if not line.lstrip().startswith(("*", "/*")))
+    assert includes == [
+        "#include <arm_acle.h>",
+        "#include <arm_mve.h>",
+        "#include <stddef.h>",
+        "#include <stdint.h>",
+    ]
+    code = "\n".join(
+        line for line in source.splitlines() if not line.lstrip().startswith(("*", "/*"))
+    )
     code = re.sub(r"/\*.*?\*/", "", code)
     for word in ("float", "double", "malloc", " / ", " % "):
         assert word not in code, word
@@ -92,8 +112,12 @@ def test_model_command_writes_the_same_c(tmp_path: Path) -> None:
 
     out, header = tmp_path / "d.c", tmp_path / "d.h"
     assert main(["model", "-o", str(out), "--header", str(header)]) == 0
-    expected = render_model(example.quantized("lut"), "dvit", header_name="d.h",
-                            command="lutcodegen model --prefix dvit --softmax lut")
+    expected = render_model(
+        example.quantized("lut"),
+        "dvit",
+        header_name="d.h",
+        command="lutcodegen model --prefix dvit --softmax lut",
+    )
     assert out.read_text() == expected.source
     assert header.read_text() == expected.header
 
@@ -120,17 +144,29 @@ def test_whole_model_under_sanitizers(tmp_path: Path) -> None:
     gcc = require_tool("gcc")
     qm = example.quantized("lut")
     rng = np.random.default_rng(11)
-    images = np.concatenate([digits.load().test_images,
-                             rng.integers(-128, 128, size=(40, 8, 8)),
-                             np.full((1, 8, 8), 127), np.full((1, 8, 8), -128)])
+    images = np.concatenate(
+        [
+            digits.load().test_images,
+            rng.integers(-128, 128, size=(40, 8, 8)),
+            np.full((1, 8, 8), 127),
+            np.full((1, 8, 8), -128),
+        ]
+    )
     pair = render_model(qm, "dvit", header_name="model.h")
     (tmp_path / "model.c").write_text(pair.source)
     (tmp_path / "model.h").write_text(pair.header or "")
     (tmp_path / "images.h").write_text(firmware.images_header(images))
-    flags = ["-std=c99", "-O1", "-g", "-fsanitize=address,undefined",
-             "-fno-sanitize-recover=all", "-Wall", "-Wextra", "-Werror"]
-    built = _compile([gcc, *flags, "-I.", str(firmware.MAIN_C), "model.c", "-o", "run"],
-                     tmp_path)
+    flags = [
+        "-std=c99",
+        "-O1",
+        "-g",
+        "-fsanitize=address,undefined",
+        "-fno-sanitize-recover=all",
+        "-Wall",
+        "-Wextra",
+        "-Werror",
+    ]
+    built = _compile([gcc, *flags, "-I.", str(firmware.MAIN_C), "model.c", "-o", "run"], tmp_path)
     assert built.returncode == 0, built.stderr
     proc = subprocess.run([str(tmp_path / "run")], capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stderr[-3000:]

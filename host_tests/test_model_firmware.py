@@ -72,7 +72,8 @@ def test_worst_stack_path(tmp_path: Path) -> None:
         'edge: { sourcename: "big" targetname: "__aeabi_lmul" }\n'
         'edge: { sourcename: "run" targetname: "mid" label: "m.c:4:5" }\n'
         'edge: { sourcename: "run" targetname: "big" label: "m.c:4:9" }\n'
-        "}\n")
+        "}\n"
+    )
     assert firmware.worst_stack(graph, "run") == 8 + 16 + 40
     cycle = 'edge: { sourcename: "leaf" targetname: "run" label: "m.c:1:5" }\n}\n'
     graph.write_text(graph.read_text()[: -len("}\n")] + cycle)

@@ -16,25 +16,54 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.mark.slow
 def test_wheel_installs_and_generates(tmp_path: Path) -> None:
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps",
-                    "-w", str(tmp_path / "dist"), str(ROOT)], check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "-q",
+            "--no-deps",
+            "-w",
+            str(tmp_path / "dist"),
+            str(ROOT),
+        ],
+        check=True,
+    )
     (wheel,) = (tmp_path / "dist").glob("lutcodegen-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
-    for template in ("source.c.j2", "declarations.j2", "header.h.j2", "_macros.j2", "lut.c.j2"):
+    for template in (
+        "softmax/source.c.j2",
+        "softmax/declarations.j2",
+        "softmax/header.h.j2",
+        "softmax/_macros.j2",
+        "softmax/lut.c.j2",
+        "model/model.c.j2",
+    ):
         assert f"lutcodegen/templates/{template}" in names
 
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q", str(wheel)],
-                   check=True)
+    subprocess.run(
+        [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", str(wheel)], check=True
+    )
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    where = subprocess.run([str(venv / "bin" / "python"), "-c",
-                            "import lutcodegen; print(lutcodegen.__file__)"],
-                           cwd=elsewhere, capture_output=True, text=True, check=True).stdout
+    where = subprocess.run(
+        [str(venv / "bin" / "python"), "-c", "import lutcodegen; print(lutcodegen.__file__)"],
+        cwd=elsewhere,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert where.startswith(str(venv))
-    result = subprocess.run([str(venv / "bin" / "lutcodegen"), "--bits", "8"], cwd=elsewhere,
-                            capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        [str(venv / "bin" / "lutcodegen"), "--bits", "8"],
+        cwd=elsewhere,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout == render(design_for(Spec())).source
     # lutcodegen tflm needs nothing beyond the package's own dependencies
@@ -42,7 +71,12 @@ def test_wheel_installs_and_generates(tmp_path: Path) -> None:
 
     model = elsewhere / "multi.tflite"
     model.write_bytes(tflm_models.build())
-    result = subprocess.run([str(venv / "bin" / "lutcodegen"), "tflm", str(model), "-o",
-                             "gen"], cwd=elsewhere, capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        [str(venv / "bin" / "lutcodegen"), "tflm", str(model), "-o", "gen"],
+        cwd=elsewhere,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     assert (elsewhere / "gen" / "lcg_tflm.cc").is_file()

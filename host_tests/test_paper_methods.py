@@ -123,8 +123,9 @@ def test_edge_rows_at_max_row(spec: Spec, build_kernel) -> None:
     sum_mode=st.sampled_from(["log", "linear"]),
     data=st.data(),
 )
-def test_hypothesis_options_and_rows(method, bits, scale, max_row, index_shift, sum_mode, data,
-                                     build_kernel) -> None:
+def test_hypothesis_options_and_rows(
+    method, bits, scale, max_row, index_shift, sum_mode, data, build_kernel
+) -> None:
     options = {"index_shift": index_shift, "sum_mode": sum_mode}
     if sum_mode == "log":
         options["sum_mantissa"] = data.draw(st.integers(0, min(12, bits - 1)))
@@ -216,11 +217,17 @@ def test_bad_options_are_rejected(options: dict, message: str) -> None:
 
 
 def test_options_round_trip_through_command_line() -> None:
-    spec = Spec(method="lut2d", index_shift=1, sum_mode="linear", sum_shift=4, num_shift=3,
-                sum_max=5000)
+    spec = Spec(
+        method="lut2d", index_shift=1, sum_mode="linear", sum_shift=4, num_shift=3, sum_max=5000
+    )
     line = spec.command_line()
-    for flag in ("--index-shift 1", "--sum-mode linear", "--sum-shift 4", "--num-shift 3",
-                 "--sum-max 5000"):
+    for flag in (
+        "--index-shift 1",
+        "--sum-mode linear",
+        "--sum-shift 4",
+        "--num-shift 3",
+        "--sum-max 5000",
+    ):
         assert flag in line
     assert Spec().command_line() == (
         "lutcodegen --method lut --bits 8 --input-scale 0.0625 --beta 1.0 --max-row 256"
@@ -228,8 +235,16 @@ def test_options_round_trip_through_command_line() -> None:
     )
 
 
-STRICT = ["-std=c99", "-pedantic", "-Wall", "-Wextra", "-Werror", "-Wconversion",
-          "-Wsign-conversion", "-c"]
+STRICT = [
+    "-std=c99",
+    "-pedantic",
+    "-Wall",
+    "-Wextra",
+    "-Werror",
+    "-Wconversion",
+    "-Wsign-conversion",
+    "-c",
+]
 
 
 @pytest.mark.parametrize("spec", CONFIGS, ids=_ids)
@@ -248,16 +263,19 @@ def test_cortex_m0plus_has_no_divide(method: str, bits: int, tmp_path) -> None:
     src = tmp_path / "softmax.c"
     src.write_text(render(design_for(Spec(method=method, bits=bits, max_row=70000))).source)
     obj = tmp_path / "softmax.o"
-    subprocess.run([cc, "-mcpu=cortex-m0plus", "-mthumb", "-O2", *STRICT, str(src), "-o",
-                    str(obj)], check=True)
-    undefined = subprocess.run([nm, "-u", str(obj)], check=True, capture_output=True,
-                               text=True).stdout
+    subprocess.run(
+        [cc, "-mcpu=cortex-m0plus", "-mthumb", "-O2", *STRICT, str(src), "-o", str(obj)], check=True
+    )
+    undefined = subprocess.run(
+        [nm, "-u", str(obj)], check=True, capture_output=True, text=True
+    ).stdout
     assert "div" not in undefined and "mod" not in undefined, undefined
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "lutcodegen", *args], capture_output=True,
-                          text=True)
+    return subprocess.run(
+        [sys.executable, "-m", "lutcodegen", *args], capture_output=True, text=True
+    )
 
 
 def test_calibration_picks_sum_range(tmp_path) -> None:
@@ -298,9 +316,15 @@ def test_calibration_int8_and_errors(tmp_path) -> None:
     assert result.returncode == 0 and "no free parameters" in result.stderr
 
 
-@pytest.mark.parametrize("spec", [Spec(method="rexp", bits=8, max_row=300),
-                                  Spec(method="lut2d", bits=16, max_row=300, sum_mode="linear"),
-                                  Spec(method="rexp", bits=16, max_row=70000)], ids=_ids)
+@pytest.mark.parametrize(
+    "spec",
+    [
+        Spec(method="rexp", bits=8, max_row=300),
+        Spec(method="lut2d", bits=16, max_row=300, sum_mode="linear"),
+        Spec(method="rexp", bits=16, max_row=70000),
+    ],
+    ids=_ids,
+)
 def test_sanitizers_on_edge_rows(spec: Spec, tmp_path) -> None:
     """Undefined behaviour (shifts, overflow, out-of-bounds reads) aborts under UBSan/ASan."""
     cc = require_tool("gcc")
@@ -329,19 +353,41 @@ int main(int argc, char **argv) {{
 }}
 """)
     exe = tmp_path / "run"
-    subprocess.run([cc, "-std=c99", "-O1", "-g", "-fsanitize=undefined,address",
-                    "-fno-sanitize-recover=all", str(tmp_path / "main.c"),
-                    str(tmp_path / "softmax.c"), "-o", str(exe)], check=True)
-    result = subprocess.run([str(exe), str(tmp_path / "rows.bin")], capture_output=True,
-                            text=True)
+    subprocess.run(
+        [
+            cc,
+            "-std=c99",
+            "-O1",
+            "-g",
+            "-fsanitize=undefined,address",
+            "-fno-sanitize-recover=all",
+            str(tmp_path / "main.c"),
+            str(tmp_path / "softmax.c"),
+            "-o",
+            str(exe),
+        ],
+        check=True,
+    )
+    result = subprocess.run([str(exe), str(tmp_path / "rows.bin")], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     got = np.array(result.stdout.split(), dtype=np.int64).reshape(x.shape)
     assert_equal(got, reference(dsg, x))
 
 
 def test_cli_method_options_reach_the_banner() -> None:
-    result = _cli("--method", "lut2d", "--sum-mode", "linear", "--sum-shift", "6",
-                  "--num-shift", "3", "--index-shift", "1", "-v")
+    result = _cli(
+        "--method",
+        "lut2d",
+        "--sum-mode",
+        "linear",
+        "--sum-shift",
+        "6",
+        "--num-shift",
+        "3",
+        "--index-shift",
+        "1",
+        "-v",
+    )
     assert result.returncode == 0, result.stderr
     command = next(ln for ln in result.stdout.splitlines() if "Command:" in ln)
     assert "--index-shift 1 --sum-mode linear --sum-shift 6 --num-shift 3" in command

@@ -10,15 +10,29 @@ import numpy as np
 import pytest
 
 from lutcodegen import Spec, design_for, ideal_output, reference
-from lutcodegen.report import measure, run, synthetic_rows
+from lutcodegen.analysis.report import measure, run, synthetic_rows
 
-COLUMNS = ["method", "bits", "scale", "table B", "max err LSB", "mean err LSB", "exact %",
-           "KL (nats)", "top-1 %", "mean abs(sum-1)", "TV %", "TV - ideal", "< 1 % loss"]
+COLUMNS = [
+    "method",
+    "bits",
+    "scale",
+    "table B",
+    "max err LSB",
+    "mean err LSB",
+    "exact %",
+    "KL (nats)",
+    "top-1 %",
+    "mean abs(sum-1)",
+    "TV %",
+    "TV - ideal",
+    "< 1 % loss",
+]
 
 
 def _report(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "lutcodegen", "report", *args],
-                          capture_output=True, text=True)
+    return subprocess.run(
+        [sys.executable, "-m", "lutcodegen", "report", *args], capture_output=True, text=True
+    )
 
 
 def _table(stdout: str) -> list[dict[str, str]]:
@@ -28,8 +42,18 @@ def _table(stdout: str) -> list[dict[str, str]]:
 
 
 def test_report_table_columns_and_sanity() -> None:
-    result = _report("--bits", "4,8", "--input-scales", "1/16", "--rows", "100",
-                     "--lengths", "8,64", "--max-row", "256")
+    result = _report(
+        "--bits",
+        "4,8",
+        "--input-scales",
+        "1/16",
+        "--rows",
+        "100",
+        "--lengths",
+        "8,64",
+        "--max-row",
+        "256",
+    )
     assert result.returncode == 0, result.stderr
     rows = _table(result.stdout)
     assert list(rows[0]) == COLUMNS
@@ -106,9 +130,23 @@ def test_reference_agrees_with_ideal_where_it_must() -> None:
 
 
 def test_report_option_changes_the_design() -> None:
-    result = _report("--methods", "rexp,lut", "--bits", "8", "--input-scales", "1/16",
-                     "--rows", "50", "--lengths", "16", "--max-row", "256", "--no-ideal",
-                     "--option", "sum_mantissa=4")
+    result = _report(
+        "--methods",
+        "rexp,lut",
+        "--bits",
+        "8",
+        "--input-scales",
+        "1/16",
+        "--rows",
+        "50",
+        "--lengths",
+        "16",
+        "--max-row",
+        "256",
+        "--no-ideal",
+        "--option",
+        "sum_mantissa=4",
+    )
     assert result.returncode == 0, result.stderr
     rows = {r["method"]: r for r in _table(result.stdout)}
     assert set(rows) == {"rexp", "lut"}  # no ideal row; lut has no such option and ran as is

@@ -14,7 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from lutcodegen import Spec, SpecError, design_for, ideal_output, reference, rowsets
+from lutcodegen import Spec, SpecError, design_for, ideal_output, reference
+from lutcodegen.analysis import rowsets
 from lutcodegen.methods import lut_s16, tflite_s16
 
 
@@ -41,8 +42,10 @@ CONFIGS = [
 
 
 def _ids(spec: Spec) -> str:
-    return (f"{spec.method}-s{spec.input_scale:g}-beta{spec.beta:g}-n{spec.max_row}-"
-            f"{spec.table_layout}-m{spec.input_multiplier}")
+    return (
+        f"{spec.method}-s{spec.input_scale:g}-beta{spec.beta:g}-n{spec.max_row}-"
+        f"{spec.table_layout}-m{spec.input_multiplier}"
+    )
 
 
 def ideal16(x: np.ndarray, scale: float) -> np.ndarray:
@@ -59,8 +62,13 @@ def test_every_difference_and_short_rows(spec: Spec, build_kernel) -> None:
     if spec.max_row >= 2:
         check(kernel, dsg, rowsets.every_difference16(2))
     for length in range(1, min(16, spec.max_row) + 1):
-        check(kernel, dsg, np.concatenate([rowsets.every_difference16(length, 251, length),
-                                           rowsets.edge_rows16(length)]))
+        check(
+            kernel,
+            dsg,
+            np.concatenate(
+                [rowsets.every_difference16(length, 251, length), rowsets.edge_rows16(length)]
+            ),
+        )
 
 
 @pytest.mark.parametrize("spec", CONFIGS, ids=_ids)
@@ -71,8 +79,10 @@ def test_random_rows_up_to_max_row(spec: Spec, build_kernel) -> None:
     n = spec.max_row
     for length in sorted({m for m in (1, 2, 3, 17, 100, 257, n // 2, n - 1, n) if 1 <= m <= n}):
         count = max(2, 20000 // length)
-        for x in (rowsets.uniform16(rng, count, length),
-                  rowsets.gaussian16(rng, count, length, spec.scale)):
+        for x in (
+            rowsets.uniform16(rng, count, length),
+            rowsets.gaussian16(rng, count, length, spec.scale),
+        ):
             check(kernel, dsg, x)
 
 
@@ -103,8 +113,14 @@ def test_status_codes_write_nothing(method: str, build_kernel) -> None:
     kernel = build_kernel(dsg)
     x = np.ones((2, 64), dtype=np.int16)
     out = np.full((2, 64), 0x5A5A, dtype=np.int16)
-    cases = [(None, 1, 8, out, -1), (x, 1, 8, None, -1), (x, -1, 8, out, -2),
-             (x, 1, 0, out, -3), (x, 1, 65, out, -3), (x, 0, 8, out, 0)]
+    cases = [
+        (None, 1, 8, out, -1),
+        (x, 1, 8, None, -1),
+        (x, -1, 8, out, -2),
+        (x, 1, 0, out, -3),
+        (x, 1, 65, out, -3),
+        (x, 0, 8, out, 0),
+    ]
     for inp, rows, size, outp, status in cases:
         assert kernel.status(inp, rows, size, outp) == status
         assert (out == 0x5A5A).all()
@@ -121,11 +137,13 @@ def test_status_codes_write_nothing(method: str, build_kernel) -> None:
     layout=st.sampled_from(["full", "compact"]),
     data=st.data(),
 )
-def test_hypothesis_options_and_rows(method, scale, beta, max_row, layout, data,
-                                     build_kernel) -> None:
+def test_hypothesis_options_and_rows(
+    method, scale, beta, max_row, layout, data, build_kernel
+) -> None:
     layout = layout if method == "lut" else "full"
-    dsg = design_for(s16(method=method, input_scale=scale, beta=beta, max_row=max_row,
-                         table_layout=layout))
+    dsg = design_for(
+        s16(method=method, input_scale=scale, beta=beta, max_row=max_row, table_layout=layout)
+    )
     kernel = build_kernel(dsg)
     length = data.draw(st.integers(1, max_row))
     x = data.draw(hnp.arrays(np.int16, (data.draw(st.integers(1, 4)), length)))
@@ -157,12 +175,19 @@ def test_table_error_is_the_largest_over_every_difference() -> None:
     assert worst <= dsg.table_error <= worst + 2 * lut_s16.EXACT_MARGIN
 
 
-@pytest.mark.parametrize("defines", [("LCG_USE_CLZ=0",), ("LCG_RECIP_NEWTON=0",),
-                                     ("LCG_MULHI_HALVES=1",),
-                                     ("LCG_USE_CLZ=0", "LCG_RECIP_NEWTON=0", "LCG_MULHI_HALVES=1")])
+@pytest.mark.parametrize(
+    "defines",
+    [
+        ("LCG_USE_CLZ=0",),
+        ("LCG_RECIP_NEWTON=0",),
+        ("LCG_MULHI_HALVES=1",),
+        ("LCG_USE_CLZ=0", "LCG_RECIP_NEWTON=0", "LCG_MULHI_HALVES=1"),
+    ],
+)
 @pytest.mark.parametrize("max_row", [256, 4096])
-def test_portable_paths_equal_the_reference(defines: tuple[str, ...], max_row: int,
-                                            build_kernel) -> None:
+def test_portable_paths_equal_the_reference(
+    defines: tuple[str, ...], max_row: int, build_kernel
+) -> None:
     """The binary-search shift, the shift-and-subtract reciprocal and the high word from four
     16 x 16-bit products (the paths of cores without count-leading-zeros or a 64-bit product)
     give the same bits."""
@@ -170,9 +195,17 @@ def test_portable_paths_equal_the_reference(defines: tuple[str, ...], max_row: i
     kernel = build_kernel(dsg, defines)
     rng = np.random.default_rng(7)
     for length in (1, 3, 64, max_row):
-        check(kernel, dsg, np.concatenate([rowsets.uniform16(rng, 20, length),
-                                           rowsets.gaussian16(rng, 20, length, dsg.spec.scale),
-                                           rowsets.edge_rows16(length)]))
+        check(
+            kernel,
+            dsg,
+            np.concatenate(
+                [
+                    rowsets.uniform16(rng, 20, length),
+                    rowsets.gaussian16(rng, 20, length, dsg.spec.scale),
+                    rowsets.edge_rows16(length),
+                ]
+            ),
+        )
     check(kernel, dsg, rowsets.every_difference16(2))
 
 
@@ -189,12 +222,17 @@ def test_measured_accuracy(max_row: int) -> None:
     outputs = equal = 0
     for scale in (1e-5, 3e-4, 1e-3, 1 / 64):
         dsg = design_for(s16(input_scale=scale, max_row=max_row))
-        blocks = [rowsets.every_difference16(2), rowsets.edge_rows16(max_row),
-                  rowsets.every_difference16(max_row, 997)]
+        blocks = [
+            rowsets.every_difference16(2),
+            rowsets.edge_rows16(max_row),
+            rowsets.every_difference16(max_row, 997),
+        ]
         for length in (3, 17, 64, max_row // 2, max_row):
             count = max(4, 40000 // length)
-            blocks += [rowsets.uniform16(rng, count, length),
-                       rowsets.gaussian16(rng, count, length, dsg.spec.scale)]
+            blocks += [
+                rowsets.uniform16(rng, count, length),
+                rowsets.gaussian16(rng, count, length, dsg.spec.scale),
+            ]
         for x in blocks:
             y, ideal = reference(dsg, x), ideal16(x, dsg.spec.scale)
             assert np.abs(y - ideal).max() <= 1
@@ -211,10 +249,18 @@ def test_long_rows_refused_where_the_proof_fails() -> None:
 # --- the TFLite replica ---------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("multiplier", "shift"), [
-    (2111030213, 1), (1073741824, 0), (1717960704, 15), (1441129907, -10),
-    ((1 << 31) - 1, -31), (0, 0), (1125882699, -1),
-])
+@pytest.mark.parametrize(
+    ("multiplier", "shift"),
+    [
+        (2111030213, 1),
+        (1073741824, 0),
+        (1717960704, 15),
+        (1441129907, -10),
+        ((1 << 31) - 1, -31),
+        (0, 0),
+        (1125882699, -1),
+    ],
+)
 def test_one_rounding_equals_tflites_two(multiplier: int, shift: int) -> None:
     """g(d) with SaturatingRoundingDoublingHighMul and RoundingDivideByPOT combined equals
     TFLite's MultiplyByQuantizedMultiplier evaluated literally, for every difference."""
@@ -247,21 +293,26 @@ def test_header_exposes_tflite_parameters() -> None:
 # --- options that do not combine ------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("options", "message"), [
-    ({"method": "rexp"}, "offered by methods lut, tflite"),
-    ({"method": "lut2d"}, "offered by methods lut, tflite"),
-    ({"bits": 8}, "use --bits 16"),
-    ({"bits": 12}, "use --bits 16"),
-    ({"unroll": 4}, "int8 input only"),
-    ({"method": "tflite", "table_layout": "compact"}, "fixed 513-entry"),
-    ({"method": "tflite", "input_multiplier": 5, "input_left_shift": 1, "diff_min": -3},
-     "no diff_min"),
-    ({"method": "tflite", "input_multiplier": 5}, "together"),
-    ({"method": "tflite", "input_multiplier": 5, "input_left_shift": 16}, "-31 to 15"),
-    ({"method": "tflite", "input_scale": 5.5}, "overflows"),
-    ({"method": "tflite", "max_row": 65537}, "up to 65536"),
-    ({"input_bits": 12}, "8 or 16"),
-])
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"method": "rexp"}, "only to methods lut, tflite"),
+        ({"method": "lut2d"}, "only to methods lut, tflite"),
+        ({"bits": 8}, "use --bits 16"),
+        ({"bits": 12}, "use --bits 16"),
+        ({"unroll": 4}, "int8 input only"),
+        ({"method": "tflite", "table_layout": "compact"}, "fixed 513-entry"),
+        (
+            {"method": "tflite", "input_multiplier": 5, "input_left_shift": 1, "diff_min": -3},
+            "no diff_min",
+        ),
+        ({"method": "tflite", "input_multiplier": 5}, "together"),
+        ({"method": "tflite", "input_multiplier": 5, "input_left_shift": 16}, "-31 to 15"),
+        ({"method": "tflite", "input_scale": 5.5}, "overflows"),
+        ({"method": "tflite", "max_row": 65537}, "up to 65536"),
+        ({"input_bits": 12}, "8 or 16"),
+    ],
+)
 def test_refused(options: dict[str, object], message: str) -> None:
     spec_options = {"input_bits": 16, "bits": 16, **options}
     with pytest.raises(SpecError, match=message):
@@ -269,30 +320,38 @@ def test_refused(options: dict[str, object], message: str) -> None:
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "lutcodegen", *args], capture_output=True,
-                          text=True, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "lutcodegen", *args], capture_output=True, text=True, check=False
+    )
 
 
-def test_cli_defaults_to_int16_output_and_refuses_other_combinations() -> None:
-    ok = _cli("--input-bits", "16", "--input-scale", "3e-4")
+def test_cli_int16_and_the_combinations_it_refuses() -> None:
+    ok = _cli("--input-bits", "16", "--bits", "16", "--input-scale", "3e-4")
     assert ok.returncode == 0 and "lcg_softmax_s16(const int16_t *input" in ok.stdout
-    for args, message in ((["--method", "rexp"], "offered by methods lut, tflite"),
-                          (["--bits", "8"], "use --bits 16")):
+    for args, message in (
+        (["--method", "rexp", "--bits", "16"], "only to methods lut, tflite"),
+        (["--bits", "8"], "use --bits 16"),
+        ([], "use --bits 16"),
+    ):
         bad = _cli("--input-bits", "16", *args)
         assert bad.returncode == 2 and bad.stdout == "" and message in bad.stderr
 
 
 def test_evaluate_and_report_have_int16_rows(capsys: pytest.CaptureFixture[str]) -> None:
     """The accuracy table and the report measure the int16 kernels against correct rounding."""
-    from lutcodegen import evaluate, report
+    from lutcodegen.analysis import evaluate, report
 
     lut = evaluate.accuracy16(design_for(s16(input_scale=1 / 1024)), (2, 64), per_length=4000)
     assert lut.max_error <= 1 and lut.equal >= 0.999 and lut.outputs > 100_000
-    tfl = evaluate.accuracy16(design_for(s16(method="tflite", input_scale=1 / 1024)), (2, 64),
-                              per_length=4000)
+    tfl = evaluate.accuracy16(
+        design_for(s16(method="tflite", input_scale=1 / 1024)), (2, 64), per_length=4000
+    )
     assert tfl.max_error > 1  # TFLite's exp table stops at exp(-10)
     assert report.main(["--input-bits", "16", "--rows", "50", "--lengths", "16,64"]) == 0
     table = capsys.readouterr().out
     assert "int16 input" in table
-    assert [line.split("|")[1].strip() for line in table.splitlines()
-            if line.startswith("|") and "16 | 1/4096" in line] == ["ideal", "lut", "tflite"]
+    assert [
+        line.split("|")[1].strip()
+        for line in table.splitlines()
+        if line.startswith("|") and "16 | 1/4096" in line
+    ] == ["ideal", "lut", "tflite"]

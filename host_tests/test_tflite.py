@@ -10,12 +10,10 @@ import hashlib
 import importlib.util
 import math
 import subprocess
-from pathlib import Path
 
 import cffi
 import numpy as np
 import pytest
-import rows
 from cbuild import require_tool
 from exactness import (
     assert_equal,
@@ -28,9 +26,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from lutcodegen import Spec, SpecError, design_for, gemmlowp, ideal_output, reference, render
+from lutcodegen import Spec, SpecError, design_for, ideal_output, reference, render
 from lutcodegen.cli import main as cli_main
-from lutcodegen.methods import tflite
+from lutcodegen.methods import gemmlowp, tflite
 
 CONFIGS = [
     Spec(method="tflite"),
@@ -122,10 +120,14 @@ def test_table_at_most_1kib() -> None:
 
 def test_raw_params_give_the_same_design() -> None:
     computed = design_for(Spec(method="tflite", input_scale=0.1, beta=0.7))
-    given = design_for(Spec(
-        method="tflite", input_multiplier=computed.input_multiplier,
-        input_left_shift=computed.input_left_shift, diff_min=computed.diff_min,
-    ))
+    given = design_for(
+        Spec(
+            method="tflite",
+            input_multiplier=computed.input_multiplier,
+            input_left_shift=computed.input_left_shift,
+            diff_min=computed.diff_min,
+        )
+    )
     assert np.array_equal(computed.exp_table, given.exp_table)
     assert given.params_given and not computed.params_given
 
@@ -187,8 +189,9 @@ def test_edge_rows_at_max_row(spec: Spec, build_kernel) -> None:
     data=st.data(),
 )
 def test_hypothesis_options_and_rows(bits, scale, beta, max_row, data, build_kernel) -> None:
-    dsg = design_for(Spec(method="tflite", bits=bits, input_scale=scale, beta=beta,
-                          max_row=max_row))
+    dsg = design_for(
+        Spec(method="tflite", bits=bits, input_scale=scale, beta=beta, max_row=max_row)
+    )
     kernel = build_kernel(dsg)
     length = data.draw(st.integers(1, max_row))
     x = data.draw(hnp.arrays(np.int8, (data.draw(st.integers(1, 4)), length)))
@@ -293,8 +296,16 @@ def test_reciprocal_matches_gemmlowp(tmp_path_factory) -> None:
 
 
 def test_cli_raw_params_in_banner(capsys) -> None:
-    argv = ["--method", "tflite", "--input-multiplier", "1073741824", "--input-left-shift",
-            "23", "--diff-min", "-248"]
+    argv = [
+        "--method",
+        "tflite",
+        "--input-multiplier",
+        "1073741824",
+        "--input-left-shift",
+        "23",
+        "--diff-min",
+        "-248",
+    ]
     assert cli_main(argv) == 0
     text = capsys.readouterr().out
     assert "--input-multiplier 1073741824 --input-left-shift 23 --diff-min -248" in text
@@ -318,8 +329,16 @@ def test_cli_usage_errors(argv, capsys) -> None:
     assert "lutcodegen: error:" in captured.err
 
 
-STRICT = ["-std=c99", "-pedantic", "-Wall", "-Wextra", "-Werror", "-Wconversion",
-          "-Wsign-conversion", "-c"]
+STRICT = [
+    "-std=c99",
+    "-pedantic",
+    "-Wall",
+    "-Wextra",
+    "-Werror",
+    "-Wconversion",
+    "-Wsign-conversion",
+    "-c",
+]
 
 
 @pytest.mark.parametrize("compiler", ["gcc", "clang"])
@@ -339,67 +358,9 @@ def test_cortex_m0plus_has_no_division(bits, tmp_path) -> None:
     source = tmp_path / "softmax_tflite.c"
     source.write_text(render(design_for(Spec(method="tflite", bits=bits))).source)
     obj = tmp_path / "m0.o"
-    subprocess.run([cc, "-mcpu=cortex-m0plus", "-mthumb", "-O2", *STRICT, str(source), "-o",
-                    str(obj)], check=True)
+    subprocess.run(
+        [cc, "-mcpu=cortex-m0plus", "-mthumb", "-O2", *STRICT, str(source), "-o", str(obj)],
+        check=True,
+    )
     symbols = subprocess.run([nm, str(obj)], check=True, capture_output=True, text=True).stdout
     assert "div" not in symbols, symbols
-
-
-# --- the TFLite Micro shim in examples/ ------------------------------------------------------
-
-SHIM_DIR = Path(__file__).resolve().parent.parent / "examples" / "tflite_micro"
-
-
-def _shim_sources(tmp_path: Path, spec: Spec) -> list[Path]:
-    generated = render(design_for(spec), header_name="softmax_tflite.h")
-    (tmp_path / "softmax_tflite.h").write_text(generated.header)
-    (tmp_path / "softmax_tflite.c").write_text(generated.source)
-    return [tmp_path / "softmax_tflite.c", SHIM_DIR / "softmax_shim.c"]
-
-
-def test_shim_compiles_strictly(tmp_path) -> None:
-    cc = require_tool("gcc")
-    for source in _shim_sources(tmp_path, Spec(method="tflite")):
-        subprocess.run([cc, *STRICT, f"-I{tmp_path}", f"-I{SHIM_DIR}", str(source), "-o",
-                        str(tmp_path / (source.stem + ".o"))], check=True)
-
-
-def test_shim_dispatches_on_params(tmp_path) -> None:
-    spec = Spec(method="tflite", input_scale=0.1, max_row=128)
-    dsg = design_for(spec)
-    sources = _shim_sources(tmp_path, spec)
-    ffi = cffi.FFI()
-    ffi.cdef("int32_t tflm_softmax_s8_generated(const int8_t *input, int32_t num_rows, "
-             "int32_t row_size, int32_t input_multiplier, int32_t input_left_shift, "
-             "int32_t diff_min, int8_t *output);")
-    name = "_lcg_shim_" + hashlib.sha256(sources[0].read_bytes()).hexdigest()[:12]
-    ffi.set_source(name, '#include "softmax_shim.h"', sources=[str(s) for s in sources],
-                   include_dirs=[str(tmp_path), str(SHIM_DIR)],
-                   extra_compile_args=["-O2", "-std=c99"])
-    library = ffi.compile(tmpdir=str(tmp_path), verbose=False)
-    module_spec = importlib.util.spec_from_file_location(name, library)
-    module = importlib.util.module_from_spec(module_spec)
-    module_spec.loader.exec_module(module)
-    call = module.lib.tflm_softmax_s8_generated
-
-    x = rows.uniform(np.random.default_rng(2), 30, 100)
-    params = (dsg.input_multiplier, dsg.input_left_shift, dsg.diff_min)
-
-    def run(length: int, mult: int, shift: int, diff_min: int) -> tuple[int, np.ndarray]:
-        out = np.full((30, length), 99, dtype=np.int8)
-        data = np.ascontiguousarray(x[:, :length])
-        handled = call(module.ffi.from_buffer("int8_t[]", data), 30, length, mult, shift,
-                       diff_min, module.ffi.from_buffer("int8_t[]", out))
-        return handled, out.astype(np.int64)
-
-    handled, out = run(100, *params)
-    assert handled == 1
-    assert_equal(out, reference(dsg, x))
-    for other in [(params[0] + 1, params[1], params[2]), (params[0], params[1] + 1, params[2]),
-                  (params[0], params[1], params[2] + 1)]:
-        handled, out = run(100, *other)
-        assert handled == 0 and (out == 99).all()
-    big = rows.uniform(np.random.default_rng(3), 30, 129)
-    out = np.zeros((30, 129), dtype=np.int8)
-    assert call(module.ffi.from_buffer("int8_t[]", big), 30, 129, *params,
-                module.ffi.from_buffer("int8_t[]", out)) == 0

@@ -99,11 +99,15 @@ def test_one_million_outputs_match_tflite_micro(build_kernel) -> None:
         ref_mismatch += int((ref != expected).sum())
         if bad and len(first) < 10:
             pos = np.argwhere(got != expected)[0]
-            first.append(f"{spec.command_line()} L={x.shape[1]} pos {tuple(pos)}: "
-                         f"act {got[tuple(pos)]} ref {expected[tuple(pos)]}")
-    print(f"\nTFLite Micro oracle: {compared} outputs in {len(jobs)} shapes, {N_CONFIGS} configs; "
-          f"C mismatches {c_mismatch}, reference mismatches {ref_mismatch}; "
-          f"{skipped} int8 rows kept out (TFLite would abort)")
+            first.append(
+                f"{spec.command_line()} L={x.shape[1]} pos {tuple(pos)}: "
+                f"act {got[tuple(pos)]} ref {expected[tuple(pos)]}"
+            )
+    print(
+        f"\nTFLite Micro oracle: {compared} outputs in {len(jobs)} shapes, {N_CONFIGS} configs; "
+        f"C mismatches {c_mismatch}, reference mismatches {ref_mismatch}; "
+        f"{skipped} int8 rows kept out (TFLite would abort)"
+    )
     assert compared >= 1_000_000 or N_CONFIGS < 40
 
     # The rows kept out: the C gives -128 (within 1 LSB of ideal), and TFLite really aborts.
@@ -124,10 +128,12 @@ def _abort_cases() -> list[tuple[str, Spec, np.ndarray]]:
     rng = np.random.default_rng(5)
     return [
         ("512 equal logits", Spec(method="tflite", max_row=1024), np.zeros((1, 512))),
-        ("fully masked row of 1024", Spec(method="tflite", max_row=1024),
-         np.full((1, 1024), -128)),
-        ("uniform row of 1024 at scale 1e-3",
-         Spec(method="tflite", input_scale=1e-3, max_row=1024), rows.uniform(rng, 1, 1024)),
+        ("fully masked row of 1024", Spec(method="tflite", max_row=1024), np.full((1, 1024), -128)),
+        (
+            "uniform row of 1024 at scale 1e-3",
+            Spec(method="tflite", input_scale=1e-3, max_row=1024),
+            rows.uniform(rng, 1, 1024),
+        ),
     ]
 
 
@@ -154,8 +160,10 @@ def test_rows_just_below_the_limit_match_tflite(build_kernel) -> None:
         (Spec(method="tflite", max_row=1024), np.r_[[127], np.full(1023, 115)][None]),
         (Spec(method="tflite", bits=16, max_row=8191), np.zeros((2, 4096))),
         (Spec(method="tflite", bits=16, max_row=8191), np.zeros((1, 8191))),
-        (Spec(method="tflite", bits=16, input_scale=1e-3, max_row=8191),
-         rows.uniform(np.random.default_rng(9), 3, 6000)),
+        (
+            Spec(method="tflite", bits=16, input_scale=1e-3, max_row=8191),
+            rows.uniform(np.random.default_rng(9), 3, 6000),
+        ),
     ]
     cases = [(spec, x.astype(np.int8)) for spec, x in cases]
     for spec, x in cases:
@@ -170,8 +178,12 @@ def test_rows_just_below_the_limit_match_tflite(build_kernel) -> None:
 def test_raw_params_kernel_matches_tflite(build_kernel) -> None:
     """A kernel generated from raw SoftmaxParams equals TFLite run from the scale they came from."""
     computed = design_for(Spec(method="tflite", input_scale=0.043, beta=1.7))
-    spec = Spec(method="tflite", input_multiplier=computed.input_multiplier,
-                input_left_shift=computed.input_left_shift, diff_min=computed.diff_min)
+    spec = Spec(
+        method="tflite",
+        input_multiplier=computed.input_multiplier,
+        input_left_shift=computed.input_left_shift,
+        diff_min=computed.diff_min,
+    )
     x = rows.gaussian(np.random.default_rng(11), 400, 64, computed.effective_scale)
     result = run_jobs([Job(0.043, 1.7, 8, x)])
     assert result.returncode == 0, result.stderr
@@ -190,8 +202,9 @@ def _bulk_cases_s16(seed: int) -> list[tuple[Spec, np.ndarray]]:
     for i in range(N_CONFIGS_S16):
         scale = float(10 ** rng.uniform(-6, np.log10(4)))
         beta = 1.0 if i % 3 == 0 else float(rng.uniform(0.25, 1.25))
-        spec = Spec(method="tflite", input_bits=16, bits=16, input_scale=scale, beta=beta,
-                    max_row=20000)
+        spec = Spec(
+            method="tflite", input_bits=16, bits=16, input_scale=scale, beta=beta, max_row=20000
+        )
         lengths = {1, 2, int(rng.integers(1025, 20001))}
         while len(lengths) < 6:
             lengths.add(int(round(10 ** rng.uniform(0, np.log10(4096)))))
@@ -201,8 +214,11 @@ def _bulk_cases_s16(seed: int) -> list[tuple[Spec, np.ndarray]]:
                 rows.uniform16(rng, count // 2 + 1, length),
                 rows.gaussian16(rng, count // 2 + 1, length, spec.scale),
                 rows.edge_rows16(length),
-                rows.every_difference16(length, int(rng.integers(40000, 65536)) if length > 64
-                                        else 257, int(rng.integers(0, 257))),
+                rows.every_difference16(
+                    length,
+                    int(rng.integers(40000, 65536)) if length > 64 else 257,
+                    int(rng.integers(0, 257)),
+                ),
             ]
             cases.append((spec, np.concatenate(parts)))
     return cases
@@ -228,9 +244,11 @@ def test_int16_outputs_match_tflite_micro(build_kernel) -> None:
         longest = max(longest, x.shape[1])
         c_mismatch += int((got != expected).sum())
         ref_mismatch += int((reference(dsg, x) != expected).sum())
-    print(f"\nTFLite Micro int16 oracle: {compared} outputs in {len(cases)} shapes, "
-          f"{N_CONFIGS_S16} configs, rows up to {longest}; C mismatches {c_mismatch}, "
-          f"reference mismatches {ref_mismatch}")
+    print(
+        f"\nTFLite Micro int16 oracle: {compared} outputs in {len(cases)} shapes, "
+        f"{N_CONFIGS_S16} configs, rows up to {longest}; C mismatches {c_mismatch}, "
+        f"reference mismatches {ref_mismatch}"
+    )
     assert compared >= 500_000 or N_CONFIGS_S16 < 24
     assert longest > 1024
     assert c_mismatch == 0 and ref_mismatch == 0
@@ -238,11 +256,16 @@ def test_int16_outputs_match_tflite_micro(build_kernel) -> None:
 
 def test_int16_raw_params_kernel_matches_tflite(build_kernel) -> None:
     """A kernel generated from TFLite's two int16 parameters equals TFLite run from the scale."""
-    computed = design_for(Spec(method="tflite", input_bits=16, bits=16, input_scale=2.5e-4,
-                               beta=0.8))
-    spec = Spec(method="tflite", input_bits=16, bits=16,
-                input_multiplier=computed.input_multiplier,
-                input_left_shift=computed.input_left_shift)
+    computed = design_for(
+        Spec(method="tflite", input_bits=16, bits=16, input_scale=2.5e-4, beta=0.8)
+    )
+    spec = Spec(
+        method="tflite",
+        input_bits=16,
+        bits=16,
+        input_multiplier=computed.input_multiplier,
+        input_left_shift=computed.input_left_shift,
+    )
     x = rows.gaussian16(np.random.default_rng(12), 300, 77, 2e-4)
     result = run_jobs([Job(2.5e-4, 0.8, 16, x, 16)])
     assert result.returncode == 0, result.stderr

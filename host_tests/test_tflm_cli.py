@@ -18,7 +18,7 @@ import tflm_models
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lutcodegen import gemmlowp
+from lutcodegen.methods import gemmlowp
 from lutcodegen.spec import SpecError
 from lutcodegen.tflm import cli
 from lutcodegen.tflm.codegen import PlanError, plan, render_files
@@ -44,19 +44,39 @@ def _schema_softmax(data: bytes) -> list[tuple]:
             if codes[op.opcodeIndex] != fb.BuiltinOperator.SOFTMAX:
                 continue
             t_in, t_out = sub.tensors[op.inputs[0]], sub.tensors[op.outputs[0]]
-            found.append((s, i, float(op.builtinOptions.beta), tuple(int(d) for d in t_in.shape),
-                          int(t_in.type), float(t_in.quantization.scale[0]),
-                          int(t_in.quantization.zeroPoint[0]), int(t_out.type),
-                          float(t_out.quantization.scale[0]),
-                          int(t_out.quantization.zeroPoint[0])))
+            found.append(
+                (
+                    s,
+                    i,
+                    float(op.builtinOptions.beta),
+                    tuple(int(d) for d in t_in.shape),
+                    int(t_in.type),
+                    float(t_in.quantization.scale[0]),
+                    int(t_in.quantization.zeroPoint[0]),
+                    int(t_out.type),
+                    float(t_out.quantization.scale[0]),
+                    int(t_out.quantization.zeroPoint[0]),
+                )
+            )
     return found
 
 
 def _ours(data: bytes) -> list[tuple]:
-    return [(op.subgraph, op.index, op.beta, op.input.shape, op.input.type,
-             op.input.quantization.scale, op.input.quantization.zero_point, op.output.type,
-             op.output.quantization.scale, op.output.quantization.zero_point)
-            for op in read_model(data).softmax]
+    return [
+        (
+            op.subgraph,
+            op.index,
+            op.beta,
+            op.input.shape,
+            op.input.type,
+            op.input.quantization.scale,
+            op.input.quantization.zero_point,
+            op.output.type,
+            op.output.quantization.scale,
+            op.output.quantization.zero_point,
+        )
+        for op in read_model(data).softmax
+    ]
 
 
 def test_reader_agrees_with_the_schema_reader(multi: bytes) -> None:
@@ -71,8 +91,11 @@ def test_plan_deduplicates_on_tflm_parameters(multi: bytes) -> None:
     assert [len(k.ops) for k in p.kernels] == [2, 1, 1, 1]
     first = p.kernels[0]
     assert first.spec.max_row == 72  # rows of 12 and 72 share one kernel
-    assert (first.input_multiplier, first.input_left_shift, first.diff_min) == \
-        gemmlowp.softmax_params(tflm_models.INPUT_SCALE, 1.0)
+    assert (
+        first.input_multiplier,
+        first.input_left_shift,
+        first.diff_min,
+    ) == gemmlowp.softmax_params(tflm_models.INPUT_SCALE, 1.0)
     assert [k.output_type for k in p.kernels] == ["int8", "int16", "int8", "int8"]
     assert [k.spec.max_row for k in p.kernels] == [72, 192, 576, 16]
     # lut kernels are made for exact scales: the same four groups here
@@ -83,8 +106,9 @@ def test_files_and_prefix(multi: bytes, tmp_path: Path) -> None:
     out = tmp_path / "gen"
     assert cli.main([str(_write(tmp_path, multi)), "-o", str(out), "--prefix", "attn"]) == 0
     names = sorted(p.name for p in out.iterdir())
-    assert names == sorted([f"attn_k{i}.{e}" for i in range(4) for e in "ch"]
-                           + ["attn_tflm.cc", "attn_tflm.h"])
+    assert names == sorted(
+        [f"attn_k{i}.{e}" for i in range(4) for e in "ch"] + ["attn_tflm.cc", "attn_tflm.h"]
+    )
     header = (out / "attn_tflm.h").read_text()
     assert "namespace attn {" in header and "TFLMRegistration Register_SOFTMAX();" in header
     source = (out / "attn_tflm.cc").read_text()
@@ -98,8 +122,7 @@ def _write(folder: Path, data: bytes, name: str = "model.tflite") -> Path:
     return path
 
 
-def _refused(args: list[str], capsys: pytest.CaptureFixture[str], out: Path,
-             expect: str) -> None:
+def _refused(args: list[str], capsys: pytest.CaptureFixture[str], out: Path, expect: str) -> None:
     before = sorted(out.rglob("*")) if out.exists() else None
     assert cli.main(args) == 2
     err = capsys.readouterr().err
@@ -117,13 +140,17 @@ def test_bad_models(tmp_path: Path, multi: bytes, capsys: pytest.CaptureFixture[
 
     refused(b"", "too short")
     refused(b"#include <stdio.h>\nint main(void) { return 0; }\n", "not a TFLite model")
-    refused(multi[:len(multi) // 2], "byte offset")
+    refused(multi[: len(multi) // 2], "byte offset")
     refused(tflm_models.single((4, 4), op="RESHAPE"), "has no SOFTMAX operator")
-    refused(tflm_models.single((4, 4), "float32", "float32", scale=None),
-            "float32 in with float32 out is not supported")
+    refused(
+        tflm_models.single((4, 4), "float32", "float32", scale=None),
+        "float32 in with float32 out is not supported",
+    )
     refused(tflm_models.single((4, 4), "uint8", "uint8"), "uint8 in with uint8 out")
-    refused(tflm_models.single((4, 4), "int16", "int16", out_scale=1 / 32768, out_zero=0),
-            "int16-in, int16-out")
+    refused(
+        tflm_models.single((4, 4), "int16", "int16", out_scale=1 / 32768, out_zero=0),
+        "int16-in, int16-out",
+    )
     refused(tflm_models.single((1, 9000)), "(at most 8191)")
     refused(tflm_models.single((1, 2_000_000)), "at most 1048576", "--method", "lut")
     refused(tflm_models.single((4, 4), out_scale=1 / 128), "must have scale 0.00390625")
@@ -134,8 +161,12 @@ def test_bad_models(tmp_path: Path, multi: bytes, capsys: pytest.CaptureFixture[
     refused(multi, "prefix", "--prefix", "class")
     refused(multi, "prefix", "--prefix", "9x")
     # With fallback, unsupported operators are left to TFLM, but one must remain to generate.
-    refused(tflm_models.single((4, 4), "float32", "float32", scale=None), "none of its",
-            "--on-mismatch", "fallback")
+    refused(
+        tflm_models.single((4, 4), "float32", "float32", scale=None),
+        "none of its",
+        "--on-mismatch",
+        "fallback",
+    )
 
 
 #: The multi-softmax model plus an int16-in, int16-out operator (a 16x8 model's softmax).
@@ -144,16 +175,20 @@ WITH_INT16 = tflm_models.BRANCHES + (
 )
 
 
-def test_fallback_leaves_unsupported_operators_to_tflm(tmp_path: Path,
-                                                       capsys: pytest.CaptureFixture[str]
-                                                       ) -> None:
+def test_fallback_leaves_unsupported_operators_to_tflm(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     data = tflm_models.build(WITH_INT16)
     with pytest.raises(PlanError, match="int16-in, int16-out"):
         plan(read_model(data), "m", data)
     p = plan(read_model(data), "m", data, on_mismatch="fallback")
     assert len(p.kernels) == 4 and [op.index for op, _ in p.unbound] == [14]
-    assert cli.main([str(_write(tmp_path, data)), "-o", str(tmp_path / "g"),
-                     "--on-mismatch", "fallback"]) == 0
+    assert (
+        cli.main(
+            [str(_write(tmp_path, data)), "-o", str(tmp_path / "g"), "--on-mismatch", "fallback"]
+        )
+        == 0
+    )
     err = capsys.readouterr().err
     assert "subgraph 0 operator 14 (SOFTMAX) runs TFLM's own kernel" in err
     assert "#define LCG_TFLM_FALLBACK 1" in (tmp_path / "g" / "lcg_tflm.cc").read_text()
@@ -176,8 +211,9 @@ def test_bad_paths(tmp_path: Path, multi: bytes, capsys: pytest.CaptureFixture[s
         _refused([str(model), "-o", str(locked)], capsys, out, "not writable")
 
 
-def test_full_disk_writes_nothing(tmp_path: Path, multi: bytes,
-                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_full_disk_writes_nothing(
+    tmp_path: Path, multi: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """An error while writing the fourth file leaves no file at all, and no new folder."""
     import lutcodegen.cli as base
 
@@ -198,15 +234,22 @@ def test_full_disk_writes_nothing(tmp_path: Path, multi: bytes,
 
 def test_command_line_entry(tmp_path: Path, multi: bytes) -> None:
     model = _write(tmp_path, multi)
-    run = subprocess.run([sys.executable, "-m", "lutcodegen", "tflm", str(model), "-o",
-                          str(tmp_path / "g")], capture_output=True, text=True)
+    run = subprocess.run(
+        [sys.executable, "-m", "lutcodegen", "tflm", str(model), "-o", str(tmp_path / "g")],
+        capture_output=True,
+        text=True,
+    )
     assert run.returncode == 0, run.stderr
     assert "5 SOFTMAX operators, 4 kernels" in run.stderr and run.stdout == ""
-    bad = subprocess.run([sys.executable, "-m", "lutcodegen", "tflm", str(tmp_path / "g")],
-                         capture_output=True, text=True)
+    bad = subprocess.run(
+        [sys.executable, "-m", "lutcodegen", "tflm", str(tmp_path / "g")],
+        capture_output=True,
+        text=True,
+    )
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
-    top = subprocess.run([sys.executable, "-m", "lutcodegen", "--help"], capture_output=True,
-                         text=True)
+    top = subprocess.run(
+        [sys.executable, "-m", "lutcodegen", "--help"], capture_output=True, text=True
+    )
     assert "lutcodegen tflm MODEL.tflite -o DIR" in top.stdout
 
 
@@ -221,13 +264,13 @@ def test_mutated_flatbuffers_never_raise_anything_else(data: st.DataObject) -> N
             i = data.draw(st.integers(0, len(base) - 1))
             base[i] = data.draw(st.integers(0, 255))
     elif kind == "truncate":
-        base = base[:data.draw(st.integers(0, len(base) - 1))]
+        base = base[: data.draw(st.integers(0, len(base) - 1))]
     elif kind == "splice":
         i = data.draw(st.integers(0, len(base)))
         base[i:i] = data.draw(st.binary(max_size=64))
     else:  # overwrite an aligned 32-bit word, where offsets and lengths live
         i = data.draw(st.integers(0, len(base) // 4 - 1)) * 4
-        base[i:i + 4] = data.draw(st.integers(0, 2**32 - 1)).to_bytes(4, "little")
+        base[i : i + 4] = data.draw(st.integers(0, 2**32 - 1)).to_bytes(4, "little")
     blob = bytes(base)
     try:
         p = plan(read_model(blob), "m.tflite", blob)
@@ -237,3 +280,23 @@ def test_mutated_flatbuffers_never_raise_anything_else(data: st.DataObject) -> N
 
 
 _MUTATION_BASE = tflm_models.build()
+
+
+def test_bench_inputs_are_the_first_held_out_digits() -> None:
+    """The bench's shipped input files are the first 8 test images, quantized as the models'
+    inputs (so the README's bench table uses real data and can be re-made)."""
+    import json
+
+    import numpy as np
+
+    facts = {m["file"]: m for m in json.loads((MODELS_DIR / "models.json").read_text())["models"]}
+    for path in sorted(MODELS_DIR.glob("*_digits8.npy")):
+        x, _ = tflm_models.digits_inputs(facts[path.name.replace("_digits8.npy", ".tflite")])
+        shipped = np.load(path)
+        assert shipped.dtype == x.dtype and np.array_equal(shipped, x[:8])
+
+
+def test_reader_reports_the_model_input(multi: bytes) -> None:
+    info = read_model(multi)
+    assert [(t.type_name, t.shape) for t in info.inputs] == [("int8", tflm_models.INPUT_SHAPE)]
+    assert info.inputs[0].quantization.zero_point == tflm_models.INPUT_ZERO

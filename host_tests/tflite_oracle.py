@@ -44,8 +44,9 @@ def _schema():
     return schema
 
 
-def build_model(shape: tuple[int, ...], input_scale: float, beta: float, bits: int,
-                input_bits: int = 8) -> bytes:
+def build_model(
+    shape: tuple[int, ...], input_scale: float, beta: float, bits: int, input_bits: int = 8
+) -> bytes:
     """Flatbuffer bytes of a one-op SOFTMAX model with the given input shape and parameters."""
     import flatbuffers
 
@@ -142,7 +143,10 @@ def run_jobs(jobs: list[Job], timeout: float = 600.0) -> OracleResult:
         )
         proc = subprocess.run(
             [sys.executable, str(Path(__file__).resolve()), str(job_file), str(out_file)],
-            capture_output=True, text=True, timeout=timeout, env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=env,
         )
         outputs = pickle.loads(out_file.read_bytes()) if proc.returncode == 0 else None
         return OracleResult(proc.returncode, proc.stderr, outputs)

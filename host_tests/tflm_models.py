@@ -49,8 +49,11 @@ def _schema():
     return schema
 
 
-def build(branches: tuple[Branch, ...] = BRANCHES, input_scale: float = INPUT_SCALE,
-          input_zero: int = INPUT_ZERO) -> bytes:
+def build(
+    branches: tuple[Branch, ...] = BRANCHES,
+    input_scale: float = INPUT_SCALE,
+    input_zero: int = INPUT_ZERO,
+) -> bytes:
     """Flatbuffer bytes of the model: input -> [QUANTIZE] -> RESHAPE -> SOFTMAX per branch."""
     import flatbuffers
 
@@ -65,8 +68,13 @@ def build(branches: tuple[Branch, ...] = BRANCHES, input_scale: float = INPUT_SC
             codes[op] = len(codes)
         return codes[op]
 
-    def tensor(shape: tuple[int, ...], ttype: int, scale: float | None, zero: int,
-               data: bytes | None = None) -> int:
+    def tensor(
+        shape: tuple[int, ...],
+        ttype: int,
+        scale: float | None,
+        zero: int,
+        data: bytes | None = None,
+    ) -> int:
         t = fb.TensorT()
         t.shape = list(shape)
         t.type = ttype
@@ -84,8 +92,13 @@ def build(branches: tuple[Branch, ...] = BRANCHES, input_scale: float = INPUT_SC
         tensors.append(t)
         return len(tensors) - 1
 
-    def operator(op: int, inputs: list[int], outputs: list[int], options: object = None,
-                 options_type: int = 0) -> None:
+    def operator(
+        op: int,
+        inputs: list[int],
+        outputs: list[int],
+        options: object = None,
+        options_type: int = 0,
+    ) -> None:
         o = fb.OperatorT()
         o.opcodeIndex = code(op)
         o.inputs = inputs
@@ -105,23 +118,32 @@ def build(branches: tuple[Branch, ...] = BRANCHES, input_scale: float = INPUT_SC
             requantized = tensor(INPUT_SHAPE, in_type, b.scale, b.zero)
             operator(fb.BuiltinOperator.QUANTIZE, [src], [requantized])
             src, scale, zero = requantized, b.scale, b.zero
-        new_shape = tensor((len(b.shape),), fb.TensorType.INT32, None, 0,
-                           np.array(b.shape, dtype="<i4").tobytes())
+        new_shape = tensor(
+            (len(b.shape),), fb.TensorType.INT32, None, 0, np.array(b.shape, dtype="<i4").tobytes()
+        )
         reshaped = tensor(b.shape, in_type, scale, zero)
         options = fb.ReshapeOptionsT()
         options.newShape = list(b.shape)
-        operator(fb.BuiltinOperator.RESHAPE, [src, new_shape], [reshaped], options,
-                 fb.BuiltinOptions.ReshapeOptions)
+        operator(
+            fb.BuiltinOperator.RESHAPE,
+            [src, new_shape],
+            [reshaped],
+            options,
+            fb.BuiltinOptions.ReshapeOptions,
+        )
         out_type, out_scale, out_zero = (
-            (fb.TensorType.INT8, 1.0 / 256, -128) if b.out_bits == 8
-            else (fb.TensorType.INT16, 1.0 / 65536, -32768) if b.in_bits == 8
+            (fb.TensorType.INT8, 1.0 / 256, -128)
+            if b.out_bits == 8
+            else (fb.TensorType.INT16, 1.0 / 65536, -32768)
+            if b.in_bits == 8
             else (fb.TensorType.INT16, 1.0 / 32768, 0)
         )
         out = tensor(b.shape, out_type, out_scale, out_zero)
         softmax = fb.SoftmaxOptionsT()
         softmax.beta = b.beta
-        operator(fb.BuiltinOperator.SOFTMAX, [reshaped], [out], softmax,
-                 fb.BuiltinOptions.SoftmaxOptions)
+        operator(
+            fb.BuiltinOperator.SOFTMAX, [reshaped], [out], softmax, fb.BuiltinOptions.SoftmaxOptions
+        )
         outputs.append(out)
 
     subgraph = fb.SubGraphT()
@@ -146,12 +168,18 @@ def build(branches: tuple[Branch, ...] = BRANCHES, input_scale: float = INPUT_SC
 
 
 def inputs(count: int, seed: int = 0) -> np.ndarray:
-    """``count`` int8 samples of the model input: uniform, peaked, flat and extreme rows."""
+    """``count`` int8 samples of the model input: a ramp, one-hot-like, peaked, then uniform.
+
+    No sample holds 512 or more equal maxima in one row: stock TFLM aborts on such int8 rows
+    (its sum of exps reaches 2^28; see docs/tflite.md), and the tests compare against stock.
+    """
     rng = np.random.default_rng(seed)
     samples = [rng.integers(-128, 128, size=INPUT_SHAPE, dtype=np.int8) for _ in range(count)]
-    samples[0] = np.full(INPUT_SHAPE, -128, dtype=np.int8)
+    samples[0] = (np.arange(576) % 256 - 128).astype(np.int8).reshape(INPUT_SHAPE)
     if count > 1:
-        samples[1] = np.full(INPUT_SHAPE, 127, dtype=np.int8)
+        onehot = np.full(INPUT_SHAPE, -128, dtype=np.int8)
+        onehot[0, ::12] = 127
+        samples[1] = onehot
     if count > 2:
         peaked = rng.normal(-60, 20, size=INPUT_SHAPE).clip(-128, 127).astype(np.int8)
         peaked[0, ::37] = 127
@@ -159,18 +187,33 @@ def inputs(count: int, seed: int = 0) -> np.ndarray:
     return np.stack(samples)
 
 
-def single(shape: tuple[int, ...], in_type: str = "int8", out_type: str = "int8",
-           scale: float | None = 0.05, zero: int = 0, beta: float = 1.0,
-           out_scale: float | None = None, out_zero: int | None = None,
-           op: str = "SOFTMAX") -> bytes:
+def single(
+    shape: tuple[int, ...],
+    in_type: str = "int8",
+    out_type: str = "int8",
+    scale: float | None = 0.05,
+    zero: int = 0,
+    beta: float = 1.0,
+    out_scale: float | None = None,
+    out_zero: int | None = None,
+    op: str = "SOFTMAX",
+) -> bytes:
     """A one-operator model (default SOFTMAX) with the given tensor types and quantization."""
     import flatbuffers
 
     fb = _schema()
-    types = {"int8": fb.TensorType.INT8, "int16": fb.TensorType.INT16,
-             "uint8": fb.TensorType.UINT8, "float32": fb.TensorType.FLOAT32}
-    defaults = {"int8": (1.0 / 256, -128), "int16": (1.0 / 65536, -32768),
-                "uint8": (1.0 / 256, 0), "float32": (None, 0)}
+    types = {
+        "int8": fb.TensorType.INT8,
+        "int16": fb.TensorType.INT16,
+        "uint8": fb.TensorType.UINT8,
+        "float32": fb.TensorType.FLOAT32,
+    }
+    defaults = {
+        "int8": (1.0 / 256, -128),
+        "int16": (1.0 / 65536, -32768),
+        "uint8": (1.0 / 256, 0),
+        "float32": (None, 0),
+    }
     d_scale, d_zero = defaults[out_type]
     out_scale = d_scale if out_scale is None else out_scale
     out_zero = d_zero if out_zero is None else out_zero
@@ -189,8 +232,10 @@ def single(shape: tuple[int, ...], in_type: str = "int8", out_type: str = "int8"
         return t
 
     subgraph = fb.SubGraphT()
-    subgraph.tensors = [tensor("input", in_type, 1, scale, zero),
-                        tensor("output", out_type, 2, out_scale, out_zero)]
+    subgraph.tensors = [
+        tensor("input", in_type, 1, scale, zero),
+        tensor("output", out_type, 2, out_scale, out_zero),
+    ]
     subgraph.inputs = [0]
     subgraph.outputs = [1]
     o = fb.OperatorT()
@@ -215,3 +260,45 @@ def single(shape: tuple[int, ...], in_type: str = "int8", out_type: str = "int8"
     builder = flatbuffers.Builder(1024)
     builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
     return bytes(builder.Output())
+
+
+def with_softmax_outputs(data: bytes) -> tuple[bytes, list[tuple[int, int]]]:
+    """The same model with every SOFTMAX's input and output tensor appended to the subgraph's
+    outputs (so TFLM keeps them and a runner prints them), and their (input, output) positions
+    among the outputs, in operator order. The first outputs stay the model's own."""
+    import flatbuffers
+
+    fb = _schema()
+    model = fb.ModelT.InitFromObj(fb.Model.GetRootAsModel(data, 0))
+    codes = [max(c.deprecatedBuiltinCode, c.builtinCode) for c in model.operatorCodes]
+    sub = model.subgraphs[0]
+    outputs = [int(i) for i in sub.outputs]
+    pairs = []
+    for op in sub.operators:
+        if codes[op.opcodeIndex] == fb.BuiltinOperator.SOFTMAX:
+            pair = []
+            for tensor in (int(op.inputs[0]), int(op.outputs[0])):
+                if tensor not in outputs:
+                    outputs.append(tensor)
+                pair.append(outputs.index(tensor))
+            pairs.append((pair[0], pair[1]))
+    sub.outputs = outputs
+    builder = flatbuffers.Builder(len(data) + 4096)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output()), pairs
+
+
+def digits_inputs(model_json: dict) -> tuple[np.ndarray, np.ndarray]:
+    """The 360 held-out digits quantized as the model's input, and their labels."""
+    from lutcodegen.model import digits
+
+    d = digits.load()
+    x = d.test_images.astype(np.float64) / 16.0
+    up = int(model_json.get("upscale", 1))
+    if up > 1:
+        x = np.kron(x, np.ones((1, up, up)))
+    dtype = np.int8 if model_json["input_dtype"] == "int8" else np.int16
+    info = np.iinfo(dtype)
+    q = np.round(x / model_json["input_scale"]) + model_json["input_zero_point"]
+    q = np.clip(q, info.min, info.max).astype(dtype)
+    return q.reshape(len(q), *model_json["input_shape"][1:]), d.test_labels

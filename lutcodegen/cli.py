@@ -16,20 +16,14 @@ import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from . import __version__
-from .calibrate import calibrate, load_rows
 from .methods import describe, design_for
+from .methods.calibrate import calibrate, load_rows
+from .registry import GROUPS, OPTIONS, Option
 from .render import render
-from .spec import (
-    MAX_ROW_LIMIT,
-    METHODS,
-    ROUNDINGS,
-    SUM_MODES,
-    TABLE_LAYOUTS,
-    Spec,
-    SpecError,
-)
+from .spec import Spec, SpecError
 
 USAGE_ERROR = 2
 
@@ -55,6 +49,23 @@ def _integer(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
 
 
+def add_option(parser: argparse._ActionsContainer, option: Option) -> None:
+    """The ``--flag`` of one registry option. Domains are checked by ``Spec`` (exit 2 with its
+    message), except that text which is no number at all is refused here, as argparse does."""
+    kwargs: dict[str, Any] = {"help": option.help, "dest": option.name}
+    if option.default is not None:
+        kwargs["default"] = option.default
+    if option.metavar is not None:
+        kwargs["metavar"] = option.metavar
+    if option.positive:
+        kwargs["type"] = _number
+    elif option.kind is int:
+        kwargs["type"] = _integer
+    elif option.choices:
+        kwargs["choices"] = option.choices
+    parser.add_argument(option.flag, **kwargs)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="lutcodegen",
@@ -69,89 +80,15 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"lutcodegen {__version__}")
-    parser.add_argument("--method", choices=METHODS, default="lut", help="algorithm (default lut)")
+    groups: dict[str | None, argparse._ActionsContainer] = {None: parser}
+    for title, text in GROUPS.items():
+        groups[title] = parser.add_argument_group(title, text)
+    for option in OPTIONS:
+        add_option(groups[option.group], option)
     parser.add_argument(
-        "--bits", type=_integer, default=None, metavar="B",
-        help="output bits, 2..16; int8 output up to 8, int16 above (default 8; 16 with "
-        "--input-bits 16, the only width it allows)",
-    )
-    parser.add_argument(
-        "--input-bits", type=_integer, default=8, metavar="I",
-        help="input width: 8 (int8 logits, default) or 16 (int16 logits, TFLite's 16x8 mode, "
-        "methods lut and tflite: int16 output, scale 1/32768, zero point 0)",
-    )
-    parser.add_argument(
-        "--input-scale", type=_number, default=0.0625, metavar="S",
-        help="real value of one input LSB, positive (default 0.0625)",
-    )
-    parser.add_argument(
-        "--beta", type=_number, default=1.0, help="softmax temperature factor (default 1.0)"
-    )
-    parser.add_argument(
-        "--max-row", type=_integer, default=256, metavar="N",
-        help=f"longest row accepted, 1..{MAX_ROW_LIMIT}; proofs are made for it (default 256)",
-    )
-    tflite = parser.add_argument_group(
-        "method tflite",
-        "TFLite Micro's raw softmax parameters (all three or none); they replace the ones "
-        "computed from --input-scale and --beta",
-    )
-    tflite.add_argument("--input-multiplier", type=_integer, metavar="M",
-                        help="SoftmaxParams.input_multiplier, 1..2^31-1")
-    tflite.add_argument("--input-left-shift", type=_integer, metavar="S",
-                        help="SoftmaxParams.input_left_shift, 0..31")
-    tflite.add_argument("--diff-min", type=_integer, metavar="D",
-                        help="SoftmaxParams.diff_min, <= 0")
-    parser.add_argument(
-        "--prefix", default="lcg", help="C name prefix, a C identifier (default lcg)"
-    )
-    parser.add_argument(
-        "--table-layout", choices=TABLE_LAYOUTS, default="full",
-        help="full: 256-entry exp table, no per-element bounds check (default); "
-        "compact: only the nonzero entries, fewer bytes, slightly slower",
-    )
-    parser.add_argument(
-        "--unroll", type=_integer, metavar="U",
-        help="lut: elements per iteration of the portable loops, 1, 2, 4 or 8 (default 8); "
-        "more is faster and larger, same outputs",
-    )
-    paper = parser.add_argument_group(
-        "options of the paper methods rexp and lut2d (default: the method's choice; "
-        "see docs/paper-methods.md)"
-    )
-    paper.add_argument(
-        "--index-shift", type=_integer, metavar="K",
-        help="numerator table step: 2^K input LSBs per entry, 0..7 (default 0)",
-    )
-    paper.add_argument(
-        "--exp-entries", type=_integer, metavar="N",
-        help="clip the numerator table to N entries, 1..256 (default: until entries round to 0)",
-    )
-    paper.add_argument(
-        "--sum-mode", choices=SUM_MODES, help="quantization of the row sum (default log)"
-    )
-    paper.add_argument(
-        "--sum-shift", type=_integer, metavar="T",
-        help="linear sum mode: buckets of 2^T numerator units (default 8)",
-    )
-    paper.add_argument(
-        "--sum-mantissa", type=_integer, metavar="M",
-        help="log sum mode: 2^M buckets per octave (default 5 for rexp, 2 for lut2d)",
-    )
-    paper.add_argument(
-        "--sum-max", type=_integer, metavar="S",
-        help="largest row sum with its own bucket (default: max-row * (2^bits - 1))",
-    )
-    paper.add_argument(
-        "--num-shift", type=_integer, metavar="T",
-        help="lut2d: 2D table rows are the numerator rounded to 2^T (default bits - 4)",
-    )
-    paper.add_argument(
-        "--rounding", choices=ROUNDINGS,
-        help="rexp: rounding of (n * alpha) >> F (default nearest; the paper's >> is floor)",
-    )
-    parser.add_argument(
-        "--calibrate", type=Path, metavar="FILE.npy",
+        "--calibrate",
+        type=Path,
+        metavar="FILE.npy",
         help="choose the method's free parameters from these attention scores (last axis = "
         "row; int8 logits, or float scores quantized with --input-scale)",
     )
@@ -197,8 +134,9 @@ class _Staged:
             umask = os.umask(0)
             os.umask(umask)
             mode = 0o666 & ~umask
-        fd, self.tmp = tempfile.mkstemp(prefix=f".{self.target.name}.", suffix=".tmp",
-                                        dir=self.target.parent)
+        fd, self.tmp = tempfile.mkstemp(
+            prefix=f".{self.target.name}.", suffix=".tmp", dir=self.target.parent
+        )
         try:
             with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
                 os.fchmod(f.fileno(), mode)
@@ -243,21 +181,9 @@ def write_all_or_nothing(files: list[tuple[Path, str]]) -> None:
         raise
 
 
-#: Method-specific options: argparse destination = ``Spec`` field.
-_METHOD_FLAGS = (
-    "index_shift", "exp_entries", "sum_mode", "sum_shift", "sum_mantissa", "sum_max",
-    "num_shift", "rounding", "input_multiplier", "input_left_shift", "diff_min", "unroll",
-)
-
-
 def run_generate(args: argparse.Namespace) -> int:
-    bits = args.bits if args.bits is not None else (16 if args.input_bits == 16 else 8)
-    spec = Spec(
-        bits=bits, input_bits=args.input_bits, input_scale=args.input_scale, beta=args.beta,
-        max_row=args.max_row, prefix=args.prefix, method=args.method,
-        table_layout=args.table_layout,
-        **{name: getattr(args, name) for name in _METHOD_FLAGS if getattr(args, name) is not None},
-    )
+    given = {o.name: getattr(args, o.name) for o in OPTIONS if getattr(args, o.name) is not None}
+    spec = Spec(**given)
     notes: list[str] = []
     if args.calibrate is not None:
         rows = load_rows(args.calibrate, spec.input_scale)
@@ -289,8 +215,8 @@ def run_generate(args: argparse.Namespace) -> int:
 
 #: Subcommands other than generation: name -> module with ``main(argv) -> int``.
 SUBCOMMANDS: dict[str, str] = {
-    "bench": "lutcodegen.bench",
-    "report": "lutcodegen.report",
+    "bench": "lutcodegen.firmware.bench",
+    "report": "lutcodegen.analysis.report",
     "demo": "lutcodegen.model.demo",
     "model": "lutcodegen.model.cli",
     "tflm": "lutcodegen.tflm.cli",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,7 +16,7 @@ import jinja2
 import numpy as np
 
 from . import __version__
-from .methods import Design, describe, design_for, template_context
+from .methods import Design, describe, design_for, method_record, template_context
 from .spec import Spec, check_header_name
 
 #: At most this many values per line in emitted tables; fewer when wide values would push a
@@ -29,22 +29,39 @@ def _template_dir() -> Path:
     """``lutcodegen/templates`` in an installed wheel, else the checkout's ``templates/``."""
     package = Path(__file__).resolve().parent
     for candidate in (package / "templates", package.parent / "templates"):
-        if (candidate / "source.c.j2").is_file():
+        if (candidate / "softmax" / "source.c.j2").is_file():
             return candidate
     raise FileNotFoundError(f"templates not found next to {package}; the installation is broken")
 
 
-def table_rows(values: np.ndarray) -> list[str]:
-    """Aligned, comma-separated rows of a table, each ending in an index comment."""
+def c_array_rows(
+    values: Iterable[int] | np.ndarray, per_line: int = _PER_LINE, index: bool = False
+) -> list[str]:
+    """The one C array formatter: right-aligned ``v,`` items, ``per_line`` to a line.
+
+    With ``index``, each line ends in a ``/* i */`` comment giving its first item's index, and
+    wide values get fewer items per line so a line stays within 100 columns.
+    """
     ints = [int(v) for v in values]
     width = max(len(str(v)) for v in ints)
-    per_line = max(1, min(_PER_LINE, (_LINE_LIMIT - 4 - 11 + 1) // (width + 2)))
+    if index:
+        per_line = max(1, min(per_line, (_LINE_LIMIT - 4 - 11 + 1) // (width + 2)))
     rows = []
     for start in range(0, len(ints), per_line):
-        chunk = ints[start : start + per_line]
-        body = " ".join(f"{v:>{width}}," for v in chunk)
-        rows.append(f"{body}  /* {start:3d} */")
+        body = " ".join(f"{v:>{width}}," for v in ints[start : start + per_line])
+        rows.append(f"{body}  /* {start:3d} */" if index else body)
     return rows
+
+
+def hang(opening: str) -> str:
+    """Spaces as wide as ``opening``: a continuation line of a C declaration starts under the
+    first parameter, whatever the prefix's length, without counting characters by hand."""
+    return " " * len(opening)
+
+
+def table_rows(values: np.ndarray) -> list[str]:
+    """Rows of a generated table: at most 8 values a line, each line with its index comment."""
+    return c_array_rows(values, _PER_LINE, index=True)
 
 
 @functools.lru_cache(maxsize=1)
@@ -59,7 +76,14 @@ def _environment() -> jinja2.Environment:
         autoescape=False,
     )
     env.filters["table_rows"] = table_rows
+    env.filters["c_array_rows"] = c_array_rows
+    env.filters["hang"] = hang
     return env
+
+
+def render_template(name: str, **context: object) -> str:
+    """Render one template of the templates folder with ``context`` (no generic values)."""
+    return _environment().get_template(name).render(**context)
 
 
 @dataclass(frozen=True)
@@ -76,9 +100,7 @@ def spec_hash(dsg: Design) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:8]
 
 
-def _context(
-    dsg: Design, header_name: str | None, notes: Sequence[str] = ()
-) -> dict[str, object]:
+def _context(dsg: Design, header_name: str | None, notes: Sequence[str] = ()) -> dict[str, object]:
     """Generic values every template may use, plus the method's own ``template_context``."""
     spec = dsg.spec
     context: dict[str, object] = {
@@ -99,21 +121,20 @@ def _context(
         "scale_text": repr(spec.scale),
         "zero_point_abs": 1 << (spec.bits - 1),
         "qmax": (1 << spec.bits) - 1,
-        "method_template": f"{spec.method}{'_s16' if spec.input_bits == 16 else ''}.c.j2",
+        "method_template": method_record(spec).template,
         "header_name": header_name,
         "accuracy_note": [
             "Bit-exact with lutcodegen's reference model for the same options. Every output is",
             "within 1 LSB of min(round(2^B p), 2^B - 1) - 2^(B-1), p the exact softmax.",
         ],
         "extra_declarations": [],
+        "linkage": "",
     }
     context.update(template_context(dsg))
     return context
 
 
-def render(
-    dsg: Design, header_name: str | None = None, notes: Sequence[str] = ()
-) -> Generated:
+def render(dsg: Design, header_name: str | None = None, notes: Sequence[str] = ()) -> Generated:
     """C text for ``dsg``. With ``header_name``, a split pair whose source includes that name.
 
     ``notes`` are extra banner lines (e.g. what calibration chose and from how many rows).
@@ -122,9 +143,18 @@ def render(
         check_header_name(header_name)
     env = _environment()
     context = {"g": _context(dsg, header_name, notes)}
-    source = env.get_template("source.c.j2").render(context)
-    header = env.get_template("header.h.j2").render(context) if header_name else None
+    source = env.get_template("softmax/source.c.j2").render(context)
+    header = env.get_template("softmax/header.h.j2").render(context) if header_name else None
     return Generated(source=source, header=header)
+
+
+def render_body(dsg: Design) -> str:
+    """The kernel for ``dsg`` without banner or declarations, its entry point ``static``: for
+    embedding in another generated file, which then has one banner and exports only what its
+    own header declares."""
+    context = _context(dsg, None)
+    context["linkage"] = "static "
+    return _environment().get_template("softmax/body.c.j2").render({"g": context})
 
 
 def generate(spec: Spec, header_name: str | None = None) -> Generated:

@@ -2,15 +2,16 @@
 # Installs everything the test suite needs on a fresh Debian + Python machine:
 # the cross toolchains and emulators (apt), the QEMU plugin header (from the qemu source package,
 # because no Debian binary package ships it), and a virtualenv in .venv with the package and its
-# test and firmware extras (pip). Safe to run again; it skips what is already there.
+# test and firmware extras (pip); then the pinned TensorFlow Lite Micro sources, unpacked into the
+# user cache (never into the checkout). Safe to run again; it skips what is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(
-    gcc-arm-none-eabi picolibc-arm-none-eabi
+    gcc-arm-none-eabi picolibc-arm-none-eabi libstdc++-arm-none-eabi-picolibc
     gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf
     qemu-system-arm qemu-system-misc
-    clang cppcheck gcc xz-utils
+    clang cppcheck gcc xz-utils git
 )
 
 SUDO=""
@@ -79,3 +80,13 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e ".[test,firmware,report]"
+
+# TensorFlow Lite Micro and the libraries it pins, for the TFLM tests and benchmarks: unpacked
+# into the user cache (see lutcodegen/tflm/build.py) from the pinned archives when
+# LUTCODEGEN_THIRD_PARTY names their folder, else fetched from the upstream repositories with git.
+# Sources already unpacked are skipped.
+fetch_args=()
+if [ -n "${LUTCODEGEN_THIRD_PARTY:-}" ]; then
+    fetch_args=(--from "$LUTCODEGEN_THIRD_PARTY")
+fi
+.venv/bin/python -m lutcodegen.tflm.build fetch ${fetch_args[@]+"${fetch_args[@]}"} >/dev/null

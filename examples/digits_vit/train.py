@@ -125,7 +125,7 @@ def main() -> int:
         order = torch.randperm(len(y_train), generator=gen)
         total = 0.0
         for b in range(steps_per_epoch):
-            idx = order[b * 64:(b + 1) * 64]
+            idx = order[b * 64 : (b + 1) * 64]
             logits = model(to_patches(shift_augment(x_train[idx], gen), c))
             loss = loss_fn(logits, y_train[idx])
             opt.zero_grad()
@@ -144,13 +144,16 @@ def main() -> int:
     gap = float(np.abs(torch_logits - numpy_logits).max())
     if gap > 1e-4:
         raise SystemExit(f"numpy forward differs from PyTorch by {gap}")
-    train_acc = float((vit.forward(c, weights, data.train_images).argmax(1)
-                       == data.train_labels).mean())
+    train_acc = float(
+        (vit.forward(c, weights, data.train_images).argmax(1) == data.train_labels).mean()
+    )
     test_acc = float((numpy_logits.argmax(1) == data.test_labels).mean())
     vit.save_weights(args.output, c, weights)
-    print(f"{params} parameters, {time.monotonic() - start:.0f} s; train accuracy "
-          f"{100 * train_acc:.2f} %, test accuracy {100 * test_acc:.2f} % "
-          f"({len(data.test_labels)} images); numpy vs PyTorch max |diff| {gap:.1e}")
+    print(
+        f"{params} parameters, {time.monotonic() - start:.0f} s; train accuracy "
+        f"{100 * train_acc:.2f} %, test accuracy {100 * test_acc:.2f} % "
+        f"({len(data.test_labels)} images); numpy vs PyTorch max |diff| {gap:.1e}"
+    )
     print(f"wrote {args.output}")
     return 0
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from SCons.Script import COMMAND_LINE_TARGETS
 
-import lutcodegen.firmware as lcg_firmware
+import lutcodegen.firmware.build as lcg_firmware
 from lutcodegen.spec import SpecError
 
 Import("env")  # noqa: F821 (provided by SCons)
@@ -41,8 +41,11 @@ try:
         designs = lcg_firmware.generate_golden(main_spec, lines, out_dir, flip)
         print(f"lutcodegen: golden vectors for {len(designs)} kernels")
         env.Append(CPPPATH=["$PROJECT_INCLUDE_DIR"])  # golden.h declares the vector types
-        env.BuildSources(os.path.join("$BUILD_DIR", "lutcodegen_test_obj"), str(out_dir),
-                         src_filter=["+<golden*.c>"])
+        env.BuildSources(
+            os.path.join("$BUILD_DIR", "lutcodegen_test_obj"),
+            str(out_dir),
+            src_filter=["+<golden*.c>"],
+        )
 except (SpecError, ValueError) as exc:
     sys.stderr.write(f"lutcodegen: bad firmware option: {exc}\n")
     env.Exit(1)

@@ -5,8 +5,10 @@ Used two ways, with the same options:
 - by any project that uses lutcodegen as a library (``library.json`` ``build.extraScript``).
 
 Options, in ``platformio.ini`` (each may be overridden by an environment variable
-``LUTCODEGEN_<NAME>``): ``custom_lutcodegen_method``, ``_bits``, ``_input_scale``, ``_beta``,
-``_max_row``, ``_prefix``. Unset options take the generator's defaults.
+``LUTCODEGEN_<NAME>``): ``custom_lutcodegen_<name>`` for every generator option of
+``lutcodegen.registry.OPTIONS`` (``_method``, ``_bits``, ``_input_scale``, ``_beta``,
+``_max_row``, ``_prefix``, ``_table_layout``, ``_unroll`` and each method's own options).
+Unset options take the generator's defaults.
 
 The generated ``<prefix>_softmax.c/.h`` and ``lutcodegen_config.h`` live in
 ``$BUILD_DIR/lutcodegen`` and are never committed; sources include ``lutcodegen_config.h``.
@@ -26,7 +28,7 @@ _root = os.path.dirname(os.path.dirname(_here))
 if os.path.isfile(os.path.join(_root, "lutcodegen", "__init__.py")) and _root not in sys.path:
     sys.path.insert(0, _root)
 try:
-    import lutcodegen.firmware as lcg_firmware
+    import lutcodegen.firmware.build as lcg_firmware
 except ImportError as exc:
     sys.stderr.write(
         f"lutcodegen: cannot import the generator ({exc}). PlatformIO's Python needs numpy and"
@@ -56,14 +58,17 @@ for line in describe(design):
 # lutcodegen bench only: the incumbent CMSIS-NN arm_softmax_s16 behind the kernel's name.
 _cmsis = os.environ.get("LUTCODEGEN_BENCH_CMSIS_NN")
 if _cmsis:
-    from lutcodegen import cmsis_nn  # noqa: E402
+    from lutcodegen.firmware import cmsis_nn  # noqa: E402
 
-    lcg_firmware.write_if_changed(Path(out_dir, f"{spec.prefix}_softmax.c"),
-                                  cmsis_nn.wrapper_source(design))
+    lcg_firmware.write_if_changed(
+        Path(out_dir, f"{spec.prefix}_softmax.c"), cmsis_nn.wrapper_source(design)
+    )
     env.Append(CPPPATH=[os.path.join(_cmsis, "Include")])
-    env.BuildSources(os.path.join("$BUILD_DIR", "cmsis_nn_obj"),
-                     os.path.join(_cmsis, "Source", "SoftmaxFunctions"),
-                     src_filter="+<arm_softmax_s16.c>")
+    env.BuildSources(
+        os.path.join("$BUILD_DIR", "cmsis_nn_obj"),
+        os.path.join(_cmsis, "Source", "SoftmaxFunctions"),
+        src_filter="+<arm_softmax_s16.c>",
+    )
     print(f"lutcodegen: bench variant: CMSIS-NN arm_softmax_s16 from {_cmsis}")
 
 # Every file of the project and of its libraries can include the generated headers.

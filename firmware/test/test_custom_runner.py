@@ -31,8 +31,18 @@ class QemuOutputReader(NativeTestOutputReader):
         return (
             ["timeout", str(QEMU_TIMEOUT)]
             + shlex.split(board.get("build.qemu"))
-            + ["-display", "none", "-monitor", "none", "-serial", "null",
-               "-semihosting-config", "enable=on,target=native", "-kernel", elf]
+            + [
+                "-display",
+                "none",
+                "-monitor",
+                "none",
+                "-serial",
+                "null",
+                "-semihosting-config",
+                "enable=on,target=native",
+                "-kernel",
+                elf,
+            ]
         )
 
 

@@ -1,53 +1,172 @@
-"""Dispatch from a spec's ``method`` to that method's design, reference model and description.
+"""The method records: for each method, the functions and files that make it.
 
-A method module provides ``design(spec)``, ``reference(design, x)``, ``describe(design)`` and
-``template_context(design)`` (the numbers its template prints); adding a method means adding a
-module, a template ``<method>.c.j2`` and a line below.
+A method is a module here providing ``design(spec)``, ``reference(design, x)``,
+``describe(design)`` and ``template_context(design)`` (the numbers its template prints), a
+template ``templates/softmax/<method>.c.j2``, and one ``Method`` record below. Its options are
+the ``registry.OPTIONS`` entries that name it; ``registry.METHODS`` lists its name.
+
+A method that also takes int16 input (``--input-bits 16``) has a second record in
+``METHOD_RECORDS_S16``, with its own module and template ``<method>_s16.c.j2``: the int16 kernels
+share the method's name, options and guarantees, not its tables or arithmetic.
 """
 
 from __future__ import annotations
 
-from typing import Union
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 import numpy as np
 
+from ..registry import INT16_INPUT_METHODS, METHODS, Option, options_of
 from ..spec import Spec
 from . import lut, lut2d, lut_s16, rexp, tflite, tflite_s16
 
-Design = Union[
-    lut.LutDesign, rexp.RexpDesign, lut2d.Lut2dDesign, tflite.TfliteDesign,
-    lut_s16.LutS16Design, tflite_s16.TfliteS16Design,
-]
 
-_MODULES = {"lut": lut, "rexp": rexp, "lut2d": lut2d, "tflite": tflite}
+class Design(Protocol):
+    """What every method's design offers the generic code: its spec and its table bytes."""
 
-#: Modules of the methods that take int16 input (``Spec.input_bits == 16``).
-_MODULES_S16 = {"lut": lut_s16, "tflite": tflite_s16}
+    @property
+    def spec(self) -> Spec: ...
+
+    @property
+    def table_bytes(self) -> int: ...
 
 
-def _module(spec: Spec):  # noqa: ANN202 - one of the method modules
-    return (_MODULES_S16 if spec.input_bits == 16 else _MODULES)[spec.method]
+@dataclass(frozen=True)
+class Method:
+    """One softmax method: how to design, model, describe and render it.
+
+    The callables take the method's own design type (``design_type``); the generic functions
+    below dispatch on ``design.spec.method``, so callers never name a method module.
+    """
+
+    name: str
+    summary: str
+    design: Callable[[Spec], Any]
+    reference: Callable[[Any, np.ndarray], np.ndarray]
+    describe: Callable[[Any], list[str]]
+    template_context: Callable[[Any], dict[str, object]]
+    design_type: type
+    #: Rules that span several options (``Spec`` checks each option's own domain first).
+    check: Callable[[Spec], None] | None = None
+    #: Width of the input elements this record's kernels take (8, or 16 for ``*_s16``).
+    input_bits: int = 8
+
+    @property
+    def template(self) -> str:
+        """The method's template, included by ``softmax/source.c.j2``."""
+        suffix = "_s16" if self.input_bits == 16 else ""
+        return f"softmax/{self.name}{suffix}.c.j2"
+
+    @property
+    def options(self) -> tuple[Option, ...]:
+        """The registry options only this method (and maybe others) takes."""
+        return options_of(self.name)
+
+
+#: Every method, by name, in ``registry.METHODS`` order.
+METHOD_RECORDS: dict[str, Method] = {
+    m.name: m
+    for m in (
+        Method(
+            "lut",
+            "exp table, exact integer sum, divider-free reciprocal (default)",
+            lut.design,
+            lut.reference,
+            lut.describe,
+            lut.template_context,
+            lut.LutDesign,
+        ),
+        Method(
+            "rexp",
+            "paper method: reciprocal-exponential numerator and a sum-bucket coefficient",
+            rexp.design,
+            rexp.reference,
+            rexp.describe,
+            rexp.template_context,
+            rexp.RexpDesign,
+        ),
+        Method(
+            "lut2d",
+            "paper method: numerator and sum bucket index a 2D table of outputs",
+            lut2d.design,
+            lut2d.reference,
+            lut2d.describe,
+            lut2d.template_context,
+            lut2d.Lut2dDesign,
+        ),
+        Method(
+            "tflite",
+            "TFLite Micro's int8 softmax, bit for bit",
+            tflite.design,
+            tflite.reference,
+            tflite.describe,
+            tflite.template_context,
+            tflite.TfliteDesign,
+            check=tflite.check_spec,
+        ),
+    )
+}
+assert tuple(METHOD_RECORDS) == METHODS, "registry.METHODS and the method records disagree"
+
+#: The methods that take int16 input, by name, in ``registry.INT16_INPUT_METHODS`` order.
+METHOD_RECORDS_S16: dict[str, Method] = {
+    m.name: m
+    for m in (
+        Method(
+            "lut",
+            "int16 input: two-level exp table, exact sum, divider-free reciprocal, 1 LSB proven",
+            lut_s16.design,
+            lut_s16.reference,
+            lut_s16.describe,
+            lut_s16.template_context,
+            lut_s16.LutS16Design,
+            input_bits=16,
+        ),
+        Method(
+            "tflite",
+            "TFLite Micro's int16 softmax, bit for bit, its tables const",
+            tflite_s16.design,
+            tflite_s16.reference,
+            tflite_s16.describe,
+            tflite_s16.template_context,
+            tflite_s16.TfliteS16Design,
+            check=tflite_s16.check_spec,
+            input_bits=16,
+        ),
+    )
+}
+assert tuple(METHOD_RECORDS_S16) == INT16_INPUT_METHODS, "INT16_INPUT_METHODS disagrees"
+
+
+def method(name: str) -> Method:
+    """The record of method ``name`` (int8 input)."""
+    return METHOD_RECORDS[name]
+
+
+def method_record(spec: Spec) -> Method:
+    """The record that makes ``spec``'s kernel: by method name and input width."""
+    records = METHOD_RECORDS_S16 if spec.input_bits == 16 else METHOD_RECORDS
+    return records[spec.method]
 
 
 def design_for(spec: Spec) -> Design:
     """The tables and constants the C and the reference model share."""
-    return _module(spec).design(spec)
+    dsg: Design = method_record(spec).design(spec)
+    return dsg
 
 
 def reference(dsg: Design, x: np.ndarray) -> np.ndarray:
     """Bit-exact numpy model of the generated C for ``dsg`` (rows in, int outputs out)."""
-    return _module(dsg.spec).reference(dsg, x)
+    return method_record(dsg.spec).reference(dsg, x)
 
 
 def describe(dsg: Design) -> list[str]:
     """Facts about a design: table sizes, widths, the proven error bound."""
-    return _module(dsg.spec).describe(dsg)
+    return method_record(dsg.spec).describe(dsg)
 
 
 def template_context(dsg: Design) -> dict[str, object]:
-    """Method-specific values for the method's template, merged into the generic context.
-
-    A method whose template needs nothing beyond the generic context may omit the function.
-    """
-    provider = getattr(_module(dsg.spec), "template_context", None)
-    return provider(dsg) if provider is not None else {}
+    """Method-specific values for the method's template, merged into the generic context."""
+    return method_record(dsg.spec).template_context(dsg)

@@ -149,8 +149,6 @@ COMFORTABLE_BOUND = 0.6
 def design(spec: Spec) -> LutDesign:
     """The cheapest storage whose error bound proves <= 1 LSB for every row up to max_row,
     preferring one with a comfortable margin."""
-    if spec.unroll is not None and spec.unroll not in (1, 2, 4, 8):
-        raise SpecError(f"unroll must be 1, 2, 4 or 8, got {spec.unroll!r}")
     for limit in (COMFORTABLE_BOUND, 1.0):
         for candidate in _CANDIDATES:
             found = _try_candidate(spec, *candidate, limit=limit)
@@ -198,7 +196,8 @@ def reference(dsg: LutDesign, x: np.ndarray) -> np.ndarray:
         recips[r, 0], shifts[r, 0] = recip, h
     y = (t * recips + (np.uint64(1) << (shifts - np.uint64(1)))) >> shifts
     y = np.minimum(y, np.uint64((1 << B) - 1)).astype(np.int64) - (1 << (B - 1))
-    return y.reshape(x.shape)
+    result: np.ndarray = y.reshape(x.shape)
+    return result
 
 
 def describe(dsg: LutDesign) -> list[str]:
@@ -209,14 +208,16 @@ def describe(dsg: LutDesign) -> list[str]:
         f"{dsg.table_bytes} bytes, T[d] = round({dsg.top} * exp(-{spec.scale!r} * d))",
         f"row sum: uint{dsg.sum_bits}_t; products: uint{dsg.product_bits}_t; reciprocal: "
         f"{dsg.precision + 1} bits, "
-        + ("Newton's method or shift-and-subtract by target, no divide" if dsg.sum_bits == 32
-           else "shift-and-subtract, no divide"),
+        + (
+            "Newton's method or shift-and-subtract by target, no divide"
+            if dsg.sum_bits == 32
+            else "shift-and-subtract, no divide"
+        ),
         f"portable loops unrolled x{dsg.unroll}; Arm DSP cores use SIMD32 loops instead"
         + (", Helium cores vector loops" if has_mve_path(dsg) else ""),
         "accuracy: every output within 1 LSB of correctly rounded softmax for rows of",
         f"1..{spec.max_row} elements (proven error before rounding < {dsg.error_bound:.3f} LSB)",
     ]
-
 
 
 def template_context(dsg: LutDesign) -> dict[str, object]:
@@ -232,6 +233,11 @@ def template_context(dsg: LutDesign) -> dict[str, object]:
         "max_half_log2": n_max + dsg.precision - spec.bits - 1,
         "newton_steps": newton_steps(dsg.precision),
         "mve": has_mve_path(dsg),
+        "sum_msb": dsg.sum_bits - 1,
+        "recip_bits": dsg.precision + 1,
+        "nonzero_last": dsg.nonzero - 1,
+        # the zero point subtracted from each byte of a word of four outputs (SIMD32 path)
+        "zero_point_bytes": "0x" + f"{1 << (spec.bits - 1):02x}" * 4 + "u",
     }
 
 
@@ -239,8 +245,13 @@ def has_mve_path(dsg: LutDesign) -> bool:
     """Whether the C gets a Helium (MVE) path: its gather loads read 16-bit entries of the full
     table, its lanes hold 32-bit sums and products, and its byte store needs int8 output."""
     spec = dsg.spec
-    return (dsg.entry_bits == 16 and dsg.sum_bits == 32 and dsg.product_bits == 32
-            and spec.bits <= 8 and spec.table_layout == "full")
+    return (
+        dsg.entry_bits == 16
+        and dsg.sum_bits == 32
+        and dsg.product_bits == 32
+        and spec.bits <= 8
+        and spec.table_layout == "full"
+    )
 
 
 def newton_steps(precision: int) -> int:

@@ -96,7 +96,8 @@ def reference(dsg: Lut2dDesign, x: np.ndarray) -> np.ndarray:
     c = dsg.quantizer.index(n.sum(axis=-1))[..., None]
     t = dsg.num_shift
     r = (n + ((1 << (t - 1)) if t > 0 else 0)) >> t
-    return dsg.table2d.astype(np.int64)[r, np.broadcast_to(c, r.shape)]
+    result: np.ndarray = dsg.table2d.astype(np.int64)[r, np.broadcast_to(c, r.shape)]
+    return result
 
 
 def describe(dsg: Lut2dDesign) -> list[str]:
@@ -141,4 +142,8 @@ def template_context(dsg: Lut2dDesign) -> dict[str, object]:
         "s_cap": q.s_cap,
         "rows2d": [[int(v) for v in row] for row in dsg.table2d],
         "row_reps": [min(r << t, (1 << dsg.spec.bits) - 1) for r in range(dsg.table2d.shape[0])],
+        "num_step": 1 << t,
+        "rows_last": dsg.table2d.shape[0] - 1,
+        "buckets_last": q.length - 1,
+        **paper.template_numbers(dsg.num_table, dsg.index_shift, q),
     }

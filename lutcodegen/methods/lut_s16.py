@@ -116,7 +116,8 @@ def weights(hi: np.ndarray, lo: np.ndarray) -> np.ndarray:
     """w = floor(E_hi[h] * E_lo[l] / 2^32) for every difference d = 256 h + l (index d)."""
     full_hi = np.zeros(256, dtype=np.uint64)
     full_hi[: len(hi)] = hi
-    return ((full_hi[:, None] * lo[None, :]) >> np.uint64(32)).reshape(-1)
+    high: np.ndarray = ((full_hi[:, None] * lo[None, :]) >> np.uint64(32)).reshape(-1)
+    return high
 
 
 def table_error(scale: float) -> tuple[int, float]:
@@ -150,8 +151,16 @@ def design(spec: Spec) -> LutS16Design:
     hi, lo = _tables(spec.scale)
     nonzero = int(np.count_nonzero(hi))  # decreasing, so the nonzeros are a prefix
     length = 256 if spec.table_layout == "full" else nonzero
-    return LutS16Design(spec, hi[:length].astype(np.uint32), lo.astype(np.uint32), nonzero, top,
-                        PRECISION, alpha, eps)
+    return LutS16Design(
+        spec,
+        hi[:length].astype(np.uint32),
+        lo.astype(np.uint32),
+        nonzero,
+        top,
+        PRECISION,
+        alpha,
+        eps,
+    )
 
 
 def _longest_supported_row(spec: Spec, top: int, alpha: float) -> int:
@@ -190,7 +199,8 @@ def reference(dsg: LutS16Design, x: np.ndarray) -> np.ndarray:
             raise AssertionError("overflow proof violated")  # cannot happen; see module doc
         recips[r, 0], shifts[r, 0] = recip, g
     y = (w * recips + (np.uint64(1) << (shifts - np.uint64(1)))) >> shifts
-    return np.minimum(y, np.uint64(QMAX)).astype(np.int64).reshape(x.shape)
+    out: np.ndarray = np.minimum(y, np.uint64(QMAX)).astype(np.int64).reshape(x.shape)
+    return out
 
 
 def describe(dsg: LutS16Design) -> list[str]:

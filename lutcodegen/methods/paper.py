@@ -70,7 +70,8 @@ class SumQuantizer:
         """The unclipped index, computed the way the C does (shift loop, no clz, no divide)."""
         s = np.asarray(sums, dtype=np.uint64).copy()
         if self.mode == "linear":
-            return (s >> np.uint64(self.resolution)).astype(np.int64)
+            result: np.ndarray = (s >> np.uint64(self.resolution)).astype(np.int64)
+            return result
         s >>= np.uint64(self.e_min)
         octave = np.zeros(s.shape, dtype=np.int64)
         while True:
@@ -79,11 +80,13 @@ class SumQuantizer:
                 break
             s[over] >>= np.uint64(1)
             octave[over] += 1
-        return (octave << self.resolution) + s.astype(np.int64)
+        raw: np.ndarray = (octave << self.resolution) + s.astype(np.int64)
+        return raw
 
     def index(self, sums: np.ndarray) -> np.ndarray:
         """Bucket index j = min(raw - offset, J - 1)."""
-        return np.minimum(self.raw_index(sums) - self.offset, self.length - 1)
+        result: np.ndarray = np.minimum(self.raw_index(sums) - self.offset, self.length - 1)
+        return result
 
     def bounds(self) -> list[tuple[int, int]]:
         """[lo, hi] of the reachable sums in each bucket (the last one ends at sum_max)."""
@@ -171,7 +174,8 @@ def numerators(table: np.ndarray, index_shift: int, x: np.ndarray) -> np.ndarray
     half = (1 << (index_shift - 1)) if index_shift > 0 else 0
     q = (d + half) >> index_shift
     padded = np.append(table.astype(np.int64), 0)
-    return padded[np.minimum(q, len(table))]
+    result: np.ndarray = padded[np.minimum(q, len(table))]
+    return result
 
 
 def check_row_length(spec: Spec, x: np.ndarray) -> None:
@@ -183,3 +187,14 @@ def check_row_length(spec: Spec, x: np.ndarray) -> None:
 def c_unsigned(value: int, bits: int) -> str:
     """An unsigned C constant of the sum's width (``u`` or ``ull`` suffix)."""
     return f"{value}u" if bits == 32 else f"{value}ull"
+
+
+def template_numbers(num_table: np.ndarray, index_shift: int, q: SumQuantizer) -> dict[str, int]:
+    """Numbers the shared numerator and sum-bucket macros print (templates do no arithmetic)."""
+    return {
+        "index_step": 1 << index_shift,
+        "num_last": len(num_table) - 1,
+        "bucket_step": 1 << q.resolution,
+        "mantissa_bits": q.resolution + 1,
+        "octave_loops": q.s_cap.bit_length() - q.s_min.bit_length(),
+    }

@@ -106,7 +106,13 @@ def design(spec: Spec) -> RexpDesign:
         raise AssertionError("overflow proof violated: the sum exceeds its type")
     dtype = np.uint16 if bits == 16 else np.uint32
     return RexpDesign(
-        spec, num_table, k, quantizer, alpha.astype(dtype), bits, F,
+        spec,
+        num_table,
+        k,
+        quantizer,
+        alpha.astype(dtype),
+        bits,
+        F,
         spec.rounding or DEFAULT_ROUNDING,
     )
 
@@ -122,7 +128,8 @@ def reference(dsg: RexpDesign, x: np.ndarray) -> np.ndarray:
     r = (1 << (dsg.frac_bits - 1)) if dsg.rounding == "nearest" else 0
     y = (n * a + r) >> dsg.frac_bits
     B = spec.bits
-    return np.minimum(y, (1 << B) - 1) - (1 << (B - 1))
+    result: np.ndarray = np.minimum(y, (1 << B) - 1) - (1 << (B - 1))
+    return result
 
 
 def describe(dsg: RexpDesign) -> list[str]:
@@ -167,4 +174,8 @@ def template_context(dsg: RexpDesign) -> dict[str, object]:
         "max_product": ((1 << dsg.spec.bits) - 1) * int(dsg.alpha.max())
         + ((1 << (dsg.frac_bits - 1)) if dsg.rounding == "nearest" else 0),
         "s_cap": q.s_cap,
+        "alpha_scale_bits": dsg.spec.bits + dsg.frac_bits,
+        "alpha_last": len(dsg.alpha) - 1,
+        "round_bit": dsg.frac_bits - 1,
+        **paper.template_numbers(dsg.num_table, dsg.index_shift, q),
     }

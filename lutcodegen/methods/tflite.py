@@ -35,11 +35,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .. import gemmlowp
-from ..spec import Spec, SpecError
+from ..registry import TFLITE_MAX_ROW_LIMIT, SpecError
+from ..spec import Spec
+from . import gemmlowp
 
 #: For int8 output TFLite's final shift is nbou + 23 <= 31 only while the Q12.19 sum is < 2^28.
 INT8_SUM_LIMIT = 1 << 28
+
 
 @dataclass(frozen=True)
 class TfliteDesign:
@@ -69,22 +71,24 @@ class TfliteDesign:
 
 def design(spec: Spec) -> TfliteDesign:
     """TFLite's parameters (computed as TFLite does, or given) and the exp table they imply."""
-    if spec.input_multiplier is not None:
+    if (
+        spec.input_multiplier is not None
+        and spec.input_left_shift is not None
+        and spec.diff_min is not None
+    ):  # Spec validation gives all three or none
         multiplier, left_shift, diff_min = (
-            spec.input_multiplier, spec.input_left_shift, spec.diff_min
+            spec.input_multiplier,
+            spec.input_left_shift,
+            spec.diff_min,
         )
         given = True
     else:
         try:
-            multiplier, left_shift, diff_min = gemmlowp.softmax_params(
-                spec.input_scale, spec.beta
-            )
+            multiplier, left_shift, diff_min = gemmlowp.softmax_params(spec.input_scale, spec.beta)
         except ValueError as exc:
             raise SpecError(f"TFLite cannot prepare this softmax: {exc}") from None
         given = False
-    values = [
-        gemmlowp.exp_of_difference(d, multiplier, left_shift, diff_min) for d in range(256)
-    ]
+    values = [gemmlowp.exp_of_difference(d, multiplier, left_shift, diff_min) for d in range(256)]
     length = max((d + 1 for d, v in enumerate(values) if v), default=1)
     if spec.table_layout == "full":
         length = 256  # a full table needs no bounds check in the two per-element loops
@@ -95,7 +99,8 @@ def design(spec: Spec) -> TfliteDesign:
 def _exps(dsg: TfliteDesign, rows: np.ndarray) -> np.ndarray:
     table = np.append(dsg.exp_table.astype(np.int64), np.int64(0))
     d = rows.max(axis=1, keepdims=True) - rows
-    return table[np.minimum(d, len(table) - 1)]
+    result: np.ndarray = table[np.minimum(d, len(table) - 1)]
+    return result
 
 
 def row_sums(dsg: TfliteDesign, x: np.ndarray) -> np.ndarray:
@@ -104,7 +109,8 @@ def row_sums(dsg: TfliteDesign, x: np.ndarray) -> np.ndarray:
     e = _exps(dsg, rows)
     # RoundingDivideByPOT(e, 12) for e >= 0, spelled as TFLite's remainder/threshold rule.
     terms = (e >> 12) + ((e & 4095) > 2047)
-    return terms.sum(axis=1)
+    result: np.ndarray = terms.sum(axis=1)
+    return result
 
 
 def reference(dsg: TfliteDesign, x: np.ndarray) -> np.ndarray:
@@ -152,6 +158,8 @@ def template_context(dsg: TfliteDesign) -> dict[str, object]:
             "TFLite Micro abort; here they give -128 everywhere, TFLite's formula evaluated",
             "exactly, within 1 LSB of the correctly rounded softmax.",
         ]
+    # int8: rows reaching the normal path have sum < 2^28, so headroom >= 4 and k <= 31.
+    shift_max = 31 if spec.bits == 8 else dsg.exponent_offset + 12
     return {
         "scale_text": repr(dsg.effective_scale),
         "accuracy_note": note,
@@ -162,9 +170,10 @@ def template_context(dsg: TfliteDesign) -> dict[str, object]:
             f"#define {P}_DIFF_MIN ({dsg.diff_min})",
         ],
         "exponent_offset": dsg.exponent_offset,
-        # int8: rows reaching the normal path have sum < 2^28, so headroom >= 4 and k <= 31.
-        "shift_max": 31 if spec.bits == 8 else dsg.exponent_offset + 12,
+        "shift_max": shift_max,
+        "round_high_bits": 30 + shift_max,
         "int8_sum_limit_hex": f"0x{INT8_SUM_LIMIT:08x}u",
+        "exp_last": len(dsg.exp_table) - 1,
     }
 
 
@@ -192,3 +201,36 @@ def describe(dsg: TfliteDesign) -> list[str]:
             "rows whose sum of exps reaches 2^28 (TFLite Micro aborts): all -128, within 1 LSB"
         )
     return lines
+
+
+def check_spec(spec: Spec) -> None:
+    """Rules of method ``tflite`` that span options: TFLite's output formats, its row limit and
+    the raw parameters, which come all three or none and must not overflow TFLite's rescaling.
+    Each raw parameter's own range is checked by its registry entry before this runs."""
+    raw = (spec.input_multiplier, spec.input_left_shift, spec.diff_min)
+    if spec.bits not in (8, 16):
+        raise SpecError(
+            f"method tflite supports bits 8 (int8 output) and 16 (int16 output) only, "
+            f"got {spec.bits!r}"
+        )
+    if spec.max_row > TFLITE_MAX_ROW_LIMIT:
+        raise SpecError(
+            f"method tflite accepts max_row up to {TFLITE_MAX_ROW_LIMIT}, got {spec.max_row!r}"
+        )
+    if all(v is None for v in raw):
+        return
+    if any(v is None for v in raw):
+        raise SpecError("give input_multiplier, input_left_shift and diff_min together")
+    left_shift, diff_min = spec.input_left_shift, spec.diff_min
+    assert left_shift is not None and diff_min is not None
+    if spec.input_multiplier == 0:
+        raise SpecError("input_multiplier must be an integer from 1 to 2^31-1, got 0")
+    if left_shift < 0:
+        raise SpecError(f"input_left_shift must be an integer from 0 to 31, got {left_shift!r}")
+    # TFLite computes diff * (1 << left_shift) in int32 for every diff >= diff_min (diff >= -255).
+    largest = min(255, -diff_min)
+    if largest and (left_shift > 30 or largest << left_shift > 1 << 31):
+        raise SpecError(
+            f"diff_min {diff_min} with input_left_shift {left_shift} overflows TFLite's int32 "
+            f"rescaling (|diff| * 2^left_shift must stay <= 2^31 for diff >= diff_min)"
+        )

@@ -43,8 +43,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .. import gemmlowp
+from ..registry import TFLITE_S16_MAX_ROW_LIMIT
 from ..spec import Spec, SpecError
+from . import gemmlowp
 
 #: LUTPopulate's table: 512 interpolation steps and one end point.
 LUT_SIZE = 513
@@ -142,7 +143,7 @@ def tables_are_platform_independent() -> bool:
     for direction in (np.inf, -np.inf):
 
         def sloppy(v: np.float32, direction: float = direction) -> np.float32:
-            return np.nextafter(_expf(v), f32(direction))
+            return f32(np.nextafter(_expf(v), f32(direction)))
 
         variants += [exp_lut(sloppy), exp_lut(sloppy, fused=True)]
     return all(np.array_equal(v, exp_base) for v in variants) and np.array_equal(
@@ -183,6 +184,32 @@ class TfliteS16Design:
     def effective_scale(self) -> float:
         """The real scale per input LSB the quantized multiplier stands for."""
         return self.input_multiplier * 2.0 ** (self.input_left_shift - 31) * 10.0 / _RANGE
+
+
+def check_spec(spec: Spec) -> None:
+    """Rules of ``tflite`` with int16 input that span options: the row limit, and TFLite's two
+    int16 parameters (no diff_min), given together, with a shift TFLite's int32 rescaling of
+    differences down to -65535 survives."""
+    if spec.max_row > TFLITE_S16_MAX_ROW_LIMIT:
+        raise SpecError(
+            f"method tflite with --input-bits 16 accepts max_row up to "
+            f"{TFLITE_S16_MAX_ROW_LIMIT}, got {spec.max_row!r}"
+        )
+    if spec.diff_min is not None:
+        raise SpecError(
+            "--diff-min does not apply to --input-bits 16 (TFLite's int16 softmax has no "
+            "diff_min); give --input-multiplier and --input-left-shift"
+        )
+    multiplier, left_shift = spec.input_multiplier, spec.input_left_shift
+    if multiplier is None and left_shift is None:
+        return
+    if multiplier is None or left_shift is None:
+        raise SpecError("give input_multiplier and input_left_shift together")
+    if left_shift > 15:
+        raise SpecError(
+            f"input_left_shift must be an integer from -31 to 15 for int16 input (TFLite "
+            f"multiplies differences down to -65535 by 2^shift in int32), got {left_shift!r}"
+        )
 
 
 def softmax_params(input_scale: float, beta: float) -> tuple[int, int]:
@@ -254,7 +281,8 @@ def lut_lookup(value: np.ndarray, lut: np.ndarray) -> np.ndarray:
     offset = v & 0x7F
     base = table[index]
     slope = table[index + 1] - base
-    return (base + ((slope * offset + 64) >> 7)).astype(np.int64)
+    result: np.ndarray = (base + ((slope * offset + 64) >> 7)).astype(np.int64)
+    return result
 
 
 def exps(dsg: TfliteS16Design, rows: np.ndarray) -> np.ndarray:
@@ -327,4 +355,3 @@ def template_context(dsg: TfliteS16Design) -> dict[str, object]:
         "exp_slopes_nonnegative": bool((slopes_exp >= 0).all()),
         "exp_max_slope": int(slopes_exp.max()),
     }
-

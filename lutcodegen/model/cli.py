@@ -24,12 +24,21 @@ def build_parser() -> argparse.ArgumentParser:
         description="Generate the integer-only digits Vision Transformer as C99.",
         epilog="Example: lutcodegen model -o digits_vit.c --header digits_vit.h",
     )
-    parser.add_argument("--softmax", choices=METHODS, default="lut",
-                        help="softmax method inside attention (default lut)")
-    parser.add_argument("--prefix", default=example.PREFIX,
-                        help=f"C name prefix (default {example.PREFIX})")
-    parser.add_argument("--weights", type=Path, default=None,
-                        help="float weights .npz (default: the shipped digits model)")
+    parser.add_argument(
+        "--softmax",
+        choices=METHODS,
+        default="lut",
+        help="softmax method inside attention (default lut)",
+    )
+    parser.add_argument(
+        "--prefix", default=example.PREFIX, help=f"C name prefix (default {example.PREFIX})"
+    )
+    parser.add_argument(
+        "--weights",
+        type=Path,
+        default=None,
+        help="float weights .npz (default: the shipped digits model)",
+    )
     parser.add_argument("-o", "--output", type=Path, help="write the C here instead of stdout")
     parser.add_argument("--header", type=Path, help="also write declarations to this .h")
     return parser

@@ -16,7 +16,7 @@ import numpy as np
 
 from .. import __version__
 from ..methods import describe
-from ..render import _environment, render
+from ..render import _environment, render_body
 from .quantize import LN_RECIP_BITS, LN_UNIT_BITS, QAdd, QLayerNorm, QLinear, QuantModel
 
 
@@ -57,21 +57,37 @@ class _Tables:
         out_dim, in_dim = q.weight.shape
         rows = q.bias.shape[0]
         return {
-            "weight": self.add(f"{name}_weight", q.weight, [
-                f"{what}: weights, {out_dim} x {in_dim} (output channel x input), row-major.",
-                "Format: int8, one scale per output channel (max |w| / 127).",
-            ]),
-            "bias": self.add(f"{name}_bias", q.bias, [
-                f"{what}: biases, {rows} x {out_dim}, int32 at the accumulator scale "
-                f"{s_in:.6g} * weight scale.",
-            ]),
-            "mult": self.add(f"{name}_mult", q.rq.mult, [
-                f"{what}: requantization multipliers per output channel; output = "
-                f"acc * mult * 2^-shift at {s_out}.",
-            ]),
-            "shift": self.add(f"{name}_shift", q.rq.shift, [
-                f"{what}: requantization right shifts per output channel (1..62).",
-            ]),
+            "weight": self.add(
+                f"{name}_weight",
+                q.weight,
+                [
+                    f"{what}: weights, {out_dim} x {in_dim} (output channel x input), row-major.",
+                    "Format: int8, one scale per output channel (max |w| / 127).",
+                ],
+            ),
+            "bias": self.add(
+                f"{name}_bias",
+                q.bias,
+                [
+                    f"{what}: biases, {rows} x {out_dim}, int32 at the accumulator scale "
+                    f"{s_in:.6g} * weight scale.",
+                ],
+            ),
+            "mult": self.add(
+                f"{name}_mult",
+                q.rq.mult,
+                [
+                    f"{what}: requantization multipliers per output channel; output = "
+                    f"acc * mult * 2^-shift at {s_out}.",
+                ],
+            ),
+            "shift": self.add(
+                f"{name}_shift",
+                q.rq.shift,
+                [
+                    f"{what}: requantization right shifts per output channel (1..62).",
+                ],
+            ),
             "in_dim": in_dim,
             "out_dim": out_dim,
             "bias_rows": rows,
@@ -79,12 +95,20 @@ class _Tables:
 
     def layer_norm(self, name: str, q: QLayerNorm, what: str) -> dict[str, Any]:
         return {
-            "gain": self.add(f"{name}_gain", q.gain, [
-                f"{what}: sqrt(dim) * gamma / output scale, Q{q.shift - LN_UNIT_BITS}.",
-            ]),
-            "bias": self.add(f"{name}_bias", q.bias, [
-                f"{what}: beta / output scale, Q{q.shift}.",
-            ]),
+            "gain": self.add(
+                f"{name}_gain",
+                q.gain,
+                [
+                    f"{what}: sqrt(dim) * gamma / output scale, Q{q.shift - LN_UNIT_BITS}.",
+                ],
+            ),
+            "bias": self.add(
+                f"{name}_bias",
+                q.bias,
+                [
+                    f"{what}: beta / output scale, Q{q.shift}.",
+                ],
+            ),
             "eps": q.eps,
             "dim": len(q.gain),
             "shift": q.shift,
@@ -98,7 +122,7 @@ def _add(q: QAdd) -> dict[str, int]:
 def model_hash(qm: QuantModel, prefix: str) -> str:
     """8 hex digits over the version, the prefix and every integer the model computes with."""
     digest = hashlib.sha256(f"lutcodegen {__version__} {prefix}".encode())
-    digest.update(render(qm.softmax).source.encode())
+    digest.update(render_body(qm.softmax).encode())
     for value in _integers(qm):
         digest.update(np.ascontiguousarray(value).tobytes())
     return digest.hexdigest()[:8]
@@ -147,43 +171,80 @@ def command_line(prefix: str, method: str) -> str:
     return f"lutcodegen model --prefix {prefix} --softmax {method}"
 
 
-def _context(qm: QuantModel, prefix: str, header_name: str | None,
-             command: str) -> dict[str, Any]:
+def _context(qm: QuantModel, prefix: str, header_name: str | None, command: str) -> dict[str, Any]:
     c, s = qm.config, qm.scales
     tables = _Tables(prefix)
-    cls_row = tables.add("cls_row", qm.cls_row, [
-        f"Class token plus its position embedding: {c.dim} x int8 at the embedding scale "
-        f"{s['embed']:.6g}.",
-    ])
-    patch = tables.linear("patch_embed", qm.patch, "Patch embedding (position embedding "
-                          "folded into one bias row per patch)", s["image"], "the embedding scale")
+    cls_row = tables.add(
+        "cls_row",
+        qm.cls_row,
+        [
+            f"Class token plus its position embedding: {c.dim} x int8 at the embedding scale "
+            f"{s['embed']:.6g}.",
+        ],
+    )
+    patch = tables.linear(
+        "patch_embed",
+        qm.patch,
+        "Patch embedding (position embedding folded into one bias row per patch)",
+        s["image"],
+        "the embedding scale",
+    )
     layers = []
     for i, layer in enumerate(qm.layers):
         n = f"l{i}."
-        layers.append({
-            "ln1": tables.layer_norm(f"l{i}_ln1", layer.ln1, f"Layer {i} attention LayerNorm"),
-            "qkv": tables.linear(f"l{i}_qkv", layer.qkv, f"Layer {i} Q|K|V projection",
-                                 s[n + "ln1"], "the Q, K and V scales"),
-            "score_mult": layer.score[0], "score_shift": layer.score[1],
-            "context_mult": layer.context[0], "context_shift": layer.context[1],
-            "out": tables.linear(f"l{i}_out", layer.out, f"Layer {i} attention output projection",
-                                 s[n + "ctx"], f"{s[n + 'attn_out']:.6g}"),
-            "add1": _add(layer.add1),
-            "ln2": tables.layer_norm(f"l{i}_ln2", layer.ln2, f"Layer {i} MLP LayerNorm"),
-            "fc1": tables.linear(f"l{i}_fc1", layer.fc1, f"Layer {i} MLP up-projection",
-                                 s[n + "ln2"], f"{s[n + 'fc1']:.6g}"),
-            "gelu": tables.add(f"l{i}_gelu", layer.gelu, [
-                f"Layer {i} GELU: table[x + 128] = round(gelu(x * {s[n + 'fc1']:.6g}) / "
-                f"{s[n + 'gelu']:.6g}), x = -128..127.",
-                "Format: int8.",
-            ]),
-            "fc2": tables.linear(f"l{i}_fc2", layer.fc2, f"Layer {i} MLP down-projection",
-                                 s[n + "gelu"], f"{s[n + 'fc2']:.6g}"),
-            "add2": _add(layer.add2),
-        })
+        layers.append(
+            {
+                "ln1": tables.layer_norm(f"l{i}_ln1", layer.ln1, f"Layer {i} attention LayerNorm"),
+                "qkv": tables.linear(
+                    f"l{i}_qkv",
+                    layer.qkv,
+                    f"Layer {i} Q|K|V projection",
+                    s[n + "ln1"],
+                    "the Q, K and V scales",
+                ),
+                "score_mult": layer.score[0],
+                "score_shift": layer.score[1],
+                "context_mult": layer.context[0],
+                "context_shift": layer.context[1],
+                "out": tables.linear(
+                    f"l{i}_out",
+                    layer.out,
+                    f"Layer {i} attention output projection",
+                    s[n + "ctx"],
+                    f"{s[n + 'attn_out']:.6g}",
+                ),
+                "add1": _add(layer.add1),
+                "ln2": tables.layer_norm(f"l{i}_ln2", layer.ln2, f"Layer {i} MLP LayerNorm"),
+                "fc1": tables.linear(
+                    f"l{i}_fc1",
+                    layer.fc1,
+                    f"Layer {i} MLP up-projection",
+                    s[n + "ln2"],
+                    f"{s[n + 'fc1']:.6g}",
+                ),
+                "gelu": tables.add(
+                    f"l{i}_gelu",
+                    layer.gelu,
+                    [
+                        f"Layer {i} GELU: table[x + 128] = round(gelu(x * {s[n + 'fc1']:.6g}) / "
+                        f"{s[n + 'gelu']:.6g}), x = -128..127.",
+                        "Format: int8.",
+                    ],
+                ),
+                "fc2": tables.linear(
+                    f"l{i}_fc2",
+                    layer.fc2,
+                    f"Layer {i} MLP down-projection",
+                    s[n + "gelu"],
+                    f"{s[n + 'fc2']:.6g}",
+                ),
+                "add2": _add(layer.add2),
+            }
+        )
     lnf = tables.layer_norm("final_norm", qm.lnf, "Final LayerNorm")
-    head = tables.linear("classifier", qm.head, "Classifier", s["lnf"],
-                         f"the logit scale {s['logits']:.6g}")
+    head = tables.linear(
+        "classifier", qm.head, "Classifier", s["lnf"], f"the logit scale {s['logits']:.6g}"
+    )
     softmax_spec = qm.softmax.spec
     weights = sum(int(t.values.size) for t in tables.items if t.name.endswith("_weight"))
     table_bytes = sum(int(t.values.nbytes) for t in tables.items)
@@ -213,7 +274,7 @@ def _context(qm: QuantModel, prefix: str, header_name: str | None,
         "sizes": sizes,
         "ln_recip_bits": LN_RECIP_BITS,
         "ln_unit_bits": LN_UNIT_BITS,
-        "softmax_source": render(qm.softmax).source.rstrip("\n"),
+        "softmax_source": render_body(qm.softmax).rstrip("\n"),
         "softmax_command": softmax_spec.command_line(),
         "softmax_function": softmax_spec.function_name,
         "softmax_facts": describe(qm.softmax),
@@ -226,14 +287,18 @@ def _context(qm: QuantModel, prefix: str, header_name: str | None,
     }
 
 
-def render_model(qm: QuantModel, prefix: str = "dvit", header_name: str | None = None,
-                 command: str | None = None) -> ModelSource:
+def render_model(
+    qm: QuantModel, prefix: str = "dvit", header_name: str | None = None, command: str | None = None
+) -> ModelSource:
     """C text of the whole model; with ``header_name``, also a header the source includes."""
     if not qm.softmax.spec.prefix.startswith(prefix):
         raise ValueError("the model was quantized for another prefix")
     env = _environment()
-    ctx = {"g": _context(qm, prefix, header_name,
-                         command or command_line(prefix, qm.softmax.spec.method))}
-    source = env.get_template("model.c.j2").render(ctx)
-    header = env.get_template("model.h.j2").render(ctx) if header_name else None
+    ctx = {
+        "g": _context(
+            qm, prefix, header_name, command or command_line(prefix, qm.softmax.spec.method)
+        )
+    }
+    source = env.get_template("model/model.c.j2").render(ctx)
+    header = env.get_template("model/model.h.j2").render(ctx) if header_name else None
     return ModelSource(source, header)

@@ -31,32 +31,64 @@ def _pct(x: float) -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lutcodegen demo", description=__doc__.splitlines()[0])
-    parser.add_argument("--weights", type=Path, default=None,
-                        help="float weights .npz (default: the shipped digits model)")
-    parser.add_argument("--softmax", nargs="+", choices=METHODS, default=list(METHODS),
-                        help="softmax methods to compare (default: all); the first is traced")
-    parser.add_argument("--boards", nargs="+", choices=sorted(firmware.BOARDS),
-                        default=list(firmware.BOARDS), help="emulated boards (default: all)")
-    parser.add_argument("--trace-images", type=int, default=1, metavar="N",
-                        help="images whose instructions are counted from a QEMU trace on Arm "
-                             "boards (slow; 0 to skip; default 1)")
-    parser.add_argument("--keep", type=Path, default=None,
-                        help="keep the generated C and firmware in this folder")
+    parser.add_argument(
+        "--weights",
+        type=Path,
+        default=None,
+        help="float weights .npz (default: the shipped digits model)",
+    )
+    parser.add_argument(
+        "--softmax",
+        nargs="+",
+        choices=METHODS,
+        default=list(METHODS),
+        help="softmax methods to compare (default: all); the first is traced",
+    )
+    parser.add_argument(
+        "--boards",
+        nargs="+",
+        choices=sorted(firmware.BOARDS),
+        default=list(firmware.BOARDS),
+        help="emulated boards (default: all)",
+    )
+    parser.add_argument(
+        "--trace-images",
+        type=int,
+        default=1,
+        metavar="N",
+        help="images whose instructions are counted from a QEMU trace on Arm "
+        "boards (slow; 0 to skip; default 1)",
+    )
+    parser.add_argument(
+        "--keep", type=Path, default=None, help="keep the generated C and firmware in this folder"
+    )
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     started = time.monotonic()
-    missing = sorted({t for b in args.boards for t in firmware.tools_for(firmware.BOARDS[b])
-                      if shutil.which(t) is None})
+    missing = sorted(
+        {
+            t
+            for b in args.boards
+            for t in firmware.tools_for(firmware.BOARDS[b])
+            if shutil.which(t) is None
+        }
+    )
     if missing:
-        print(f"lutcodegen demo: error: missing tools {', '.join(missing)} "
-              "(bash scripts/setup.sh installs them)", file=sys.stderr)
+        print(
+            f"lutcodegen demo: error: missing tools {', '.join(missing)} "
+            "(bash scripts/setup.sh installs them)",
+            file=sys.stderr,
+        )
         return 2
     if not firmware.MAIN_C.is_file():
-        print(f"lutcodegen demo: error: {firmware.MAIN_C} not found; the demo runs from a "
-              "source checkout (examples/digits_vit/)", file=sys.stderr)
+        print(
+            f"lutcodegen demo: error: {firmware.MAIN_C} not found; the demo runs from a "
+            "source checkout (examples/digits_vit/)",
+            file=sys.stderr,
+        )
         return 2
     try:
         weights = example.weights_path(args.weights)
@@ -67,10 +99,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     data = digits.load()
     n_params = sum(int(v.size) for v in params.values())
     n_test = len(data.test_labels)
-    print(f"digits ViT: {n_params} parameters; {len(data.train_labels)} training images "
-          f"(calibration), {n_test} held-out test images")
-    float_acc = float((vit.forward(config, params, data.test_images).argmax(1)
-                       == data.test_labels).mean())
+    print(
+        f"digits ViT: {n_params} parameters; {len(data.train_labels)} training images "
+        f"(calibration), {n_test} held-out test images"
+    )
+    float_acc = float(
+        (vit.forward(config, params, data.test_images).argmax(1) == data.test_labels).mean()
+    )
     print(f"float model accuracy: {_pct(float_acc)}")
 
     workroot = args.keep or Path(tempfile.mkdtemp(prefix="lutcodegen-demo-"))
@@ -81,11 +116,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             qm = example.quantized(method, args.weights)
             ref = intref.run(qm, data.test_images)
             host_acc = float((intref.predict(ref) == data.test_labels).mean())
-            print(f"\nsoftmax {method}: int8 accuracy {_pct(host_acc)} "
-                  f"({100 * (host_acc - float_acc):+.2f} points vs float)")
+            print(
+                f"\nsoftmax {method}: int8 accuracy {_pct(host_acc)} "
+                f"({100 * (host_acc - float_acc):+.2f} points vs float)"
+            )
 
-            def on_board(name: str, qm: QuantModel = qm,
-                         method: str = method) -> tuple[firmware.Build, firmware.RunResult]:
+            def on_board(
+                name: str, qm: QuantModel = qm, method: str = method
+            ) -> tuple[firmware.Build, firmware.RunResult]:
                 board = firmware.BOARDS[name]
                 built = firmware.build(qm, data.test_images, board, workroot / method / name)
                 return built, firmware.run(built, n_test)
@@ -109,25 +147,46 @@ def main(argv: Sequence[str] | None = None) -> int:
                 else:
                     insns, how = np.array([0]), "not counted"
                 ram = built.scratch + built.stack_worst + built.model_static_ram
-                print(f"  {name:9s} {board.cpu}: {int(same.sum())}/{n_test} images bit-exact "
-                      f"({_pct(agree)}), accuracy {_pct(acc)}; instructions/inference {how}; "
-                      f"model flash {built.model_flash} B, RAM {ram} B (scratch "
-                      f"{built.scratch} + stack {built.stack_worst})")
-                rows.append((method, name, board.cpu, acc, agree, int(insns.mean()),
-                             built.model_flash, ram))
+                print(
+                    f"  {name:9s} {board.cpu_name}: {int(same.sum())}/{n_test} images bit-exact "
+                    f"({_pct(agree)}), accuracy {_pct(acc)}; instructions/inference {how}; "
+                    f"model flash {built.model_flash} B, RAM {ram} B (scratch "
+                    f"{built.scratch} + stack {built.stack_worst})"
+                )
+                rows.append(
+                    (
+                        method,
+                        name,
+                        board.cpu_name,
+                        acc,
+                        agree,
+                        int(insns.mean()),
+                        built.model_flash,
+                        ram,
+                    )
+                )
     finally:
         if args.keep is None:
             shutil.rmtree(workroot, ignore_errors=True)
 
-    print("\n| softmax | board | CPU | int8 accuracy | bit-exact vs host | instructions/inference"
-          " | model flash (B) | model RAM (B) |")
+    print(
+        "\n| softmax | board | CPU | int8 accuracy | bit-exact vs host | instructions/inference"
+        " | model flash (B) | model RAM (B) |"
+    )
     print("|---|---|---|---:|---:|---:|---:|---:|")
     for method, name, cpu, acc, agree, insns, flash, ram in rows:
-        print(f"| {method} | {name} | {cpu} | {_pct(acc)} | {_pct(agree)} | "
-              f"{insns if insns else 'n/a'} | {flash} | {ram} |")
-    print(f"\nfloat accuracy {_pct(float_acc)}; demo took {time.monotonic() - started:.0f} s"
-          + ("; MISMATCH between firmware and host reference" if failed else
-             "; every board bit-exact with the host reference"))
+        print(
+            f"| {method} | {name} | {cpu} | {_pct(acc)} | {_pct(agree)} | "
+            f"{insns if insns else 'n/a'} | {flash} | {ram} |"
+        )
+    print(
+        f"\nfloat accuracy {_pct(float_acc)}; demo took {time.monotonic() - started:.0f} s"
+        + (
+            "; MISMATCH between firmware and host reference"
+            if failed
+            else "; every board bit-exact with the host reference"
+        )
+    )
     return 1 if failed else 0
 
 

@@ -32,8 +32,7 @@ def weights_path(path: Path | None = None) -> Path:
 
 
 @lru_cache(maxsize=8)
-def quantized(method: str = "lut", path: Path | None = None,
-              prefix: str = PREFIX) -> QuantModel:
+def quantized(method: str = "lut", path: Path | None = None, prefix: str = PREFIX) -> QuantModel:
     """The example model quantized for softmax ``method``, calibrated on the training split."""
     config, params = vit.load_weights(weights_path(path))
     return quantize(config, params, digits.load().train_images, method, prefix)

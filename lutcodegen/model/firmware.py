@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..firmware.boards import Board, boards
 from .codegen import render_model, scratch_sizes
 from .quantize import QuantModel
 
@@ -33,35 +34,16 @@ from .quantize import QuantModel
 MAIN_C = Path(__file__).resolve().parents[2] / "examples" / "digits_vit" / "firmware" / "main.c"
 
 
-@dataclass(frozen=True)
-class Board:
-    """One emulated board: compiler, CPU flags, memory map and QEMU command."""
-
-    name: str
-    cpu: str
-    cc: str
-    cflags: tuple[str, ...]
-    flash: tuple[int, int]
-    ram: tuple[int, int]
-    qemu: tuple[str, ...]
-
-    @property
-    def is_riscv(self) -> bool:
-        return self.cc.startswith("riscv")
-
-
-BOARDS = {
-    "an386": Board("an386", "Cortex-M4", "arm-none-eabi-gcc", ("-mcpu=cortex-m4", "-mthumb"),
-                   (0x0, 0x400000), (0x20000000, 0x400000),
-                   ("qemu-system-arm", "-M", "mps2-an386")),
-    "microbit": Board("microbit", "Cortex-M0+ code on a Cortex-M0 board", "arm-none-eabi-gcc",
-                      ("-mcpu=cortex-m0plus", "-mthumb"), (0x0, 0x40000), (0x20000000, 0x4000),
-                      ("qemu-system-arm", "-M", "microbit")),
-    "virt_rv32": Board("virt_rv32", "RV32IMAC", "riscv64-unknown-elf-gcc",
-                       ("-march=rv32imac", "-misa-spec=2.2", "-mabi=ilp32", "-mcmodel=medany"),
-                       (0x80000000, 0x100000), (0x80100000, 0x100000),
-                       ("qemu-system-riscv32", "-M", "virt", "-bios", "none")),
+#: The boards the model runs on, by the names its tables use (ids of the board registry).
+BOARDS: dict[str, Board] = {
+    name: boards()[board_id]
+    for name, board_id in (
+        ("an386", "mps2_an386"),
+        ("microbit", "microbit_m0plus"),
+        ("virt_rv32", "virt_rv32"),
+    )
 }
+
 
 def tools_for(board: Board) -> list[str]:
     """Programs building and running for ``board`` needs (for skipping or failing tests)."""
@@ -105,8 +87,9 @@ class Build:
 def _run(cmd: list[str], cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout)
     if proc.returncode != 0:
-        raise FirmwareError(f"{' '.join(cmd)} failed ({proc.returncode}):\n"
-                            f"{proc.stdout}{proc.stderr}")
+        raise FirmwareError(
+            f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout}{proc.stderr}"
+        )
     return proc
 
 
@@ -120,8 +103,9 @@ def _section_sizes(size_tool: str, obj: Path, cwd: Path) -> dict[str, int]:
     return sizes
 
 
-def build(qm: QuantModel, images: np.ndarray, board: Board, workdir: Path,
-          prefix: str = "dvit") -> Build:
+def build(
+    qm: QuantModel, images: np.ndarray, board: Board, workdir: Path, prefix: str = "dvit"
+) -> Build:
     """Generate the model C and ``images.h`` in ``workdir`` and link the firmware for ``board``."""
     workdir.mkdir(parents=True, exist_ok=True)
     generated = render_model(qm, prefix, header_name="model.h")
@@ -129,14 +113,42 @@ def build(qm: QuantModel, images: np.ndarray, board: Board, workdir: Path,
     (workdir / "model.h").write_text(generated.header or "")
     (workdir / "images.h").write_text(images_header(images))
     shutil.copy(MAIN_C, workdir / "main.c")
-    common = [*board.cflags, "-std=c99", "-O2", "-Wall", "-Wextra", "-Werror",
-              "--specs=picolibc.specs", "-ffunction-sections", "-fdata-sections"]
+    common = [
+        *board.cflags,
+        "-std=c99",
+        "-O2",
+        "-Wall",
+        "-Wextra",
+        "-Werror",
+        "--specs=picolibc.specs",
+        "-ffunction-sections",
+        "-fdata-sections",
+    ]
     _run([board.cc, *common, "-fcallgraph-info=su", "-c", "model.c", "-o", "model.o"], workdir)
-    mem = [f"-Wl,--defsym=__{key}={value:#x}" for key, value in (
-        ("flash", board.flash[0]), ("flash_size", board.flash[1]),
-        ("ram", board.ram[0]), ("ram_size", board.ram[1]))]
-    _run([board.cc, *common, "--oslib=semihost", "--crt0=semihost", "-Wl,--gc-sections", *mem,
-          "main.c", "model.o", "-o", "firmware.elf"], workdir)
+    mem = [
+        f"-Wl,--defsym=__{key}={value:#x}"
+        for key, value in (
+            ("flash", board.flash[0]),
+            ("flash_size", board.flash[1]),
+            ("ram", board.ram[0]),
+            ("ram_size", board.ram[1]),
+        )
+    ]
+    _run(
+        [
+            board.cc,
+            *common,
+            "--oslib=semihost",
+            "--crt0=semihost",
+            "-Wl,--gc-sections",
+            *mem,
+            "main.c",
+            "model.o",
+            "-o",
+            "firmware.elf",
+        ],
+        workdir,
+    )
     size_tool = board.cc.replace("-gcc", "-size")
     obj = _section_sizes(size_tool, workdir / "model.o", workdir)
     flash_sections = (".text", ".rodata", ".srodata", ".data", ".sdata")
@@ -189,16 +201,29 @@ class RunResult:
 
 
 def _qemu_base(board: Board) -> list[str]:
-    return ["timeout", "300", *board.qemu, "-display", "none", "-monitor", "none",
-            "-serial", "null", "-chardev", "stdio,id=sh0",
-            "-semihosting-config", "enable=on,target=native,chardev=sh0"]
+    return [
+        "timeout",
+        "300",
+        *board.qemu,
+        "-display",
+        "none",
+        "-monitor",
+        "none",
+        "-serial",
+        "null",
+        "-chardev",
+        "stdio,id=sh0",
+        "-semihosting-config",
+        "enable=on,target=native,chardev=sh0",
+    ]
 
 
 def run(built: Build, count: int) -> RunResult:
     """Run the firmware; parse one line per image. RISC-V counts with ``-icount shift=0``."""
     extra = ["-icount", "shift=0,align=off,sleep=off"] if built.board.is_riscv else []
-    proc = _run([*_qemu_base(built.board), *extra, "-kernel", str(built.elf)], built.elf.parent,
-                timeout=330)
+    proc = _run(
+        [*_qemu_base(built.board), *extra, "-kernel", str(built.elf)], built.elf.parent, timeout=330
+    )
     return parse_output(proc.stdout + proc.stderr, count)
 
 
@@ -235,12 +260,21 @@ def count_traced(built: Build, inferences: int) -> list[int]:
     with tempfile.TemporaryDirectory() as tmp:
         fifo = Path(tmp) / "trace"
         os.mkfifo(fifo)
-        cmd = [*_qemu_base(built.board), "-singlestep", "-d", "exec,nochain", "-D", str(fifo),
-               "-kernel", str(built.elf)]
+        cmd = [
+            *_qemu_base(built.board),
+            "-singlestep",
+            "-d",
+            "exec,nochain",
+            "-D",
+            str(fifo),
+            "-kernel",
+            str(built.elf),
+        ]
         # Own process group: QEMU runs under `timeout`, and killing only that wrapper would
         # leave QEMU tracing the remaining inferences on its own.
-        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+        )
         pattern = re.compile(rb"\[[0-9a-f]+/([0-9a-f]+)/")
         try:
             with open(fifo, "rb") as trace:

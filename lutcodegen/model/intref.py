@@ -1,6 +1,6 @@
 """Numpy reference of the integer model: defines every bit the generated C computes.
 
-Each kernel here has one C function of the same name in ``templates/attention_kernels.c.j2``
+Each kernel here has one C function of the same name in ``templates/model/attention_kernels.c.j2``
 (``<prefix>_linear_s8``, ``<prefix>_layer_norm_s8`` ...); the host tests compare each pair and
 the whole model bit for bit. Kernels work on a leading batch axis so that a whole test split
 runs in one call; the C handles one image at a time.
@@ -13,7 +13,7 @@ from collections.abc import Callable
 import numpy as np
 
 from .. import methods
-from ..fixedpoint import isqrt, reciprocal_round, requantize, rshift_round, saturate
+from .fixedpoint import isqrt, reciprocal_round, requantize, rshift_round, saturate
 from .quantize import LN_RECIP_BITS, LN_UNIT_BITS, QAdd, QLayerNorm, QLinear, QuantModel
 
 #: Softmax zero point: probability = (p + 128) / 256.
@@ -57,8 +57,9 @@ def lookup(x: np.ndarray, table: np.ndarray) -> np.ndarray:
 Softmax = Callable[[np.ndarray], np.ndarray]
 
 
-def attention(qkv: np.ndarray, heads: int, score: tuple[int, int], context: tuple[int, int],
-              softmax: Softmax) -> np.ndarray:
+def attention(
+    qkv: np.ndarray, heads: int, score: tuple[int, int], context: tuple[int, int], softmax: Softmax
+) -> np.ndarray:
     """Multi-head self-attention core on int8 (..., T, 3D) Q|K|V rows -> int8 (..., T, D).
 
     Per head: ``s = requant(q . k)`` at the softmax input scale; ``p = softmax(s)`` (int8, zero
@@ -71,8 +72,8 @@ def attention(qkv: np.ndarray, heads: int, score: tuple[int, int], context: tupl
     for h in range(heads):
         cols = slice(h * hd, (h + 1) * hd)
         q = qkv[..., cols]
-        k = qkv[..., dim:2 * dim][..., cols]
-        v = qkv[..., 2 * dim:][..., cols]
+        k = qkv[..., dim : 2 * dim][..., cols]
+        v = qkv[..., 2 * dim :][..., cols]
         s = requantize(q @ np.swapaxes(k, -1, -2), score[0], score[1])
         p = softmax(s) + SOFTMAX_ZERO
         out[..., cols] = requantize(p @ v, context[0], context[1])
@@ -84,7 +85,8 @@ def patch_gather(images: np.ndarray, image_size: int, patch: int) -> np.ndarray:
     n = images.shape[0]
     g = image_size // patch
     x = np.asarray(images, dtype=np.int64).reshape(n, g, patch, g, patch).transpose(0, 1, 3, 2, 4)
-    return x.reshape(n, g * g, patch * patch)
+    result: np.ndarray = x.reshape(n, g * g, patch * patch)
+    return result
 
 
 Probe = Callable[[str, np.ndarray], None]
@@ -92,6 +94,7 @@ Probe = Callable[[str, np.ndarray], None]
 
 def run(qm: QuantModel, images: np.ndarray, probe: Probe | None = None) -> np.ndarray:
     """int8 logits (n, classes) of the integer model for int8 images (n, 8, 8), values 0..16."""
+
     def see(name: str, value: np.ndarray) -> np.ndarray:
         if probe is not None:
             probe(name, value)
@@ -123,4 +126,5 @@ def run(qm: QuantModel, images: np.ndarray, probe: Probe | None = None) -> np.nd
 
 def predict(logits: np.ndarray) -> np.ndarray:
     """Class of each row: the first index of the largest logit (the C breaks ties the same)."""
-    return np.argmax(logits, axis=-1)
+    result: np.ndarray = np.argmax(logits, axis=-1)
+    return result

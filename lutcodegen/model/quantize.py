@@ -24,10 +24,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..fixedpoint import quantize_multiplier
 from ..methods import Design, design_for
 from ..spec import Spec
 from . import vit
+from .fixedpoint import quantize_multiplier
 
 #: int8 symmetric range used for every activation and weight.
 QMAX = 127
@@ -49,8 +49,10 @@ class Requant:
     @classmethod
     def from_reals(cls, reals: np.ndarray) -> Requant:
         pairs = [quantize_multiplier(float(r)) for r in np.asarray(reals, dtype=np.float64)]
-        return cls(np.array([m for m, _ in pairs], dtype=np.int32),
-                   np.array([s for _, s in pairs], dtype=np.uint8))
+        return cls(
+            np.array([m for m, _ in pairs], dtype=np.int32),
+            np.array([s for _, s in pairs], dtype=np.uint8),
+        )
 
 
 @dataclass(frozen=True)
@@ -133,8 +135,9 @@ def _check_acc(q: np.ndarray, bias: np.ndarray, in_max: int) -> None:
         raise OverflowError("int32 accumulator could overflow; weights or biases too large")
 
 
-def _linear(w: np.ndarray, b: np.ndarray, s_in: float, s_out: np.ndarray | float,
-            in_max: int = 128) -> QLinear:
+def _linear(
+    w: np.ndarray, b: np.ndarray, s_in: float, s_out: np.ndarray | float, in_max: int = 128
+) -> QLinear:
     """Quantize ``y = x w^T + b`` with input scale ``s_in`` and (per-channel) output scales.
 
     ``b`` may be 2-D (one bias row per input row), as for the patch embedding.
@@ -178,8 +181,9 @@ def _gelu_table(s_in: float, s_out: float) -> np.ndarray:
     return np.clip(np.round(vit.gelu(x) / s_out), -128, 127).astype(np.int8)
 
 
-def calibrate(config: vit.ViTConfig, params: dict[str, np.ndarray],
-              images: np.ndarray) -> dict[str, float]:
+def calibrate(
+    config: vit.ViTConfig, params: dict[str, np.ndarray], images: np.ndarray
+) -> dict[str, float]:
     """Per-tensor scales ``max|a| / 127`` over ``images`` (which must be training images)."""
     peaks: dict[str, float] = {}
 
@@ -200,31 +204,43 @@ def softmax_input_scale(scales: dict[str, float], layers: int) -> float:
     return 2.0 ** math.ceil(math.log2(peak))
 
 
-def quantize(config: vit.ViTConfig, params: dict[str, np.ndarray], calibration: np.ndarray,
-             softmax_method: str = "lut", prefix: str = "dvit") -> QuantModel:
+def quantize(
+    config: vit.ViTConfig,
+    params: dict[str, np.ndarray],
+    calibration: np.ndarray,
+    softmax_method: str = "lut",
+    prefix: str = "dvit",
+) -> QuantModel:
     """The integer model: weights quantized, activations calibrated on ``calibration`` images."""
     c = config
     s = calibrate(c, params, calibration)
     s["image"] = vit.PIXEL_SCALE
     s["softmax_in"] = softmax_input_scale(s, c.layers)
     s["softmax_out"] = 1.0 / 256.0
-    spec = Spec(bits=8, input_scale=s["softmax_in"], max_row=c.tokens,
-                prefix=f"{prefix}_attn", method=softmax_method)
+    spec = Spec(
+        bits=8,
+        input_scale=s["softmax_in"],
+        max_row=c.tokens,
+        prefix=f"{prefix}_attn",
+        method=softmax_method,
+    )
     softmax = design_for(spec)
 
-    patch = _linear(params["patch_w"], params["patch_b"] + params["pos"][1:], s["image"],
-                    s["embed"])
+    patch = _linear(
+        params["patch_w"], params["patch_b"] + params["pos"][1:], s["image"], s["embed"]
+    )
     cls_row = np.clip(np.round((params["cls"] + params["pos"][0]) / s["embed"]), -QMAX, QMAX)
     layers = []
     prev = "embed"
     for i in range(c.layers):
-        p = {k[len(f"l{i}_"):]: v for k, v in params.items() if k.startswith(f"l{i}_")}
+        p = {k[len(f"l{i}_") :]: v for k, v in params.items() if k.startswith(f"l{i}_")}
         n = f"l{i}."
         ln1 = _layer_norm(p["ln1_g"], p["ln1_b"], s[prev], s[n + "ln1"])
         qkv_out = np.repeat([s[n + "q"], s[n + "k"], s[n + "v"]], c.dim)
         qkv = _linear(p["qkv_w"], p["qkv_b"], s[n + "ln1"], qkv_out)
         score = quantize_multiplier(
-            s[n + "q"] * s[n + "k"] / math.sqrt(c.head_dim) / s["softmax_in"])
+            s[n + "q"] * s[n + "k"] / math.sqrt(c.head_dim) / s["softmax_in"]
+        )
         # int32 accumulators of the attention: |q.k| <= hd 128^2, |sum (p+128) v| <= T 256 128.
         if c.head_dim * 128 * 128 >= 1 << 31 or c.tokens * 256 * 128 >= 1 << 31:
             raise OverflowError("attention accumulators could overflow int32")

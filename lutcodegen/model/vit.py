@@ -15,6 +15,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -64,7 +65,10 @@ _CONFIG_KEYS = ("image_size", "patch", "dim", "heads", "layers", "mlp_dim", "cla
 
 def save_weights(path: Path, config: ViTConfig, params: dict[str, np.ndarray]) -> None:
     """Write float32 parameters and the shape as one ``.npz`` (small and diff-stable)."""
-    arrays = {f"config_{k}": np.array(getattr(config, k), dtype=np.int64) for k in _CONFIG_KEYS}
+    # Any: numpy types **kwds of savez_compressed as its bool option, not as arrays.
+    arrays: dict[str, Any] = {
+        f"config_{k}": np.array(getattr(config, k), dtype=np.int64) for k in _CONFIG_KEYS
+    }
     arrays.update({k: np.asarray(v, dtype=np.float32) for k, v in params.items()})
     np.savez_compressed(path, **arrays)
 
@@ -86,7 +90,8 @@ def patchify(images: np.ndarray, config: ViTConfig) -> np.ndarray:
     n = images.shape[0]
     g, p = config.image_size // config.patch, config.patch
     x = images.reshape(n, g, p, g, p).transpose(0, 1, 3, 2, 4)
-    return x.reshape(n, g * g, p * p)
+    result: np.ndarray = x.reshape(n, g * g, p * p)
+    return result
 
 
 def gelu(x: np.ndarray) -> np.ndarray:
@@ -97,12 +102,14 @@ def gelu(x: np.ndarray) -> np.ndarray:
 def layer_norm(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray) -> np.ndarray:
     mean = x.mean(axis=-1, keepdims=True)
     var = ((x - mean) ** 2).mean(axis=-1, keepdims=True)
-    return (x - mean) / np.sqrt(var + LN_EPS) * gamma + beta
+    result: np.ndarray = (x - mean) / np.sqrt(var + LN_EPS) * gamma + beta
+    return result
 
 
 def softmax(x: np.ndarray) -> np.ndarray:
     e = np.exp(x - x.max(axis=-1, keepdims=True))
-    return e / e.sum(axis=-1, keepdims=True)
+    result: np.ndarray = e / e.sum(axis=-1, keepdims=True)
+    return result
 
 
 #: Called with (name, value) at every point the integer model quantizes; used for calibration.
@@ -110,10 +117,13 @@ Probe = Callable[[str, np.ndarray], None]
 
 
 def forward(
-    config: ViTConfig, params: dict[str, np.ndarray], images: np.ndarray,
+    config: ViTConfig,
+    params: dict[str, np.ndarray],
+    images: np.ndarray,
     probe: Probe | None = None,
 ) -> np.ndarray:
     """Float logits (n, classes) for pixel images (n, 8, 8) with values 0..16."""
+
     def see(name: str, value: np.ndarray) -> np.ndarray:
         if probe is not None:
             probe(name, value)
@@ -126,10 +136,10 @@ def forward(
     cls = np.broadcast_to(params["cls"] + params["pos"][0], (n, 1, c.dim))
     x = see("embed", np.concatenate([cls, emb], axis=1))
     for i in range(c.layers):
-        p = {k[len(f"l{i}_"):]: v for k, v in params.items() if k.startswith(f"l{i}_")}
+        p = {k[len(f"l{i}_") :]: v for k, v in params.items() if k.startswith(f"l{i}_")}
         a = see(f"l{i}.ln1", layer_norm(x, p["ln1_g"], p["ln1_b"]))
         qkv = a @ p["qkv_w"].T + p["qkv_b"]
-        q, k, v = (qkv[..., j * c.dim:(j + 1) * c.dim] for j in range(3))
+        q, k, v = (qkv[..., j * c.dim : (j + 1) * c.dim] for j in range(3))
         see(f"l{i}.q", q)
         see(f"l{i}.k", k)
         see(f"l{i}.v", v)

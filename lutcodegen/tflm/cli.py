@@ -39,19 +39,39 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Example: lutcodegen tflm model.tflite -o softmax/",
     )
     parser.add_argument("model", type=Path, help="the .tflite model")
-    parser.add_argument("-o", "--output", type=Path, required=True, metavar="DIR",
-                        help="folder for the generated files (created if missing)")
-    parser.add_argument("--method", choices=TFLM_METHODS, default="tflite",
-                        help="tflite: bit-identical to TFLM (default); lut: fastest, within "
-                        "1 LSB of the correctly rounded softmax")
-    parser.add_argument("--prefix", default="lcg",
-                        help="C prefix of the kernels and C++ namespace of the registration "
-                        "(default lcg)")
-    parser.add_argument("--on-mismatch", choices=ON_MISMATCH, default="error",
-                        help="an operator no kernel covers at run time: fail Prepare with a "
-                        "message (error, default) or run TFLM's own kernel (fallback)")
-    parser.add_argument("-v", "--verbose", action="store_true",
-                        help="list the operators and their kernels on stderr")
+    parser.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        required=True,
+        metavar="DIR",
+        help="folder for the generated files (created if missing)",
+    )
+    parser.add_argument(
+        "--method",
+        choices=TFLM_METHODS,
+        default="tflite",
+        help="tflite: bit-identical to TFLM (default); lut: fastest, within "
+        "1 LSB of the correctly rounded softmax",
+    )
+    parser.add_argument(
+        "--prefix",
+        default="lcg",
+        help="C prefix of the kernels and C++ namespace of the registration (default lcg)",
+    )
+    parser.add_argument(
+        "--on-mismatch",
+        choices=ON_MISMATCH,
+        default="error",
+        help="an operator no kernel covers at run time: fail Prepare with a "
+        "message (error, default) or run TFLM's own kernel (fallback)",
+    )
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="list the operators and their kernels on stderr",
+    )
     return parser
 
 
@@ -93,8 +113,14 @@ def _prepare_folder(folder: Path) -> bool:
 def run(args: argparse.Namespace) -> int:
     data = _read(args.model)
     model = read_model(data)
-    p = plan(model, args.model.name, data, method=args.method, prefix=args.prefix,
-             on_mismatch=args.on_mismatch)
+    p = plan(
+        model,
+        args.model.name,
+        data,
+        method=args.method,
+        prefix=args.prefix,
+        on_mismatch=args.on_mismatch,
+    )
     files = render_files(p)  # everything is generated before the first byte is written
     created = _prepare_folder(args.output)
     try:
@@ -111,12 +137,18 @@ def run(args: argparse.Namespace) -> int:
     if args.verbose:
         for k in p.kernels:
             for op in k.ops:
-                print(f"lutcodegen tflm: {op.where} -> {k.name} ({k.input_type} in, "
-                      f"{k.output_type} out, rows of {op.row_size})", file=sys.stderr)
+                print(
+                    f"lutcodegen tflm: {op.where} -> {k.name} ({k.input_type} in, "
+                    f"{k.output_type} out, rows of {op.row_size})",
+                    file=sys.stderr,
+                )
     n_ops = sum(len(k.ops) for k in p.kernels)
-    print(f"lutcodegen tflm: {n_ops} SOFTMAX operators, {len(p.kernels)} kernels, "
-          f"{len(files)} files in {args.output}; add resolver.AddSoftmax("
-          f"{p.prefix}::Register_SOFTMAX())", file=sys.stderr)
+    print(
+        f"lutcodegen tflm: {n_ops} SOFTMAX operators, {len(p.kernels)} kernels, "
+        f"{len(files)} files in {args.output}; add resolver.AddSoftmax("
+        f"{p.prefix}::Register_SOFTMAX())",
+        file=sys.stderr,
+    )
     return 0
 
 

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .. import __version__, gemmlowp
-from ..methods import design_for
+from .. import __version__
+from ..methods import design_for, gemmlowp
 from ..render import _environment, render
 from ..spec import MAX_ROW_LIMIT, TFLITE_MAX_ROW_LIMIT, Spec, SpecError, check_prefix
 from .reader import ModelInfo, SoftmaxOp
@@ -86,8 +86,10 @@ class Plan:
 
     @property
     def command(self) -> str:
-        return (f"lutcodegen tflm {self.model_name} -o DIR --method {self.method} "
-                f"--prefix {self.prefix} --on-mismatch {self.on_mismatch}")
+        return (
+            f"lutcodegen tflm {self.model_name} -o DIR --method {self.method} "
+            f"--prefix {self.prefix} --on-mismatch {self.on_mismatch}"
+        )
 
 
 def display_name(path_name: str) -> str:
@@ -108,16 +110,20 @@ def check_tflm_prefix(prefix: object) -> None:
 
 def _op_text(op: SoftmaxOp) -> str:
     q = op.input.quantization
-    return (f"{op.where}: {op.input.type_name} {list(op.input.shape)} -> {op.output.type_name}, "
-            f"input scale {q.scale!r}, zero point {q.zero_point}, beta {op.beta!r}")
+    return (
+        f"{op.where}: {op.input.type_name} {list(op.input.shape)} -> {op.output.type_name}, "
+        f"input scale {q.scale!r}, zero point {q.zero_point}, beta {op.beta!r}"
+    )
 
 
 def _unsupported(op: SoftmaxOp) -> str | None:
     """Why this operator cannot get a kernel, or None."""
     pair = (op.input.type_name, op.output.type_name)
     if pair == ("int16", "int16"):
-        return ("int16-in, int16-out softmax (16x8 models) has no generated kernel in this "
-                f"version of lutcodegen {__version__}")
+        return (
+            "int16-in, int16-out softmax (16x8 models) has no generated kernel in this "
+            f"version of lutcodegen {__version__}"
+        )
     if pair not in SUPPORTED_TYPES:
         allowed = ", ".join(f"{a} in with {b} out" for a, b in SUPPORTED_TYPES)
         return f"{pair[0]} in with {pair[1]} out is not supported (supported: {allowed})"
@@ -131,11 +137,15 @@ def _check_op(op: SoftmaxOp) -> None:
     if not shape:
         raise PlanError(f"{where}: the input is a scalar; TFLM's SOFTMAX needs a dimension")
     if any(d < 1 for d in shape):
-        raise PlanError(f"{where}: input shape {list(shape)} has a dimension below 1 "
-                        "(dynamic shapes are not supported)")
+        raise PlanError(
+            f"{where}: input shape {list(shape)} has a dimension below 1 "
+            "(dynamic shapes are not supported)"
+        )
     if op.output.shape != shape:
-        raise PlanError(f"{where}: output shape {list(op.output.shape)} differs from the input "
-                        f"shape {list(shape)}")
+        raise PlanError(
+            f"{where}: output shape {list(op.output.shape)} differs from the input "
+            f"shape {list(shape)}"
+        )
     scale = op.input.quantization.scale
     if scale is None or not np.isfinite(scale) or scale <= 0:
         raise PlanError(f"{where}: the input has no positive per-tensor scale ({scale!r})")
@@ -144,16 +154,27 @@ def _check_op(op: SoftmaxOp) -> None:
     want_scale, want_zero = OUTPUT_QUANTIZATION[op.output.type_name]
     out_q = op.output.quantization
     exact = op.output.type_name == "int8"
-    if (out_q.scale is None or out_q.zero_point != want_zero
-            or (exact and out_q.scale != want_scale)
-            or (not exact and abs(out_q.scale - want_scale) > 0.001 * want_scale)):
-        raise PlanError(f"{where}: {op.output.type_name} output must have scale {want_scale!r} "
-                        f"and zero point {want_zero} (TFLM's convention), not scale "
-                        f"{out_q.scale!r} and zero point {out_q.zero_point}")
+    if (
+        out_q.scale is None
+        or out_q.zero_point != want_zero
+        or (exact and out_q.scale != want_scale)
+        or (not exact and abs(out_q.scale - want_scale) > 0.001 * want_scale)
+    ):
+        raise PlanError(
+            f"{where}: {op.output.type_name} output must have scale {want_scale!r} "
+            f"and zero point {want_zero} (TFLM's convention), not scale "
+            f"{out_q.scale!r} and zero point {out_q.zero_point}"
+        )
 
 
-def plan(model: ModelInfo, model_name: str, model_bytes: bytes, method: str = "tflite",
-         prefix: str = "lcg", on_mismatch: str = "error") -> Plan:
+def plan(
+    model: ModelInfo,
+    model_name: str,
+    model_bytes: bytes,
+    method: str = "tflite",
+    prefix: str = "lcg",
+    on_mismatch: str = "error",
+) -> Plan:
     """Group the model's softmax operators into kernels; refuse what cannot be served."""
     if method not in TFLM_METHODS:
         raise PlanError(f"method must be one of {', '.join(TFLM_METHODS)}, not {method!r}")
@@ -161,8 +182,10 @@ def plan(model: ModelInfo, model_name: str, model_bytes: bytes, method: str = "t
         raise PlanError(f"--on-mismatch must be one of {', '.join(ON_MISMATCH)}")
     check_tflm_prefix(prefix)
     if not model.softmax:
-        raise PlanError(f"{model_name} has no SOFTMAX operator ({model.operators} operators in "
-                        f"{model.subgraphs} subgraphs)")
+        raise PlanError(
+            f"{model_name} has no SOFTMAX operator ({model.operators} operators in "
+            f"{model.subgraphs} subgraphs)"
+        )
     groups: dict[tuple[object, ...], list[SoftmaxOp]] = {}
     params: dict[tuple[object, ...], tuple[int, int, int]] = {}
     unbound: list[tuple[SoftmaxOp, str]] = []
@@ -173,12 +196,16 @@ def plan(model: ModelInfo, model_name: str, model_bytes: bytes, method: str = "t
             if on_mismatch == "fallback":
                 unbound.append((op, why))
                 continue
-            raise PlanError(f"{_op_text(op)}: {why}; --on-mismatch fallback leaves such "
-                            "operators to TFLM's own kernel")
+            raise PlanError(
+                f"{_op_text(op)}: {why}; --on-mismatch fallback leaves such "
+                "operators to TFLM's own kernel"
+            )
         _check_op(op)
         if op.row_size > limit:
-            raise PlanError(f"{_op_text(op)}: rows of {op.row_size} elements are longer than "
-                            f"method {method} supports (at most {limit})")
+            raise PlanError(
+                f"{_op_text(op)}: rows of {op.row_size} elements are longer than "
+                f"method {method} supports (at most {limit})"
+            )
         scale = float(op.input.quantization.scale)  # type: ignore[arg-type]
         try:
             tflm = gemmlowp.softmax_params(scale, op.beta)
@@ -196,18 +223,45 @@ def plan(model: ModelInfo, model_name: str, model_bytes: bytes, method: str = "t
         bits = 8 if first.output.type_name == "int8" else 16
         scale = float(first.input.quantization.scale)  # type: ignore[arg-type]
         try:
-            spec = Spec(method=method, bits=bits, input_scale=scale, beta=first.beta,
-                        max_row=max(op.row_size for op in ops), prefix=name)
+            spec = Spec(
+                method=method,
+                bits=bits,
+                input_scale=scale,
+                beta=first.beta,
+                max_row=max(op.row_size for op in ops),
+                prefix=name,
+            )
         except SpecError as exc:
             raise PlanError(f"{_op_text(first)}: {exc}") from None
         multiplier, left_shift, diff_min = params[key]
-        kernels.append(Kernel(name, spec, first.input.type_name, first.output.type_name,
-                              multiplier, left_shift, diff_min, scale, first.beta, tuple(ops)))
+        kernels.append(
+            Kernel(
+                name,
+                spec,
+                first.input.type_name,
+                first.output.type_name,
+                multiplier,
+                left_shift,
+                diff_min,
+                scale,
+                first.beta,
+                tuple(ops),
+            )
+        )
     if not kernels:
-        raise PlanError(f"{model_name}: none of its {len(model.softmax)} SOFTMAX operators can "
-                        "get a generated kernel: " + "; ".join(w for _, w in unbound))
-    return Plan(display_name(model_name), hashlib.sha256(model_bytes).hexdigest(), method, prefix,
-                on_mismatch, tuple(kernels), tuple(unbound))
+        raise PlanError(
+            f"{model_name}: none of its {len(model.softmax)} SOFTMAX operators can "
+            "get a generated kernel: " + "; ".join(w for _, w in unbound)
+        )
+    return Plan(
+        display_name(model_name),
+        hashlib.sha256(model_bytes).hexdigest(),
+        method,
+        prefix,
+        on_mismatch,
+        tuple(kernels),
+        tuple(unbound),
+    )
 
 
 _TFLITE_TYPES = {"int8": "kTfLiteInt8", "int16": "kTfLiteInt16"}
@@ -246,13 +300,14 @@ def render_files(p: Plan) -> list[tuple[str, str]]:
             }
             for k in p.kernels
         ],
-        "op_lines": [
-            f"{_op_text(op)} -> {k.name}" for k in p.kernels for op in k.ops
-        ] + [f"{_op_text(op)} -> TFLM's own kernel ({why})" for op, why in p.unbound],
+        "op_lines": [f"{_op_text(op)} -> {k.name}" for k in p.kernels for op in k.ops]
+        + [f"{_op_text(op)} -> TFLM's own kernel ({why})" for op, why in p.unbound],
         "fallback": 1 if p.on_mismatch == "fallback" else 0,
     }
     env = _environment()
-    for name, template in ((f"{p.prefix}_tflm.h", "tflm/registration.h.j2"),
-                           (f"{p.prefix}_tflm.cc", "tflm/registration.cc.j2")):
+    for name, template in (
+        (f"{p.prefix}_tflm.h", "tflm/registration.h.j2"),
+        (f"{p.prefix}_tflm.cc", "tflm/registration.cc.j2"),
+    ):
         files.append((name, env.get_template(template).render(context)))
     return files

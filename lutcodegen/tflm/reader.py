@@ -23,10 +23,28 @@ SOFTMAX_OPTIONS = 9
 
 #: ``TensorType`` values and their names, as TFLite prints them.
 TENSOR_TYPES = {
-    0: "float32", 1: "float16", 2: "int32", 3: "uint8", 4: "int64", 5: "string", 6: "bool",
-    7: "int16", 8: "complex64", 9: "int8", 10: "float64", 11: "complex128", 12: "uint64",
-    13: "resource", 14: "variant", 15: "uint32", 16: "uint16", 17: "int4", 18: "bfloat16",
-    19: "int2", 20: "uint4", 21: "float8_e4m3fn",
+    0: "float32",
+    1: "float16",
+    2: "int32",
+    3: "uint8",
+    4: "int64",
+    5: "string",
+    6: "bool",
+    7: "int16",
+    8: "complex64",
+    9: "int8",
+    10: "float64",
+    11: "complex128",
+    12: "uint64",
+    13: "resource",
+    14: "variant",
+    15: "uint32",
+    16: "uint16",
+    17: "int4",
+    18: "bfloat16",
+    19: "int2",
+    20: "uint4",
+    21: "float8_e4m3fn",
 }
 
 #: A TFLite file starts with the root offset and this file identifier.
@@ -96,6 +114,7 @@ class ModelInfo:
     subgraphs: int
     operators: int  #: over all subgraphs
     softmax: tuple[SoftmaxOp, ...]
+    inputs: tuple[TensorInfo, ...] = ()  #: the main (first) subgraph's input tensors
 
 
 class _Buffer:
@@ -112,7 +131,8 @@ class _Buffer:
         width = struct.calcsize(fmt)
         if offset < 0 or offset + width > self.size:
             raise self.fail(offset, f"{what} lies outside the file")
-        return struct.unpack_from("<" + fmt, self.data, offset)[0]
+        value: int | float = struct.unpack_from("<" + fmt, self.data, offset)[0]
+        return value
 
     def uoffset(self, offset: int, what: str) -> int:
         """Follow the unsigned 32-bit offset stored at ``offset``; it must land inside the file."""
@@ -143,8 +163,9 @@ class _Buffer:
 class _Table:
     """One flatbuffer table: its fields by slot number, every read checked."""
 
-    def __init__(self, buf: _Buffer, offset: int, vtable: int, slots: int, size: int,
-                 what: str) -> None:
+    def __init__(
+        self, buf: _Buffer, offset: int, vtable: int, slots: int, size: int, what: str
+    ) -> None:
         self.buf, self.offset, self.vtable = buf, offset, vtable
         self.slots, self.size, self.what = slots, size, what
 
@@ -180,23 +201,27 @@ class _Table:
             return []
         start, count = found
         width = struct.calcsize(fmt)
-        return [v for (v,) in struct.iter_unpack("<" + fmt,
-                                                 self.buf.data[start:start + count * width])]
+        return [
+            v
+            for (v,) in struct.iter_unpack("<" + fmt, self.buf.data[start : start + count * width])
+        ]
 
     def tables(self, slot: int, what: str) -> list[_Table]:
         found = self._vector(slot, 4, what)
         if found is None:
             return []
         start, count = found
-        return [self.buf.table(self.buf.uoffset(start + 4 * i, f"{what}[{i}]"), f"{what}[{i}]")
-                for i in range(count)]
+        return [
+            self.buf.table(self.buf.uoffset(start + 4 * i, f"{what}[{i}]"), f"{what}[{i}]")
+            for i in range(count)
+        ]
 
     def string(self, slot: int, what: str) -> str:
         found = self._vector(slot, 1, what)
         if found is None:
             return ""
         start, count = found
-        return self.buf.data[start:start + count].decode("utf-8", errors="replace")
+        return self.buf.data[start : start + count].decode("utf-8", errors="replace")
 
 
 def _opcode(table: _Table) -> int:
@@ -222,8 +247,13 @@ def _tensor(tensors: list[_Table], index: int, where: str, role: str) -> TensorI
             scale = float(scales[0])
         if len(zeros) == 1:
             zero = int(zeros[0])
-    return TensorInfo(index, t.string(3, f"tensor {index} name"), int(t.scalar(1, "b", 0)),
-                      shape, Quantization(scale, zero))
+    return TensorInfo(
+        index,
+        t.string(3, f"tensor {index} name"),
+        int(t.scalar(1, "b", 0)),
+        shape,
+        Quantization(scale, zero),
+    )
 
 
 def read_model(data: bytes) -> ModelInfo:
@@ -244,30 +274,43 @@ def read_model(data: bytes) -> ModelInfo:
     subgraphs = model.tables(2, "subgraphs")
     ops_seen = 0
     found: list[SoftmaxOp] = []
+    model_inputs: list[TensorInfo] = []
     for s, sub in enumerate(subgraphs):
         tensors = sub.tables(0, f"subgraph {s} tensors")
+        if s == 0:
+            model_inputs = [
+                _tensor(tensors, int(t), "subgraph 0", "input")
+                for t in sub.scalars(1, "i", "subgraph 0 inputs")
+            ]
         for i, op in enumerate(sub.tables(3, f"subgraph {s} operators")):
             ops_seen += 1
             where = f"subgraph {s} operator {i}"
             code_index = int(op.scalar(0, "I", 0))
             if code_index >= len(codes):
-                raise ModelError(f"{where}: opcode index {code_index} is outside the "
-                                 f"{len(codes)} operator codes")
+                raise ModelError(
+                    f"{where}: opcode index {code_index} is outside the {len(codes)} operator codes"
+                )
             if codes[code_index] != SOFTMAX:
                 continue
             inputs = [int(v) for v in op.scalars(1, "i", f"{where} inputs")]
             outputs = [int(v) for v in op.scalars(2, "i", f"{where} outputs")]
             if len(inputs) != 1 or len(outputs) != 1:
-                raise ModelError(f"{where} (SOFTMAX): has {len(inputs)} inputs and "
-                                 f"{len(outputs)} outputs, TFLite's SOFTMAX has one of each")
+                raise ModelError(
+                    f"{where} (SOFTMAX): has {len(inputs)} inputs and "
+                    f"{len(outputs)} outputs, TFLite's SOFTMAX has one of each"
+                )
             beta = 0.0  # TFLM's parser leaves beta 0 when the options are missing
             if int(op.scalar(3, "B", 0)) == SOFTMAX_OPTIONS:
                 options = op.child(4, f"{where} SoftmaxOptions")
                 if options is not None:
                     beta = float(options.scalar(0, "f", 0.0))
-            found.append(SoftmaxOp(
-                s, i, beta,
-                _tensor(tensors, inputs[0], f"{where} (SOFTMAX)", "input"),
-                _tensor(tensors, outputs[0], f"{where} (SOFTMAX)", "output"),
-            ))
-    return ModelInfo(buf.size, len(subgraphs), ops_seen, tuple(found))
+            found.append(
+                SoftmaxOp(
+                    s,
+                    i,
+                    beta,
+                    _tensor(tensors, inputs[0], f"{where} (SOFTMAX)", "input"),
+                    _tensor(tensors, outputs[0], f"{where} (SOFTMAX)", "output"),
+                )
+            )
+    return ModelInfo(buf.size, len(subgraphs), ops_seen, tuple(found), tuple(model_inputs))

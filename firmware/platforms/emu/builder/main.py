@@ -27,7 +27,8 @@ MEMORY = [
 ]
 # Semihosting output goes to QEMU's stderr; every run is bounded so a hung firmware cannot hang CI.
 QEMU_RUN = (
-    "timeout 120 " + board.get("build.qemu")
+    "timeout 120 "
+    + board.get("build.qemu")
     + " -display none -monitor none -serial null"
     + " -semihosting-config enable=on,target=native -kernel $SOURCE"
 )
@@ -51,14 +52,25 @@ env.Replace(
 )
 env.Append(
     ASFLAGS=CPU_FLAGS + ["--specs=picolibc.specs"],
-    CCFLAGS=CPU_FLAGS + [
-        "--specs=picolibc.specs", "-O2", "-g", "-ffunction-sections", "-fdata-sections",
-        "-Wall", "-Wextra",
+    CCFLAGS=CPU_FLAGS
+    + [
+        "--specs=picolibc.specs",
+        "-O2",
+        "-g",
+        "-ffunction-sections",
+        "-fdata-sections",
+        "-Wall",
+        "-Wextra",
     ],
     CFLAGS=["-std=c99", "-pedantic"],
-    LINKFLAGS=CPU_FLAGS + [
-        "--specs=picolibc.specs", "--oslib=semihost", "--crt0=semihost", "-Wl,--gc-sections",
-    ] + MEMORY,
+    LINKFLAGS=CPU_FLAGS
+    + [
+        "--specs=picolibc.specs",
+        "--oslib=semihost",
+        "--crt0=semihost",
+        "-Wl,--gc-sections",
+    ]
+    + MEMORY,
 )
 
 elf = env.BuildProgram()
@@ -86,14 +98,30 @@ def _bench(target, source, env):
     if not os.path.isfile(os.path.join(include, "qemu-plugin.h")):
         print(f"qemu-plugin.h not found in {include}: run scripts/setup.sh")
         return 1
-    subprocess.run(["cc", "-shared", "-fPIC", "-O2", "-I" + include, "-o", plugin,
-                    os.path.join(plugin_dir, "insncount.c")], check=True)
+    subprocess.run(
+        [
+            "cc",
+            "-shared",
+            "-fPIC",
+            "-O2",
+            "-I" + include,
+            "-o",
+            plugin,
+            os.path.join(plugin_dir, "insncount.c"),
+        ],
+        check=True,
+    )
     elf_path = str(source[0])
     start = _marker_address(elf_path, "bench_start")
     stop = _marker_address(elf_path, "bench_stop")
     log = os.path.join(env.subst("$BUILD_DIR"), "insncount.log")
     command = shlex.split(env.subst("$QEMURUN", source=source)) + [
-        "-plugin", f"{plugin},start={start:#x},stop={stop:#x}", "-d", "plugin", "-D", log,
+        "-plugin",
+        f"{plugin},start={start:#x},stop={stop:#x}",
+        "-d",
+        "plugin",
+        "-D",
+        log,
     ]
     status = subprocess.run(command).returncode
     with open(log) as f:
