@@ -1,10 +1,12 @@
 """The ``lut`` kernel's optional C paths give the same bits as the default one.
 
 The generated file chooses, by compiler feature macros, between a count-leading-zeros builtin and
-a binary search, and between a Newton reciprocal and restoring shift-and-subtract. The host
-compiler takes one combination by default; these tests force every combination and compare with
-the reference, and check the Newton reciprocal against a 64-bit division for every denominator
-it can receive (all 2^31 at the default precision).
+a binary search, between a Newton reciprocal and restoring shift-and-subtract, and between the
+high-multiply output form and plain 32- or 64-bit products. The host compiler takes one
+combination by default; these tests force every combination and compare with the reference,
+and check the Newton reciprocal against a 64-bit division for every denominator it can receive
+(all 2^31 at the default precision). The Arm DSP and Helium paths run on the emulated boards
+(host_tests/test_firmware.py).
 """
 
 from __future__ import annotations
@@ -21,22 +23,32 @@ from lutcodegen import Spec, design_for, render
 from lutcodegen.methods.lut import newton_steps
 
 PATHS = [
-    ("LCG_USE_CLZ=0", "LCG_RECIP_NEWTON=0"),
-    ("LCG_USE_CLZ=0", "LCG_RECIP_NEWTON=1"),
-    ("LCG_USE_CLZ=1", "LCG_RECIP_NEWTON=0"),
-    ("LCG_USE_CLZ=1", "LCG_RECIP_NEWTON=1"),
+    ("LCG_USE_CLZ=0", "LCG_RECIP_NEWTON=0", "LCG_USE_MULHI=0"),
+    ("LCG_USE_CLZ=0", "LCG_RECIP_NEWTON=1", "LCG_USE_MULHI=1"),
+    ("LCG_USE_CLZ=1", "LCG_RECIP_NEWTON=0", "LCG_USE_MULHI=1"),
+    ("LCG_USE_CLZ=1", "LCG_RECIP_NEWTON=1", "LCG_USE_MULHI=0"),
 ]
 
+#: Two widths (max_row 4096: 32-bit products up to 512 elements), the size variant, 16-bit
+#: output with the high-multiply form (bits 12), compact tables.
 SPECS = [
     Spec(),
     Spec(bits=16),
     Spec(bits=4, input_scale=0.25),
     Spec(bits=8, max_row=1024),
     Spec(unroll=1, table_layout="compact"),
+    Spec(max_row=4096),
+    Spec(optimize="size"),
+    Spec(max_row=4096, optimize="size"),
+    Spec(bits=12, input_scale=1 / 64),
 ]
 
 
-@pytest.mark.parametrize("spec", SPECS, ids=lambda s: f"b{s.bits}-n{s.max_row}-u{s.unroll}")
+def _spec_id(spec: Spec) -> str:
+    return f"b{spec.bits}-n{spec.max_row}-u{spec.unroll}-{spec.optimize}-{spec.table_layout}"
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=_spec_id)
 @pytest.mark.parametrize("defines", PATHS, ids=lambda d: "-".join(d))
 def test_every_path_equals_the_reference(
     spec: Spec, defines: tuple[str, ...], build_kernel
@@ -45,7 +57,10 @@ def test_every_path_equals_the_reference(
     assert dsg.sum_bits == 32  # the paths exist only for 32-bit sums
     kernel = build_kernel(dsg, defines)
     check_short_rows(kernel, dsg, 24)
-    check_random_rows(kernel, dsg, np.random.default_rng(spec.bits), {1, 5, 64, spec.max_row}, 50)
+    lengths = {1, 5, 64, spec.max_row}
+    if 0 < dsg.narrow_rows < spec.max_row:
+        lengths |= {dsg.narrow_rows, dsg.narrow_rows + 1}  # both sides of the width switch
+    check_random_rows(kernel, dsg, np.random.default_rng(spec.bits), lengths, 50)
 
 
 #: Calls the file's static reciprocal for den = 2^31, 2^31 + step, ... and the top denominators,

@@ -373,6 +373,16 @@ OPTIONS: tuple[Option, ...] = (
         metavar="I",
         quiet_default=True,
     ),
+    Option(
+        "optimize",
+        str,
+        None,
+        "lut: speed (default): unrolled loops and separate fast paths; size: the smallest "
+        "code that stays fast (one loop per pass, saturation instead of a clamp loop); "
+        "same outputs",
+        methods=("lut",),
+        choices=("speed", "size"),
+    ),
 )
 
 #: Options by name.

@@ -72,10 +72,13 @@ class Spec:
             int16 input, no zero point). 16 is offered by methods ``lut`` and ``tflite`` with
             ``bits=16`` only, meaning TFLite's int16 output (scale 1/32768, zero point 0).
 
-    Method option of ``lut`` (None = 8):
-        unroll: elements per loop iteration of the portable loops over a row (1, 2, 4 or 8):
+    Method options of ``lut``:
+        unroll: elements per loop iteration of the portable loops over a row (1, 2, 4 or 8;
+            None = 8, or 1 with optimize size):
             fewer loop instructions per element for more code bytes; same outputs. Cores with
             the Arm DSP extension run four-lane SIMD32 loops instead.
+        optimize: "speed" (None means speed) or "size": the smallest code that stays fast.
+            Unless ``unroll`` is given, ``size`` also sets it to 1. Same outputs.
     """
 
     bits: int = 8
@@ -98,6 +101,7 @@ class Spec:
     rounding: str | None = None
     unroll: int | None = None
     input_bits: int = 8
+    optimize: str | None = None
 
     def __post_init__(self) -> None:
         validate(self)
@@ -192,6 +196,8 @@ def _check_input_bits(spec: Spec) -> None:
         )
     if spec.unroll is not None:
         raise SpecError("--unroll applies to int8 input only, not to --input-bits 16")
+    if spec.optimize is not None:
+        raise SpecError("--optimize applies to int8 input only, not to --input-bits 16")
     if spec.method == "tflite" and spec.table_layout != "full":
         raise SpecError(
             "--table-layout applies to --method tflite with int8 input only (its int16 tables "

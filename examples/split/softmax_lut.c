@@ -6,7 +6,7 @@
  *
  * exp table (full): 256 x uint16_t = 512 bytes, T[d] = round(65535 * exp(-0.0625 * d))
  * row sum: uint32_t; products: uint32_t; reciprocal: 15 bits, Newton's method or shift-and-subtract by target, no divide
- * portable loops unrolled x8; Arm DSP cores use SIMD32 loops instead, Helium cores vector loops
+ * loops unrolled x8 (optimize speed); Arm DSP cores use SIMD32 and SMMLAR, Helium cores vector loops
  * accuracy: every output within 1 LSB of correctly rounded softmax for rows of
  * 1..256 elements (proven error before rounding < 0.508 LSB)
  */
@@ -17,51 +17,53 @@
 #endif
 
 /*
- * exp table: T[d] = round(65535 * exp(-0.0625 * d)), d = max(row) - x.
- * Domain d = 0 .. 255; entries from d = 189 on round to 0 and are stored as 0, so
- * the lookup needs no bounds check. Weight of the row maximum: T[0] = 65535.
+ * exp table, reversed: R[j] = T[255 - j], T[d] = round(65535 * exp(-0.0625 * d)), d = max(row) - x.
+ * So T[max - x] = R[255 - max + x]: with the row base b = R + 255 - max, a lookup is b[x], one
+ * signed byte load and one indexed load. Entries j < 67 (d >= 189) round to 0 and are
+ * stored as 0, so no bounds check is needed. Weight of the row maximum: R[255] = T[0] = 65535.
  */
 static const uint16_t lcg_exp_table[256] = {
-    65535, 61564, 57834, 54330, 51039, 47946, 45042, 42313,  /*   0 */
-    39749, 37341, 35078, 32953, 30957, 29081, 27319, 25664,  /*   8 */
-    24109, 22648, 21276, 19987, 18776, 17639, 16570, 15566,  /*  16 */
-    14623, 13737, 12905, 12123, 11388, 10698, 10050,  9441,  /*  24 */
-     8869,  8332,  7827,  7353,  6907,  6489,  6096,  5726,  /*  32 */
-     5379,  5054,  4747,  4460,  4190,  3936,  3697,  3473,  /*  40 */
-     3263,  3065,  2879,  2705,  2541,  2387,  2242,  2107,  /*  48 */
-     1979,  1859,  1746,  1641,  1541,  1448,  1360,  1278,  /*  56 */
-     1200,  1128,  1059,   995,   935,   878,   825,   775,  /*  64 */
-      728,   684,   642,   604,   567,   533,   500,   470,  /*  72 */
-      442,   415,   390,   366,   344,   323,   303,   285,  /*  80 */
-      268,   252,   236,   222,   209,   196,   184,   173,  /*  88 */
-      162,   153,   143,   135,   127,   119,   112,   105,  /*  96 */
-       99,    93,    87,    82,    77,    72,    68,    64,  /* 104 */
-       60,    56,    53,    50,    47,    44,    41,    39,  /* 112 */
-       36,    34,    32,    30,    28,    27,    25,    23,  /* 120 */
-       22,    21,    19,    18,    17,    16,    15,    14,  /* 128 */
-       13,    13,    12,    11,    10,    10,     9,     9,  /* 136 */
-        8,     8,     7,     7,     6,     6,     6,     5,  /* 144 */
-        5,     5,     4,     4,     4,     4,     3,     3,  /* 152 */
-        3,     3,     3,     2,     2,     2,     2,     2,  /* 160 */
-        2,     2,     2,     1,     1,     1,     1,     1,  /* 168 */
-        1,     1,     1,     1,     1,     1,     1,     1,  /* 176 */
-        1,     1,     1,     1,     1,     0,     0,     0,  /* 184 */
-        0,     0,     0,     0,     0,     0,     0,     0,  /* 192 */
-        0,     0,     0,     0,     0,     0,     0,     0,  /* 200 */
-        0,     0,     0,     0,     0,     0,     0,     0,  /* 208 */
-        0,     0,     0,     0,     0,     0,     0,     0,  /* 216 */
-        0,     0,     0,     0,     0,     0,     0,     0,  /* 224 */
-        0,     0,     0,     0,     0,     0,     0,     0,  /* 232 */
-        0,     0,     0,     0,     0,     0,     0,     0,  /* 240 */
-        0,     0,     0,     0,     0,     0,     0,     0,  /* 248 */
+        0,     0,     0,     0,     0,     0,     0,     0,  /*   0 */
+        0,     0,     0,     0,     0,     0,     0,     0,  /*   8 */
+        0,     0,     0,     0,     0,     0,     0,     0,  /*  16 */
+        0,     0,     0,     0,     0,     0,     0,     0,  /*  24 */
+        0,     0,     0,     0,     0,     0,     0,     0,  /*  32 */
+        0,     0,     0,     0,     0,     0,     0,     0,  /*  40 */
+        0,     0,     0,     0,     0,     0,     0,     0,  /*  48 */
+        0,     0,     0,     0,     0,     0,     0,     0,  /*  56 */
+        0,     0,     0,     1,     1,     1,     1,     1,  /*  64 */
+        1,     1,     1,     1,     1,     1,     1,     1,  /*  72 */
+        1,     1,     1,     1,     1,     2,     2,     2,  /*  80 */
+        2,     2,     2,     2,     2,     3,     3,     3,  /*  88 */
+        3,     3,     4,     4,     4,     4,     5,     5,  /*  96 */
+        5,     6,     6,     6,     7,     7,     8,     8,  /* 104 */
+        9,     9,    10,    10,    11,    12,    13,    13,  /* 112 */
+       14,    15,    16,    17,    18,    19,    21,    22,  /* 120 */
+       23,    25,    27,    28,    30,    32,    34,    36,  /* 128 */
+       39,    41,    44,    47,    50,    53,    56,    60,  /* 136 */
+       64,    68,    72,    77,    82,    87,    93,    99,  /* 144 */
+      105,   112,   119,   127,   135,   143,   153,   162,  /* 152 */
+      173,   184,   196,   209,   222,   236,   252,   268,  /* 160 */
+      285,   303,   323,   344,   366,   390,   415,   442,  /* 168 */
+      470,   500,   533,   567,   604,   642,   684,   728,  /* 176 */
+      775,   825,   878,   935,   995,  1059,  1128,  1200,  /* 184 */
+     1278,  1360,  1448,  1541,  1641,  1746,  1859,  1979,  /* 192 */
+     2107,  2242,  2387,  2541,  2705,  2879,  3065,  3263,  /* 200 */
+     3473,  3697,  3936,  4190,  4460,  4747,  5054,  5379,  /* 208 */
+     5726,  6096,  6489,  6907,  7353,  7827,  8332,  8869,  /* 216 */
+     9441, 10050, 10698, 11388, 12123, 12905, 13737, 14623,  /* 224 */
+    15566, 16570, 17639, 18776, 19987, 21276, 22648, 24109,  /* 232 */
+    25664, 27319, 29081, 30957, 32953, 35078, 37341, 39749,  /* 240 */
+    42313, 45042, 47946, 51039, 54330, 57834, 61564, 65535,  /* 248 */
 };
 
 /*
  * Optional fast path for cores with the Arm DSP extension (Cortex-M4, M7, M33, M55 ...):
- * same results, fewer instructions. Define LCG_USE_SIMD32 as 0 to use portable C only.
+ * SIMD32 for the row maximum, SMMLAR/SMMLA and SSAT for the outputs. Same results, fewer
+ * instructions. Define LCG_USE_SIMD32 as 0 to use portable C only.
  */
 #ifndef LCG_USE_SIMD32
-#if defined(__ARM_FEATURE_SIMD32) && defined(__GNUC__)
+#if defined(__ARM_FEATURE_SIMD32) && defined(__ARM_FEATURE_DSP) && defined(__GNUC__)
 #define LCG_USE_SIMD32 1
 #else
 #define LCG_USE_SIMD32 0
@@ -72,8 +74,8 @@ static const uint16_t lcg_exp_table[256] = {
 #endif
 
 /*
- * Optional path for cores with Helium, the M-profile Vector Extension (Cortex-M55, M85): eight
- * or sixteen elements per instruction, and gather loads from the table. Same results. Define
+ * Optional path for cores with Helium, the M-profile Vector Extension (Cortex-M55, M85): up
+ * to sixteen elements per instruction, and gather loads from the table. Same results. Define
  * LCG_USE_MVE as 0 to leave it out.
  */
 #ifndef LCG_USE_MVE
@@ -89,7 +91,6 @@ static const uint16_t lcg_exp_table[256] = {
 
 /* Reciprocal precision P: the reciprocal carries P + 1 significant bits. */
 #define LCG_RECIP_BITS 14
-
 
 /*
  * Count-leading-zeros instruction (Cortex-M3 and up, RISC-V Zbb, x86, AArch64): one
@@ -179,7 +180,7 @@ static uint32_t lcg_reciprocal(uint32_t den)
         rem -= den;
         ++q;
     }
-    return (uint32_t)((q + 1u) >> 1);
+    return (q + 1u) >> 1;
 }
 #else
 /*
@@ -225,10 +226,10 @@ static uint16x8_t lcg_scale8(uint16x8_t t, uint32x4_t recips, uint32_t half, int
     return vsubq_n_u16(vminq_u16(q, vdupq_n_u16(255)), 128);
 }
 
-/* d = max - x for eight elements, in 16-bit lanes (predicated: lanes off p read nothing). */
-static uint16x8_t lcg_diff8(const int8_t *x, int16x8_t max, mve_pred16_t p)
+/* Table offsets c + x = 255 - max + x for eight elements (predicated: lanes off p read nothing). */
+static uint16x8_t lcg_index8(const int8_t *x, int16_t c, mve_pred16_t p)
 {
-    return vreinterpretq_u16_s16(vsubq_s16(max, vldrbq_z_s16(x, p)));
+    return vreinterpretq_u16_s16(vaddq_n_s16(vldrbq_z_s16(x, p), c));
 }
 
 static void lcg_softmax_row(const int8_t *x, int32_t n, int8_t *y)
@@ -236,7 +237,7 @@ static void lcg_softmax_row(const int8_t *x, int32_t n, int8_t *y)
     const mve_pred16_t all = vctp16q(8u);
     int32_t i;
     int8x16_t maxes = vdupq_n_s8(-128);
-    int16x8_t max;
+    int16_t c;
     mve_pred16_t p;
     uint32_t sum = 0u;
     uint32_t recip;
@@ -249,17 +250,17 @@ static void lcg_softmax_row(const int8_t *x, int32_t n, int8_t *y)
     }
     p = vctp8q((uint32_t)(n - i));
     maxes = vmaxq_m_s8(maxes, maxes, vldrbq_z_s8(x + i, p), p);
-    max = vdupq_n_s16((int16_t)vmaxvq_s8(-128, maxes));
+    c = (int16_t)(255 - vmaxvq_s8(-128, maxes));
 
     /* sum <= LCG_MAX_ROW * 65535 <= 2^32 - 1: cannot overflow. A gather reads eight T[d]. */
     for (i = 0; i + 8 <= n; i += 8) {
-        const uint16x8_t d = lcg_diff8(x + i, max, all);
-        sum = vaddvaq_u16(sum, vldrhq_gather_shifted_offset_u16(lcg_exp_table, d));
+        const uint16x8_t j = lcg_index8(x + i, c, all);
+        sum = vaddvaq_u16(sum, vldrhq_gather_shifted_offset_u16(lcg_exp_table, j));
     }
     p = vctp16q((uint32_t)(n - i));
     {
-        const uint16x8_t d = lcg_diff8(x + i, max, p);
-        sum = vaddvaq_p_u16(sum, vldrhq_gather_shifted_offset_z_u16(lcg_exp_table, d, p), p);
+        const uint16x8_t j = lcg_index8(x + i, c, p);
+        sum = vaddvaq_p_u16(sum, vldrhq_gather_shifted_offset_z_u16(lcg_exp_table, j, p), p);
     }
 
     shift = 32u - lcg_normalize(&sum);
@@ -270,36 +271,71 @@ static void lcg_softmax_row(const int8_t *x, int32_t n, int8_t *y)
         const uint32x4_t recips = vdupq_n_u32(recip);
         const int32_t right = -(int32_t)shift;
         for (i = 0; i + 8 <= n; i += 8) {
-            const uint16x8_t d = lcg_diff8(x + i, max, all);
-            const uint16x8_t t = vldrhq_gather_shifted_offset_u16(lcg_exp_table, d);
+            const uint16x8_t t = vldrhq_gather_shifted_offset_u16(lcg_exp_table, lcg_index8(x + i, c, all));
             vstrbq_u16((uint8_t *)(y + i), lcg_scale8(t, recips, half, right));
         }
         p = vctp16q((uint32_t)(n - i));
         {
-            const uint16x8_t d = lcg_diff8(x + i, max, p);
-            const uint16x8_t t = vldrhq_gather_shifted_offset_z_u16(lcg_exp_table, d, p);
+            const uint16x8_t t = vldrhq_gather_shifted_offset_z_u16(lcg_exp_table, lcg_index8(x + i, c, p), p);
             vstrbq_p_u16((uint8_t *)(y + i), lcg_scale8(t, recips, half, right), p);
         }
     }
 }
 #else /* !LCG_USE_MVE */
-/* T[d] for d = 0 .. 255. */
-static uint32_t lcg_exp(uint32_t d)
+/*
+ * Output arithmetic. Every form computes q - 128, q = (t * recip + 2^(shift-1)) >> shift, exactly
+ * (the proofs are in the generator's lutcodegen/methods/lut.py, class Path); only the row
+ * maximum can make q reach 2^8, so one test per row decides whether outputs need the clamp
+ * to 255.
+ */
+#if LCG_USE_SIMD32
+/* SMMLAR: (t * rs + -128 * 2^32 + 2^31) >> 32 = q - 128 for rs = recip << (32 - shift). */
+static int32_t lcg_dsp0(int32_t t, int32_t rs)
 {
-    return (uint32_t)lcg_exp_table[d];
+    int32_t r;
+
+    __asm__("smmlar %0, %1, %2, %3" : "=r"(r) : "r"(t), "r"(rs), "r"(-128));
+    return r;
 }
 
-/* round(t * recip / 2^shift) for table value t, before the clamp and the zero point. */
-static uint32_t lcg_round(uint32_t t, uint32_t recip, uint32_t half, uint32_t shift)
-{
-    return ((uint32_t)t * recip + half) >> shift;
-}
 
-/* Output for table value t when no clamp is needed: round(t * recip / 2^shift) - 128. */
-static int8_t lcg_scale(uint32_t t, uint32_t recip, uint32_t half, uint32_t shift)
+/* SSAT #8: v saturated to [-128, 127], which for v = q - 128 is the clamp of q to 255. */
+static int32_t lcg_sat(int32_t v)
 {
-    return (int8_t)((int32_t)lcg_round(t, recip, half, shift) - 128);
+    int32_t r;
+
+    __asm__("ssat %0, #8, %1" : "=r"(r) : "r"(v));
+    return r;
 }
+#endif /* LCG_USE_SIMD32 */
+/*
+ * High half of a 32 x 32 -> 64-bit product where that is one instruction (RISC-V M, Cortex-M3
+ * and up, x86, AArch64): with it, an output costs a multiply, an add and a shift. Define
+ * LCG_USE_MULHI as 0 or 1 to choose.
+ */
+#ifndef LCG_USE_MULHI
+#if defined(__ARM_ARCH_6M__) || defined(__ARM_ARCH_8M_BASE__) || \
+    (defined(__riscv) && !defined(__riscv_mul))
+#define LCG_USE_MULHI 0
+#else
+#define LCG_USE_MULHI 1
+#endif
+#endif
+
+#if LCG_USE_MULHI && !LCG_USE_SIMD32
+static uint32_t lcg_mulhi(uint32_t a, uint32_t b)
+{
+    return (uint32_t)(((uint64_t)a * b) >> 32);
+}
+#endif /* LCG_USE_MULHI */
+
+#if !LCG_USE_SIMD32
+/* min(q, 255) - 128: an output of a row whose maximum may reach 2^8 (q <= 2^8). */
+static int8_t lcg_clamp(uint32_t q)
+{
+    return (int8_t)((int32_t)(q < 255u ? q : 255u) - 128);
+}
+#endif /* !LCG_USE_SIMD32 */
 
 #if LCG_USE_SIMD32
 /* Four int8 elements as one word (unaligned load), element k in byte k. */
@@ -308,12 +344,6 @@ static uint32_t lcg_load4(const int8_t *x)
     uint32_t word;
     __builtin_memcpy(&word, x, 4u);
     return word;
-}
-
-/* d = max - x for four elements, one per byte: USUB8 forms the four differences at once. */
-static uint32_t lcg_diff4(const int8_t *x, uint32_t maxes)
-{
-    return (uint32_t)__usub8((uint8x4_t)maxes, (uint8x4_t)lcg_load4(x));
 }
 
 /*
@@ -327,44 +357,38 @@ static uint32_t lcg_max4(uint32_t a, uint32_t b)
 }
 #endif /* LCG_USE_SIMD32 */
 
-static void lcg_softmax_row(const int8_t *x, int32_t n, int8_t *y)
+/* The largest element of the row. */
+static int32_t lcg_row_max(const int8_t *x, int32_t n)
 {
     int32_t i;
     int32_t max = x[0];
-    uint32_t sum = 0u;
-    uint32_t recip;
-    uint32_t half;
-    uint32_t shift;
-#if LCG_USE_SIMD32
-    /*
-     * Arm DSP extension: four elements per word. The first n % 4 elements are taken one at a
-     * time, so the words start at x + head and end exactly at the end of the row.
-     */
-    const int32_t head = n & 3;
-    uint32_t maxes;
 
-    for (i = 1; i < head; ++i) {
+#if LCG_USE_SIMD32
+    if (n >= 4) {
+        /*
+         * Four elements per word: the words from x, and one more ending exactly at the end of
+         * the row, which may overlap the one before it (that cannot change a maximum).
+         */
+        uint32_t maxes = lcg_load4(x + n - 4);
+
+        for (i = 0; i + 16 <= n; i += 16) {
+            maxes = lcg_max4(lcg_load4(x + i), maxes);
+            maxes = lcg_max4(lcg_load4(x + i + 4), maxes);
+            maxes = lcg_max4(lcg_load4(x + i + 8), maxes);
+            maxes = lcg_max4(lcg_load4(x + i + 12), maxes);
+        }
+        for (; i + 4 < n; i += 4) {
+            maxes = lcg_max4(lcg_load4(x + i), maxes);
+        }
+        /* Two rotations fold the four lane maxima: every byte of maxes is then the row max. */
+        maxes = lcg_max4(maxes, (maxes >> 16) | (maxes << 16));
+        maxes = lcg_max4(maxes, (maxes >> 8) | (maxes << 24));
+        return (int32_t)((maxes & 0xffu) ^ 0x80u) - 128; /* byte 0 as a signed value */
+    }
+    for (i = 1; i < n; ++i) {
         if (x[i] > max) {
             max = x[i];
         }
-    }
-    maxes = 0x01010101u * ((uint32_t)max & 0xffu);
-    for (i = head; i < n; i += 4) {
-        maxes = lcg_max4(lcg_load4(x + i), maxes);
-    }
-    /* Two rotations fold the four lane maxima: every byte of maxes is then the row max. */
-    maxes = lcg_max4(maxes, (maxes >> 16) | (maxes << 16));
-    maxes = lcg_max4(maxes, (maxes >> 8) | (maxes << 24));
-    max = (int32_t)((maxes & 0xffu) ^ 0x80u) - 128; /* byte 0 as a signed value */
-
-    /* sum <= LCG_MAX_ROW * 65535 <= 2^32 - 1: cannot overflow. */
-    for (i = 0; i < head; ++i) {
-        sum += lcg_exp((uint32_t)(max - x[i]));
-    }
-    for (; i < n; i += 4) {
-        const uint32_t d = lcg_diff4(x + i, maxes);
-        sum += lcg_exp(d & 0xffu) + lcg_exp((d >> 8) & 0xffu) + lcg_exp((d >> 16) & 0xffu) +
-               lcg_exp(d >> 24);
     }
 #else /* !LCG_USE_SIMD32 */
     {
@@ -429,74 +453,132 @@ static void lcg_softmax_row(const int8_t *x, int32_t n, int8_t *y)
             max = x[i];
         }
     }
+#endif /* LCG_USE_SIMD32 */
+    return max;
+}
+
+static void lcg_softmax_row(const int8_t *x, int32_t n, int8_t *y)
+{
+    const int32_t max = lcg_row_max(x, n);
+    const int32_t c = 255 - max; /* T[max - x] = R[c + x] */
+    /*
+     * The row base b = R + c is a valid pointer only for c <= 256, max >= -1 (C forbids one
+     * beyond the end of the table); rows whose elements are all <= -2 take the indexed loops.
+     */
+    const int32_t fast = max >= -1 ? (int32_t)((uint32_t)n & ~7u) : 0;
+    const uint16_t *const b = lcg_exp_table + (max >= -1 ? c : 0);
+    int32_t i;
+    uint32_t sum = 0u;
+    uint32_t shift;
+    uint32_t recip;
+
     /* sum <= LCG_MAX_ROW * 65535 <= 2^32 - 1: cannot overflow. */
     {
         uint32_t sum1 = 0u;
-        for (i = 0; i + 8 <= n; i += 8) {
-            sum += lcg_exp((uint32_t)(max - x[i]));
-            sum1 += lcg_exp((uint32_t)(max - x[i + 1]));
-            sum += lcg_exp((uint32_t)(max - x[i + 2]));
-            sum1 += lcg_exp((uint32_t)(max - x[i + 3]));
-            sum += lcg_exp((uint32_t)(max - x[i + 4]));
-            sum1 += lcg_exp((uint32_t)(max - x[i + 5]));
-            sum += lcg_exp((uint32_t)(max - x[i + 6]));
-            sum1 += lcg_exp((uint32_t)(max - x[i + 7]));
+        for (i = 0; i < fast; i += 8) {
+            sum += (uint32_t)b[x[i]];
+            sum1 += (uint32_t)b[x[i + 1]];
+            sum += (uint32_t)b[x[i + 2]];
+            sum1 += (uint32_t)b[x[i + 3]];
+            sum += (uint32_t)b[x[i + 4]];
+            sum1 += (uint32_t)b[x[i + 5]];
+            sum += (uint32_t)b[x[i + 6]];
+            sum1 += (uint32_t)b[x[i + 7]];
         }
+        for (; i < n; ++i) {
+            sum += (uint32_t)lcg_exp_table[c + x[i]];
+        }
+
         sum += sum1;
     }
-    for (; i < n; ++i) {
-        sum += lcg_exp((uint32_t)(max - x[i]));
-    }
-#endif /* LCG_USE_SIMD32 */
-    /* recip ~= 2^(bits(sum) + P) / sum; the output shift is bits(sum) + P - 8. */
+    /* recip ~= 2^(bits(sum) + P) / sum (P + 1 bits); the output shift is bits(sum) + P - 8. */
     shift = 32u - lcg_normalize(&sum);
     recip = lcg_reciprocal(sum);
     shift = shift + (uint32_t)LCG_RECIP_BITS - 8u;
-    half = (uint32_t)1u << (shift - 1u);
-    /* T[d] * recip + half <= 65535 * 2^15 + 2^29 < 2^32: cannot overflow. */
-    if (((uint32_t)65535u * recip + half) >> shift <= 255u) {
-        /* Not even the row maximum reaches 2^8: no clamp needed. */
 #if LCG_USE_SIMD32
-        for (i = 0; i < head; ++i) {
-            y[i] = lcg_scale(lcg_exp((uint32_t)(max - x[i])), recip, half, shift);
-        }
-        for (; i < n; i += 4) {
-            const uint32_t d = lcg_diff4(x + i, maxes); /* read before y[i..i+3] may overwrite it */
-            /* Four outputs (each <= 255) packed into one word, one store. */
-            uint32_t q = (uint32_t)lcg_round(lcg_exp(d & 0xffu), recip, half, shift);
-            q |= (uint32_t)lcg_round(lcg_exp((d >> 8) & 0xffu), recip, half, shift) << 8;
-            q |= (uint32_t)lcg_round(lcg_exp((d >> 16) & 0xffu), recip, half, shift) << 16;
-            q |= (uint32_t)lcg_round(lcg_exp(d >> 24), recip, half, shift) << 24;
-            q = (uint32_t)__usub8((uint8x4_t)q, (uint8x4_t)0x80808080u); /* - 128 in each byte */
-            __builtin_memcpy(y + i, &q, 4u);
-        }
-#else /* !LCG_USE_SIMD32 */
-        for (i = 0; i + 8 <= n; i += 8) {
-            y[i] = lcg_scale(lcg_exp((uint32_t)(max - x[i])), recip, half, shift);
-            y[i + 1] = lcg_scale(lcg_exp((uint32_t)(max - x[i + 1])), recip, half, shift);
-            y[i + 2] = lcg_scale(lcg_exp((uint32_t)(max - x[i + 2])), recip, half, shift);
-            y[i + 3] = lcg_scale(lcg_exp((uint32_t)(max - x[i + 3])), recip, half, shift);
-            y[i + 4] = lcg_scale(lcg_exp((uint32_t)(max - x[i + 4])), recip, half, shift);
-            y[i + 5] = lcg_scale(lcg_exp((uint32_t)(max - x[i + 5])), recip, half, shift);
-            y[i + 6] = lcg_scale(lcg_exp((uint32_t)(max - x[i + 6])), recip, half, shift);
-            y[i + 7] = lcg_scale(lcg_exp((uint32_t)(max - x[i + 7])), recip, half, shift);
-        }
-        for (; i < n; ++i) {
-            y[i] = lcg_scale(lcg_exp((uint32_t)(max - x[i])), recip, half, shift);
-        }
-#endif /* LCG_USE_SIMD32 */
-    } else {
-        for (i = 0; i < n; ++i) {
-            uint32_t q = lcg_round(lcg_exp((uint32_t)(max - x[i])), recip, half, shift);
-            if (q > 255u) {
-                q = 255u;
+    {
+        const int32_t rs = (int32_t)(recip << (32u - shift + 0u));
+
+        if (lcg_dsp0(65535, rs) <= 127) { /* no output reaches 2^8: no clamp */
+            for (i = 0; i < fast; i += 8) {
+                y[i] = (int8_t)lcg_dsp0((int32_t)b[x[i]], rs);
+                y[i + 1] = (int8_t)lcg_dsp0((int32_t)b[x[i + 1]], rs);
+                y[i + 2] = (int8_t)lcg_dsp0((int32_t)b[x[i + 2]], rs);
+                y[i + 3] = (int8_t)lcg_dsp0((int32_t)b[x[i + 3]], rs);
+                y[i + 4] = (int8_t)lcg_dsp0((int32_t)b[x[i + 4]], rs);
+                y[i + 5] = (int8_t)lcg_dsp0((int32_t)b[x[i + 5]], rs);
+                y[i + 6] = (int8_t)lcg_dsp0((int32_t)b[x[i + 6]], rs);
+                y[i + 7] = (int8_t)lcg_dsp0((int32_t)b[x[i + 7]], rs);
             }
-            y[i] = (int8_t)((int32_t)q - 128);
+            for (; i < n; ++i) {
+                y[i] = (int8_t)lcg_dsp0((int32_t)lcg_exp_table[c + x[i]], rs);
+            }
+
+        } else {
+            for (i = 0; i < n; ++i) {
+                y[i] = (int8_t)lcg_sat(lcg_dsp0((int32_t)lcg_exp_table[c + x[i]], rs));
+            }
         }
     }
-}
+#else /* !LCG_USE_SIMD32 */
+#if LCG_USE_MULHI
+    {
+        /* q = (hi32(t * rp) + 1) >> 1; the addend 130817 also adds 2^16 - 128 * 2^1 */
+        const uint32_t rp = recip << (32u - shift + 1u);
+        uint8_t *const yu = (uint8_t *)y; /* the two's complement bits of y */
 
+        if (((lcg_mulhi(65535u, rp) + 1u) >> 1) <= 255u) { /* no clamp */
+            for (i = 0; i < fast; i += 8) {
+                yu[i] = (uint8_t)((lcg_mulhi(b[x[i]], rp) + 130817u) >> 1);
+                yu[i + 1] = (uint8_t)((lcg_mulhi(b[x[i + 1]], rp) + 130817u) >> 1);
+                yu[i + 2] = (uint8_t)((lcg_mulhi(b[x[i + 2]], rp) + 130817u) >> 1);
+                yu[i + 3] = (uint8_t)((lcg_mulhi(b[x[i + 3]], rp) + 130817u) >> 1);
+                yu[i + 4] = (uint8_t)((lcg_mulhi(b[x[i + 4]], rp) + 130817u) >> 1);
+                yu[i + 5] = (uint8_t)((lcg_mulhi(b[x[i + 5]], rp) + 130817u) >> 1);
+                yu[i + 6] = (uint8_t)((lcg_mulhi(b[x[i + 6]], rp) + 130817u) >> 1);
+                yu[i + 7] = (uint8_t)((lcg_mulhi(b[x[i + 7]], rp) + 130817u) >> 1);
+            }
+            for (; i < n; ++i) {
+                yu[i] = (uint8_t)((lcg_mulhi(lcg_exp_table[c + x[i]], rp) + 130817u) >> 1);
+            }
+
+        } else {
+            for (i = 0; i < n; ++i) {
+                y[i] = lcg_clamp((lcg_mulhi(lcg_exp_table[c + x[i]], rp) + 1u) >> 1);
+            }
+        }
+    }
+#else /* !LCG_USE_MULHI */
+    {
+        /* T[d] * recip + half <= 65535 * 2^15 + 2^29 < 2^32: cannot overflow. */
+        const uint32_t half = (uint32_t)1u << (shift - 1u);
+
+        if (((uint32_t)65535u * recip + half) >> shift <= 255u) { /* no clamp */
+            for (i = 0; i < fast; i += 8) {
+                y[i] = (int8_t)((int32_t)(((uint32_t)b[x[i]] * recip + half) >> shift) - 128);
+                y[i + 1] = (int8_t)((int32_t)(((uint32_t)b[x[i + 1]] * recip + half) >> shift) - 128);
+                y[i + 2] = (int8_t)((int32_t)(((uint32_t)b[x[i + 2]] * recip + half) >> shift) - 128);
+                y[i + 3] = (int8_t)((int32_t)(((uint32_t)b[x[i + 3]] * recip + half) >> shift) - 128);
+                y[i + 4] = (int8_t)((int32_t)(((uint32_t)b[x[i + 4]] * recip + half) >> shift) - 128);
+                y[i + 5] = (int8_t)((int32_t)(((uint32_t)b[x[i + 5]] * recip + half) >> shift) - 128);
+                y[i + 6] = (int8_t)((int32_t)(((uint32_t)b[x[i + 6]] * recip + half) >> shift) - 128);
+                y[i + 7] = (int8_t)((int32_t)(((uint32_t)b[x[i + 7]] * recip + half) >> shift) - 128);
+            }
+            for (; i < n; ++i) {
+                y[i] = (int8_t)((int32_t)(((uint32_t)lcg_exp_table[c + x[i]] * recip + half) >> shift) - 128);
+            }
+
+        } else {
+            for (i = 0; i < n; ++i) {
+                y[i] = lcg_clamp((uint32_t)(((uint32_t)lcg_exp_table[c + x[i]] * recip + half) >> shift));
+            }
+        }
+    }
+#endif /* LCG_USE_MULHI */
+#endif /* LCG_USE_SIMD32 */
+}
 #endif /* LCG_USE_MVE */
+
 int32_t lcg_softmax_s8(const int8_t *input, int32_t num_rows, int32_t row_size,
                        int8_t *output)
 {

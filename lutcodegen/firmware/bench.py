@@ -138,6 +138,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="input scale (default 0.0625)",
     )
     parser.add_argument(
+        "--optimize",
+        choices=("speed", "size"),
+        help="lut's --optimize (default: the generator's, speed)",
+    )
+    parser.add_argument(
         "--firmware-dir",
         help="the firmware/ PlatformIO project "
         "(default: next to this package in a checkout, or ./firmware)",
@@ -254,7 +259,10 @@ def build_firmware(
         firmware_dir
         / ".pio"
         / "bench"
-        / (f"{variant}-i{spec.input_bits}-b{spec.bits}-s{spec.input_scale!r}-n{spec.max_row}")
+        / (
+            f"{variant}-i{spec.input_bits}-b{spec.bits}-s{spec.input_scale!r}-n{spec.max_row}"
+            + (f"-{spec.optimize}" if spec.optimize else "")
+        )
     )
     env = pio_environment(firmware_dir)
     env.update(
@@ -268,6 +276,7 @@ def build_firmware(
             "LUTCODEGEN_PREFIX": spec.prefix,
             "LUTCODEGEN_INPUT_BITS": str(spec.input_bits),
             "LUTCODEGEN_BENCH_CMSIS_NN": str(cmsis_nn_dir) if cmsis_nn_dir is not None else "",
+            "LUTCODEGEN_OPTIMIZE": spec.optimize or "",
             "LUTCODEGEN_BENCH_LENGTHS": " ".join(str(n) for n in lengths),
         }
     )
@@ -485,15 +494,18 @@ def designs_for(
     max_row: int,
     lengths: Sequence[int],
     input_bits: int = 8,
+    optimize: str | None = None,
 ) -> list[tuple[Spec, list[int]]]:
     """Group lengths by the design that measures them: max_row for short rows, else L itself.
 
     ``cmsis-nn`` measures with the int16 ``tflite`` spec, whose tables and parameters it takes.
+    ``optimize`` applies to ``lut`` only (the other methods have no such option).
     """
     groups: dict[int, list[int]] = {}
     for n in lengths:
         groups.setdefault(max(max_row, n), []).append(n)
     method = "tflite" if method == CMSIS_NN else method
+    chosen = optimize if method == "lut" else None
     return [
         (
             Spec(
@@ -502,6 +514,7 @@ def designs_for(
                 input_scale=input_scale,
                 max_row=m,
                 input_bits=input_bits,
+                optimize=chosen,
             ),
             ns,
         )
@@ -708,7 +721,13 @@ def run(args: argparse.Namespace) -> int:
     for board in boards:
         for method in methods:
             for spec, group in designs_for(
-                method, bits, args.input_scale, args.max_row, lengths, args.input_bits
+                method,
+                bits,
+                args.input_scale,
+                args.max_row,
+                lengths,
+                args.input_bits,
+                args.optimize,
             ):
                 label = "CMSIS-NN arm_softmax_s16 with " if method == CMSIS_NN else ""
                 print(

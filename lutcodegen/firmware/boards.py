@@ -17,6 +17,22 @@ from pathlib import Path
 #: Cross-compiler prefix by board ``build.arch``.
 TOOL_PREFIXES = {"arm": "arm-none-eabi-", "riscv": "riscv64-unknown-elf-"}
 
+#: QEMU options after the board's own: no display, monitor or serial port, and semihosting on
+#: stdio (the guest's stdout and stderr arrive on stdout; ``main``'s return value becomes
+#: QEMU's exit status). The model firmware and the TFLite Micro runner both run this way.
+SEMIHOSTING_STDIO = (
+    "-display",
+    "none",
+    "-monitor",
+    "none",
+    "-serial",
+    "null",
+    "-chardev",
+    "stdio,id=sh0",
+    "-semihosting-config",
+    "enable=on,target=native,chardev=sh0",
+)
+
 
 @dataclass(frozen=True)
 class Board:

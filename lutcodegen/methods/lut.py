@@ -59,10 +59,27 @@ class LutDesign:
     precision: int  #: P: the reciprocal has P+1 significant bits
     error_bound: float  #: eps above, in output LSB; < 1 proves the 1-LSB guarantee
     unroll: int  #: elements per loop iteration in the C (no effect on the outputs)
+    #: Rows up to this length provably keep ``t * R + half`` below 2^32 and the shift below 32,
+    #: so the C multiplies in 32 bits there; longer rows use products of ``product_bits``.
+    #: Equal to ``max_row`` when ``product_bits`` is 32.
+    narrow_rows: int = 0
 
     @property
     def table_bytes(self) -> int:
         return int(self.exp_table.nbytes)
+
+    @property
+    def optimize(self) -> str:
+        """``speed`` or ``size`` (the spec's choice; None means speed)."""
+        return self.spec.optimize or "speed"
+
+    def shift_range(self, rows: int) -> tuple[int, int]:
+        """Smallest and largest output shift h = n + P - B over rows of 1..``rows`` elements:
+        n, the bit length of the sum, is at least that of ``top`` (the maximum's own weight)
+        and at most that of ``rows * top``."""
+        low = self.top.bit_length() + self.precision - self.spec.bits
+        high = (rows * self.top).bit_length() + self.precision - self.spec.bits
+        return low, high
 
     def normalize_steps(self) -> list[tuple[int, int]]:
         """(threshold, shift) pairs of the C binary search for the normalizing shift."""
@@ -74,39 +91,82 @@ class LutDesign:
         return steps
 
 
-#: Elements per loop iteration of the portable loops unless the spec says otherwise. Eight keep
-#: RV32IMAC under 20 instructions per element at L = 256 (four give about 20.4); cores with the
-#: Arm DSP extension use SIMD32 loops instead, so this costs code only on the others.
+#: Elements per loop iteration of the loops over a row unless the spec says otherwise, with
+#: ``optimize`` speed. Eight take the loop overhead below half an instruction per element;
+#: ``optimize`` size uses 1.
 DEFAULT_UNROLL = 8
+
+#: A design with 64-bit products may lower its reciprocal precision so that rows up to this
+#: length multiply in 32 bits (the default ``max_row``): a long-row kernel then costs no more
+#: than the default one on such rows.
+NARROW_ROWS = 256
+
+#: Bound accepted for such a two-width design. Its precision keeps P >= B + 2, so at most
+#: 2^-3 LSB of the bound is the reciprocal's; at max_row 4096 it gives 99.989 % of outputs
+#: equal to correct rounding (P = 10), against 99.998 % with P = 16 and 64-bit products
+#: everywhere, and 99.979 % for the default design.
+NARROW_BOUND = 0.7
 
 #: Storage options from cheapest to dearest: (entry bits, sum bits, product bits).
 _CANDIDATES = ((16, 32, 32), (32, 32, 32), (32, 32, 64), (32, 64, 64))
 
 
-def _bound(spec: Spec, top: int, product_bits: int) -> tuple[int, float] | None:
+def _products_fit(top: int, precision: int, bits: int, rows: int, product_bits: int) -> bool:
+    """Whether ``t * R + half`` and the shift h fit ``product_bits`` for rows up to ``rows``."""
+    n_max = (rows * top).bit_length()
+    worst = top * (1 << (precision + 1)) + (1 << (n_max + precision - bits - 1))
+    largest_shift = n_max + precision - bits
+    # a shift by the full width is undefined in C
+    return (
+        worst <= (1 << product_bits) - 1
+        and precision + 2 <= product_bits
+        and largest_shift < product_bits
+    )
+
+
+def _bound(
+    spec: Spec, top: int, product_bits: int, narrow: bool = False
+) -> tuple[int, float] | None:
     """(P, eps) for weight ``top`` with products of ``product_bits``, or None if nothing fits.
 
     P is the largest precision whose products fit, capped at B + 8 (reciprocal error below 1/512
-    LSB; more would only lengthen the per-row division loop).
+    LSB; more would only lengthen the per-row division loop). With ``narrow``, P must also let
+    rows up to ``NARROW_ROWS`` multiply in 32 bits, and be at least B + 2.
     """
     L, B = spec.max_row, spec.bits
-    n_max = (L * top).bit_length()
     precision = 0
     for p in range(B, B + 9):
-        worst = top * (1 << (p + 1)) + (1 << (n_max + p - B - 1))
-        largest_shift = n_max + p - B
-        if worst > (1 << product_bits) - 1 or p + 2 > product_bits:
+        if not _products_fit(top, p, B, L, product_bits):
             break
-        if largest_shift >= product_bits:  # a shift by the full width is undefined in C
+        if narrow and not _products_fit(top, p, B, min(L, NARROW_ROWS), 32):
             break
         precision = p
-    if precision < B:
+    if precision < (B + 2 if narrow else B):
         return None
     return precision, (1 << B) * (L / (2 * top) + 2.0 ** -(precision + 1))
 
 
+def narrow_rows(spec: Spec, top: int, precision: int, product_bits: int) -> int:
+    """The longest row length up to max_row whose products provably fit 32 bits."""
+    if product_bits == 32:
+        return spec.max_row
+    lo, hi = 0, spec.max_row  # feasibility is monotone in the row length
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if _products_fit(top, precision, spec.bits, mid, 32):
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
 def _try_candidate(
-    spec: Spec, entry_bits: int, sum_bits: int, product_bits: int, limit: float = 1.0
+    spec: Spec,
+    entry_bits: int,
+    sum_bits: int,
+    product_bits: int,
+    limit: float = 1.0,
+    narrow: bool = False,
 ) -> LutDesign | None:
     """The most accurate design with this storage, if any proves the 1-LSB bound.
 
@@ -120,7 +180,7 @@ def _try_candidate(
         top = largest >> k
         if top < 1:
             break
-        found = _bound(spec, top, product_bits)
+        found = _bound(spec, top, product_bits, narrow)
         if found is not None and found[1] < limit and (best is None or found[1] < best[0]):
             best = (found[1], top, found[0])
     if best is None:
@@ -134,9 +194,22 @@ def _try_candidate(
     table = values[:length].astype(dtype)
     if int(table[0]) != top:
         raise AssertionError("T[0] must equal top")
-    unroll = DEFAULT_UNROLL if spec.unroll is None else spec.unroll
+    if spec.unroll is not None:
+        unroll = spec.unroll
+    else:
+        unroll = 1 if spec.optimize == "size" else DEFAULT_UNROLL
     return LutDesign(
-        spec, table, nonzero, entry_bits, top, sum_bits, product_bits, precision, eps, unroll
+        spec,
+        table,
+        nonzero,
+        entry_bits,
+        top,
+        sum_bits,
+        product_bits,
+        precision,
+        eps,
+        unroll,
+        narrow_rows(spec, top, precision, product_bits),
     )
 
 
@@ -151,6 +224,15 @@ def design(spec: Spec) -> LutDesign:
     preferring one with a comfortable margin."""
     for limit in (COMFORTABLE_BOUND, 1.0):
         for candidate in _CANDIDATES:
+            if candidate == (32, 32, 64):
+                # Before 64-bit products everywhere: the same storage with a precision that
+                # lets rows up to NARROW_ROWS multiply in 32 bits, if its bound allows. (With
+                # 64-bit sums the weight is too large for that.)
+                found = _try_candidate(
+                    spec, *candidate, limit=max(limit, NARROW_BOUND), narrow=True
+                )
+                if found is not None:
+                    return found
             found = _try_candidate(spec, *candidate, limit=limit)
             if found is not None:
                 return found
@@ -203,47 +285,154 @@ def reference(dsg: LutDesign, x: np.ndarray) -> np.ndarray:
 def describe(dsg: LutDesign) -> list[str]:
     """Human-readable facts about the design, for the banner and for stderr."""
     spec = dsg.spec
-    return [
+    reciprocal = (
+        "Newton's method or shift-and-subtract by target, no divide"
+        if dsg.sum_bits == 32
+        else "shift-and-subtract, no divide"
+    )
+    helium = has_mve_path(dsg) or has_mve32_path(dsg)
+    facts = [
         f"exp table ({spec.table_layout}): {len(dsg.exp_table)} x uint{dsg.entry_bits}_t = "
         f"{dsg.table_bytes} bytes, T[d] = round({dsg.top} * exp(-{spec.scale!r} * d))",
         f"row sum: uint{dsg.sum_bits}_t; products: uint{dsg.product_bits}_t; reciprocal: "
-        f"{dsg.precision + 1} bits, "
-        + (
-            "Newton's method or shift-and-subtract by target, no divide"
-            if dsg.sum_bits == 32
-            else "shift-and-subtract, no divide"
-        ),
-        f"portable loops unrolled x{dsg.unroll}; Arm DSP cores use SIMD32 loops instead"
-        + (", Helium cores vector loops" if has_mve_path(dsg) else ""),
+        f"{dsg.precision + 1} bits, {reciprocal}",
+        f"loops unrolled x{dsg.unroll} (optimize {dsg.optimize}); Arm DSP cores use SIMD32 and "
+        "SMMLAR" + (", Helium cores vector loops" if helium else ""),
+    ]
+    if 0 < dsg.narrow_rows < spec.max_row:
+        facts.append(
+            f"rows up to {dsg.narrow_rows} elements multiply in 32 bits, longer rows in "
+            f"{dsg.product_bits}"
+        )
+    return facts + [
         "accuracy: every output within 1 LSB of correctly rounded softmax for rows of",
         f"1..{spec.max_row} elements (proven error before rounding < {dsg.error_bound:.3f} LSB)",
     ]
+
+
+@dataclass(frozen=True)
+class Path:
+    """How the C forms ``q - zp``, ``q = (t * R + 2^(h-1)) >> h``, for rows up to ``rows``.
+
+    Every form is exact for the output shifts ``h`` such rows can have (``LutDesign.shift_range``):
+
+    - ``product_bits``: the plain form, ``t * R + half`` in 32 or 64 bits.
+    - ``dsp_shift`` j (Arm DSP cores): with ``R' = R << (32 - h + j)``, j = 0 is ``SMMLAR(t, R',
+      -zp)`` = ``(t R' + 2^31) >> 32 - zp``; j > 0 is ``SMMLA(t, R', 2^(j-1) - zp 2^j)`` then an
+      arithmetic shift by j. Both equal ``q - zp`` because ``(t R' + 2^(31+j)) / 2^(32+j)`` is
+      ``(t R + 2^(h-1)) / 2^h`` with numerator and denominator scaled by ``2^(32-h+j)``, and a
+      floor of a floor by a power of two is one floor. Needs ``R' < 2^31`` (signed operand):
+      ``j <= h_min - P - 3``, and ``j >= h_max - 32`` so that the left shift is not negative.
+    - ``mulhi_shift`` j >= 1 (cores with a 32 x 32 -> 64-bit multiply): ``hi32(t R')`` plus
+      ``2^(j-1)``, shifted right by j, is q by the same argument; ``R' < 2^32`` needs
+      ``j <= h_min - P - 2``. The zero point is folded into the addend as ``+ (2^16 - zp) 2^j``,
+      which changes q - zp by a multiple of 2^16 only, and the store keeps the low byte (or
+      halfword).
+    - ``mve_shift``: the same j for Helium's 32-bit lanes (``VRMULH`` for j = 0, ``VMULH``
+      and a shift otherwise, unsigned ``R' < 2^32``); None where the lanes cannot hold it.
+    """
+
+    rows: int
+    shift_low: int
+    shift_high: int
+    product_bits: int
+    dsp_shift: int | None
+    mulhi_shift: int | None
+    mve_shift: int | None
+
+    def mulhi_addend(self, bits: int) -> int:
+        """2^(j-1) + (2^16 - zp) 2^j: rounding and zero point of the high-multiply form."""
+        assert self.mulhi_shift is not None
+        j = self.mulhi_shift
+        return (1 << (j - 1)) + (((1 << 16) - (1 << (bits - 1))) << j)
+
+    def dsp_addend(self, bits: int) -> int:
+        """2^(j-1) - zp 2^j for SMMLA (j > 0), -zp for SMMLAR (j = 0)."""
+        assert self.dsp_shift is not None
+        j = self.dsp_shift
+        return (1 << (j - 1) if j else 0) - ((1 << (bits - 1)) << j)
+
+
+def _path(dsg: LutDesign, rows: int, product_bits: int) -> Path:
+    """The forms that are exact for rows of 1..``rows`` elements (see ``Path``)."""
+    low, high = dsg.shift_range(rows)
+    P = dsg.precision
+    signed_ok = dsg.top < (1 << 31)
+
+    def smallest(lowest: int, largest: int) -> int | None:
+        return lowest if lowest <= largest else None
+
+    dsp = smallest(max(0, high - 32), low - P - 3) if signed_ok else None
+    mulhi = smallest(max(1, high - 32), min(low - P - 2, 14))
+    mve = smallest(max(0, high - 32), min(low - P - 2, 14))
+    if mve == 0 and high > 32:
+        mve = None
+    return Path(rows, low, high, product_bits, dsp, mulhi, mve)
+
+
+def paths(dsg: LutDesign) -> list[Path]:
+    """One path, or two when rows up to ``narrow_rows`` multiply in 32 bits and longer ones
+    need ``product_bits``; the C picks by the row length."""
+    spec = dsg.spec
+    if dsg.product_bits == 32 or dsg.narrow_rows >= spec.max_row:
+        return [_path(dsg, spec.max_row, 32)]
+    if dsg.narrow_rows == 0:
+        return [_path(dsg, spec.max_row, dsg.product_bits)]
+    return [_path(dsg, dsg.narrow_rows, 32), _path(dsg, spec.max_row, dsg.product_bits)]
+
+
+def reversed_table(dsg: LutDesign) -> np.ndarray:
+    """The table the C stores: T reversed, R[j] = T[len - 1 - j], so that a lookup of
+    T[max - x] is R[len - 1 - max + x]: a per-row base plus the signed input byte."""
+    return dsg.exp_table[::-1].copy()
 
 
 def template_context(dsg: LutDesign) -> dict[str, object]:
     """Numbers the ``lut.c.j2`` template prints (templates do no arithmetic)."""
     spec = dsg.spec
     suffix = "u" if dsg.sum_bits == 32 else "ull"
-    n_max = (spec.max_row * dsg.top).bit_length()
+    routes = paths(dsg)
     return {
         "entry_ctype": f"uint{dsg.entry_bits}_t",
         "sum_ctype": f"uint{dsg.sum_bits}_t",
         "product_ctype": f"uint{dsg.product_bits}_t",
         "hex_sum": lambda v: f"0x{v:0{dsg.sum_bits // 4}x}{suffix}",
-        "max_half_log2": n_max + dsg.precision - spec.bits - 1,
         "newton_steps": newton_steps(dsg.precision),
+        "rev_table": reversed_table(dsg),
+        "table_len": len(dsg.exp_table),
+        "table_last": len(dsg.exp_table) - 1,
+        "paths": routes,
+        "path_half_log2": [
+            (r.rows * dsg.top).bit_length() + dsg.precision - spec.bits - 1 for r in routes
+        ],
+        "mulhi_addends": [
+            r.mulhi_addend(spec.bits) if r.mulhi_shift is not None else 0 for r in routes
+        ],
+        # 2^(j-1), the rounding of the high-multiply and Helium forms (0 where j = 0 or absent)
+        "mulhi_halves": [1 << (r.mulhi_shift - 1) if r.mulhi_shift else 0 for r in routes],
+        "mve_halves": [1 << (r.mve_shift - 1) if r.mve_shift else 0 for r in routes],
+        "dsp_addends": [r.dsp_addend(spec.bits) if r.dsp_shift is not None else 0 for r in routes],
+        # the sum bound of the 32-bit path of a two-width design, as a power of two
+        "narrow_sum_log2": routes[0].shift_high - dsg.precision + spec.bits,
         "mve": has_mve_path(dsg),
+        "mve32": has_mve32_path(dsg),
+        "out_utype": "uint8_t" if spec.bits <= 8 else "uint16_t",
+        "sat_max": (1 << (spec.bits - 1)) - 1,
+        # the zero point as it wraps in the low byte of a 32-bit Helium lane
+        "zero_point_wrap": 256 - (1 << (spec.bits - 1)),
+        "size": dsg.optimize == "size",
+        "unroll_mask": dsg.unroll - 1,
         "sum_msb": dsg.sum_bits - 1,
         "recip_bits": dsg.precision + 1,
-        "nonzero_last": dsg.nonzero - 1,
-        # the zero point subtracted from each byte of a word of four outputs (SIMD32 path)
-        "zero_point_bytes": "0x" + f"{1 << (spec.bits - 1):02x}" * 4 + "u",
+        # full layout: reversed entries below this index (d >= nonzero) are stored as 0
+        "zero_entries_below": 256 - dsg.nonzero,
     }
 
 
 def has_mve_path(dsg: LutDesign) -> bool:
-    """Whether the C gets a Helium (MVE) path: its gather loads read 16-bit entries of the full
-    table, its lanes hold 32-bit sums and products, and its byte store needs int8 output."""
+    """Whether the C gets the 16-bit Helium (MVE) path: its gather loads read 16-bit entries of
+    the full table, its lanes hold 32-bit sums and products, and its byte store needs int8
+    output."""
     spec = dsg.spec
     return (
         dsg.entry_bits == 16
@@ -251,6 +440,19 @@ def has_mve_path(dsg: LutDesign) -> bool:
         and dsg.product_bits == 32
         and spec.bits <= 8
         and spec.table_layout == "full"
+    )
+
+
+def has_mve32_path(dsg: LutDesign) -> bool:
+    """Whether the C gets the 32-bit Helium path (32-bit entries, four lanes): full table,
+    32-bit sums, int8 output, and a lane form (``Path.mve_shift``) for every path."""
+    spec = dsg.spec
+    return (
+        dsg.entry_bits == 32
+        and dsg.sum_bits == 32
+        and spec.bits <= 8
+        and spec.table_layout == "full"
+        and all(r.mve_shift is not None for r in paths(dsg))
     )
 
 

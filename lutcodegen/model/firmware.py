@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..firmware.boards import Board, boards
+from ..firmware.boards import SEMIHOSTING_STDIO, Board, boards
 from .codegen import render_model, scratch_sizes
 from .quantize import QuantModel
 
@@ -201,21 +201,7 @@ class RunResult:
 
 
 def _qemu_base(board: Board) -> list[str]:
-    return [
-        "timeout",
-        "300",
-        *board.qemu,
-        "-display",
-        "none",
-        "-monitor",
-        "none",
-        "-serial",
-        "null",
-        "-chardev",
-        "stdio,id=sh0",
-        "-semihosting-config",
-        "enable=on,target=native,chardev=sh0",
-    ]
+    return ["timeout", "300", *board.qemu, *SEMIHOSTING_STDIO]
 
 
 def run(built: Build, count: int) -> RunResult:

@@ -31,7 +31,7 @@ import numpy as np
 from .. import __version__
 from ..cli import USAGE_ERROR, UsageError, write_all_or_nothing
 from . import build
-from .cli import _read
+from .cli import _Parser, _read
 from .codegen import PlanError, plan, render_files
 from .reader import ModelError, ModelInfo, read_model
 
@@ -56,11 +56,6 @@ class Row:
     arena_bytes: int
     equal_to_stock: bool
     samples: int
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
-        raise UsageError(f"{message}\n{self.format_usage().rstrip()}")
 
 
 def build_parser() -> argparse.ArgumentParser:

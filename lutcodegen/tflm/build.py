@@ -1052,21 +1052,9 @@ def _run_program(cmd: Sequence[str], timeout: float) -> tuple[int, str, str]:
 def _qemu_command(program: Path) -> list[str]:
     """QEMU with semihosting on stdio (the guest's stdout and stderr both arrive on stdout;
     ``main``'s return value becomes QEMU's exit status)."""
-    return [
-        *QEMU_M4,
-        "-display",
-        "none",
-        "-monitor",
-        "none",
-        "-serial",
-        "null",
-        "-chardev",
-        "stdio,id=sh0",
-        "-semihosting-config",
-        "enable=on,target=native,chardev=sh0",
-        "-kernel",
-        str(program),
-    ]
+    from ..firmware.boards import SEMIHOSTING_STDIO
+
+    return [*QEMU_M4, *SEMIHOSTING_STDIO, "-kernel", str(program)]
 
 
 def run_program(target: str, program: Path, timeout: float = RUN_TIMEOUT) -> str:
