@@ -344,3 +344,16 @@ def test_reader_reports_the_model_input(multi: bytes) -> None:
     info = read_model(multi)
     assert [(t.type_name, t.shape) for t in info.inputs] == [("int8", tflm_models.INPUT_SHAPE)]
     assert info.inputs[0].quantization.zero_point == tflm_models.INPUT_ZERO
+
+
+def test_bench_kernels_option() -> None:
+    """``bench --tflm --kernels reference`` is for models TFLM+CMSIS-NN cannot prepare (the 16x8
+    ViT); the table's note says which kernels stock ran."""
+    from lutcodegen.tflm import bench
+
+    parser = bench.build_parser()
+    assert parser.parse_args(["--tflm", "m.tflite"]).kernels == "cmsis_nn"
+    assert parser.parse_args(["--tflm", "m", "--kernels", "reference"]).kernels == "reference"
+    assert bench.main(["--tflm", "m", "--kernels", "optimized"]) == 2
+    assert "reference softmax" in bench.note("reference")
+    assert "arm_softmax_s8" in bench.note("cmsis_nn")
