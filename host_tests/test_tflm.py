@@ -28,10 +28,11 @@ import numpy as np
 import pytest
 import tflm_models
 
-from lutcodegen import ideal_output
+from lutcodegen import design_for, ideal_output
 from lutcodegen.methods import tflite_s16
 from lutcodegen.tflm import build
 from lutcodegen.tflm import cli as tflm_cli
+from lutcodegen.tflm.codegen import plan
 from lutcodegen.tflm.reader import read_model
 
 pytestmark = pytest.mark.slow
@@ -393,3 +394,43 @@ def test_mismatch_fallback_runs_stock(work: Path, target: str, kernels: str) -> 
     stock = run(work, target, kernels, other, x, "fallback-stock")
     ours = run(work, target, kernels, other, x, "fallback-ours", gen)
     assert ours.outputs == stock.outputs
+
+
+#: Nine int16 logits at input scale 0.0003: eight at the maximum and one 21,778 LSB below, whose
+#: exps (TFLM's table) sum to 262,143 = 2^18 - 1. TFLM's reference kernel saturates the
+#: reciprocal's table index there; CMSIS-NN's ``arm_softmax_s16`` computes it in int32 without
+#: saturation, wraps to the table's first entry, and returns twice the probabilities.
+SUM_WINDOW_ROW = np.array([32767] * 8 + [32767 - 21778], dtype=np.int16)
+
+
+@pytest.mark.parametrize(
+    "target", [pytest.param(t, marks=MARKS.get(t, [])) for t, k in BUILDS if k == "cmsis_nn"]
+)
+def test_int16_tflite_is_tflm_reference_where_cmsis_nn_overflows(
+    work: Path, target: str, hardening_report: list[str]
+) -> None:
+    """In a CMSIS-NN build, ``tflite`` int16 gives TFLM's reference outputs, also on a row where
+    CMSIS-NN's own int16 softmax overflows (so there it is not equal to stock, and correct)."""
+    _require(target)
+    model = tflm_models.single_s16((1, 9), scale=0.0003)
+    rng = np.random.default_rng(3)
+    x = np.stack([SUM_WINDOW_ROW, rng.integers(-32768, 32768, 9).astype(np.int16)])
+    [k] = plan(read_model(model), "window.tflite", model).kernels
+    dsg = design_for(k.spec)
+    assert int(tflite_s16.exps(dsg, x[:1]).sum()) == (1 << 18) - 1
+    reference = run(work, "host", "reference", model, x, "window-reference")
+    gen = generate(work, model, "window")
+    ours = run(work, target, "cmsis_nn", model, x, "window-tflite", gen)
+    stock = run(work, target, "cmsis_nn", model, x, "window-cmsis")
+    assert ours.outputs == reference.outputs
+    # 32768 * 32762 / 262143 = 4095.4 and 32768 * 47 / 262143 = 5.9
+    assert ours.array(0, 0, np.int16).tolist() == [4095] * 8 + [6]
+    cmsis = stock.array(0, 0, np.int16).tolist()
+    hardening_report.append(
+        f"tflm {target}/cmsis_nn: int16 row whose exps sum to 2^18 - 1: stock (CMSIS-NN) gives "
+        f"{cmsis}, TFLM's reference and the registration {ours.array(0, 0, np.int16).tolist()}"
+    )
+    # observed with the pinned CMSIS-NN (its int32 rounding add overflows, which C leaves
+    # undefined): about twice the probabilities; the random row agrees
+    assert cmsis != ours.array(0, 0, np.int16).tolist()
+    assert stock.outputs[1] == reference.outputs[1]
