@@ -35,7 +35,7 @@ def require_tool(name: str) -> str:
 
 
 class Kernel:
-    """A compiled softmax: call it with int8 rows, get the outputs or the status."""
+    """A compiled softmax: call it with int8 (or int16) rows, get the outputs or the status."""
 
     def __init__(self, dsg: Design, ffi: cffi.FFI, lib: object) -> None:
         self.design = dsg
@@ -43,17 +43,19 @@ class Kernel:
         self.function = getattr(lib, dsg.spec.function_name)
         self.out_dtype = np.int8 if dsg.spec.bits <= 8 else np.int16
         self.out_ctype = dsg.spec.output_ctype
+        self.in_dtype = np.int8 if dsg.spec.input_bits == 8 else np.int16
+        self.in_ctype = dsg.spec.input_ctype
 
     def status(
         self, x: np.ndarray | None, num_rows: int, row_size: int, out: np.ndarray | None
     ) -> int:
         """Raw call; ``None`` passes a NULL pointer."""
-        inp = self.ffi.NULL if x is None else self.ffi.from_buffer("int8_t[]", x)
+        inp = self.ffi.NULL if x is None else self.ffi.from_buffer(f"{self.in_ctype}[]", x)
         outp = self.ffi.NULL if out is None else self.ffi.from_buffer(f"{self.out_ctype}[]", out)
         return int(self.function(inp, num_rows, row_size, outp))
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        x = np.ascontiguousarray(x, dtype=np.int8)
+        x = np.ascontiguousarray(x, dtype=self.in_dtype)
         rows = x.reshape(-1, x.shape[-1])
         out = np.empty(rows.shape, dtype=self.out_dtype)
         status = self.status(rows, rows.shape[0], rows.shape[1], out)
@@ -79,7 +81,7 @@ class KernelBuilder:
         name = f"_lcg_{key}"
         ffi = cffi.FFI()
         ffi.cdef(
-            f"int32_t {spec.function_name}(const int8_t *input, int32_t num_rows, "
+            f"int32_t {spec.function_name}(const {spec.input_ctype} *input, int32_t num_rows, "
             f"int32_t row_size, {spec.output_ctype} *output);"
         )
         flags = ["-O2", "-std=c99"] + [f"-D{d}" for d in defines]

@@ -29,6 +29,18 @@ EXAMPLES: dict[str, list[Spec]] = {
         Spec(table_layout="compact"),
         Spec(bits=16, table_layout="compact", input_scale=0.5, unroll=1),
         Spec(unroll=8, max_row=1000),
+        # int16 input (TFLite's 16x8 mode): 32-bit sums, compact high table, 64-bit sums
+        Spec(input_bits=16, bits=16, input_scale=3e-4),
+        Spec(
+            input_bits=16,
+            bits=16,
+            input_scale=1 / 16,
+            max_row=1000,
+            table_layout="compact",
+            prefix="s16c",
+        ),
+        Spec(input_bits=16, bits=16, input_scale=1e-6, max_row=4096),
+        Spec(input_bits=16, bits=16, input_scale=2.0, max_row=1),
     ],
     "rexp": [
         Spec(method="rexp"),
@@ -44,6 +56,17 @@ EXAMPLES: dict[str, list[Spec]] = {
         Spec(method="tflite"),
         Spec(method="tflite", bits=16, max_row=8191),
         Spec(method="tflite", max_row=2048, input_scale=0.01, table_layout="compact"),
+        Spec(method="tflite", input_bits=16, bits=16, input_scale=3e-4),
+        Spec(method="tflite", input_bits=16, bits=16, input_scale=1e-7, beta=0.5, max_row=4096),
+        Spec(method="tflite", input_bits=16, bits=16, input_scale=4.0),  # left shift 15
+        Spec(
+            method="tflite",
+            input_bits=16,
+            bits=16,
+            input_multiplier=0,
+            input_left_shift=0,
+            prefix="t16raw",
+        ),
     ],
 }
 
@@ -54,10 +77,14 @@ FUZZ: dict[str, list[Spec]] = {
         Spec(bits=16, max_row=4096, prefix="attn16"),
         Spec(bits=6, max_row=1024),
         Spec(bits=8, max_row=1, input_scale=1e300),
+        Spec(input_bits=16, bits=16, input_scale=3e-4),
     ],
     "rexp": [Spec(method="rexp", max_row=1024)],
     "lut2d": [Spec(method="lut2d", max_row=1024)],
-    "tflite": [Spec(method="tflite", max_row=2048)],
+    "tflite": [
+        Spec(method="tflite", max_row=2048),
+        Spec(method="tflite", input_bits=16, bits=16, input_scale=1e-3, max_row=2048),
+    ],
 }
 
 
@@ -81,4 +108,4 @@ def spec_id(spec: Spec) -> str:
         f"{spec.method}-b{spec.bits}-s{spec.input_scale:g}-beta{spec.beta:g}"
         f"-n{spec.max_row}-{spec.prefix}-{spec.table_layout}-u{spec.unroll}"
         f"-{spec.sum_mode}-{spec.rounding}-{spec.index_shift}"
-    )
+    ) + (f"-in{spec.input_bits}" if spec.input_bits != 8 else "")

@@ -82,6 +82,7 @@ def harness_defines(dsg: Design) -> list[str]:
     return [
         '-DKERNEL_HEADER="k.h"',
         f"-DK_FUNC={spec.function_name}",
+        f"-DK_IN_T={spec.input_ctype}",
         f"-DK_OUT_T={spec.output_ctype}",
         f"-DK_MAX_ROW={prefix}_MAX_ROW",
         f"-DK_OUT_BITS={prefix}_OUTPUT_BITS",
@@ -123,14 +124,15 @@ class Record:
     num_rows: int
     row_size: int
     flags: int
-    x: np.ndarray | None  #: (num_rows, row_size) int8 logits, accepted calls only
+    x: np.ndarray | None  #: (num_rows, row_size) logits, accepted calls only
     y: np.ndarray | None  #: the kernel's outputs, same shape
 
 
-def read_dump(path: Path, out_dtype: type) -> list[Record]:
+def read_dump(path: Path, out_dtype: type, in_dtype: type = np.int8) -> list[Record]:
     """Parse the LCG_HARNESS_DUMP file."""
     data = path.read_bytes() if path.exists() else b""
     size = np.dtype(out_dtype).itemsize
+    in_size = np.dtype(in_dtype).itemsize
     records, at = [], 0
     while at < len(data):
         status, num_rows, row_size, flags = struct.unpack_from("<iiii", data, at)
@@ -138,8 +140,8 @@ def read_dump(path: Path, out_dtype: type) -> list[Record]:
         x = y = None
         if status == 0:
             count = num_rows * row_size
-            x = np.frombuffer(data, np.int8, count, at).reshape(num_rows, row_size)
-            at += count
+            x = np.frombuffer(data, in_dtype, count, at).reshape(num_rows, row_size)
+            at += count * in_size
             y = np.frombuffer(data, out_dtype, count, at).reshape(num_rows, row_size)
             at += count * size
         records.append(Record(status, num_rows, row_size, flags, x, y))
@@ -238,6 +240,34 @@ def hostile_units(max_row: int, in_place_ok: bool) -> list[bytes]:
     return units
 
 
+def in_place_allowed(spec: Spec) -> bool:
+    """The documented in-place rule: input and output elements of the same size."""
+    return spec.bits <= 8 or spec.input_bits == 16
+
+
+def _exactness_blocks16(spec: Spec, rng: np.random.Generator) -> list[np.ndarray]:
+    """int16 rows: every difference 0..65535 at length 2, strided subsets of them at the other
+    short lengths, edge rows, and uniform and attention-like rows up to max_row."""
+    from lutcodegen import rowsets
+
+    blocks = []
+    for length in range(1, min(16, spec.max_row) + 1):
+        step = 1 if length == 2 else 509
+        blocks += [
+            rowsets.every_difference16(length, step, offset=length % step),
+            rowsets.edge_rows16(length),
+        ]
+    long = {1, 3, 17, 100, spec.max_row // 2, spec.max_row - 1, spec.max_row}
+    for length in sorted(n for n in long if 1 <= n <= spec.max_row):
+        count = max(2, min(256, 20000 // length))
+        blocks += [
+            rowsets.uniform16(rng, count, length),
+            rowsets.gaussian16(rng, count, length, spec.scale),
+            rowsets.edge_rows16(length),
+        ]
+    return blocks
+
+
 def exactness_units(spec: Spec, seed: int = 8) -> list[bytes]:
     """The exactness test rows (every table index, edge rows, random and attention-like rows up
     to max_row) as harness units of at most MAX_ROWS_PER_UNIT rows each."""
@@ -245,6 +275,8 @@ def exactness_units(spec: Spec, seed: int = 8) -> list[bytes]:
 
     rng = np.random.default_rng(seed)
     blocks: list[np.ndarray] = []
+    if spec.input_bits == 16:
+        return _units(_exactness_blocks16(spec, rng))
     for length in range(1, min(64, spec.max_row) + 1):
         blocks.append(np.concatenate([rowsets.every_difference(length), rowsets.edge_rows(length)]))
     long = {1, 2, 3, 17, 100, spec.max_row // 2, spec.max_row - 1, spec.max_row}
@@ -257,6 +289,11 @@ def exactness_units(spec: Spec, seed: int = 8) -> list[bytes]:
         ]
         if 64 < length <= 4096:  # 256 rows each: beyond 4096 this would dominate the run time
             blocks.append(rowsets.every_difference(length))
+    return _units(blocks)
+
+
+def _units(blocks: Sequence[np.ndarray]) -> list[bytes]:
+    """Row blocks as harness units of at most MAX_ROWS_PER_UNIT rows each."""
     units = []
     for block in blocks:
         for start in range(0, block.shape[0], MAX_ROWS_PER_UNIT):
@@ -275,7 +312,8 @@ def replay_spec(spec: Spec, variant: str, root: Path, units: Sequence[bytes]) ->
     replayed, _ = run_replay(binary, [pack_file], dump)
     assert replayed == len(units)
     out_dtype = np.int8 if spec.bits <= 8 else np.int16
-    result = check_dump(dsg, read_dump(dump, out_dtype))
+    in_dtype = np.int8 if spec.input_bits == 8 else np.int16
+    result = check_dump(dsg, read_dump(dump, out_dtype, in_dtype))
     assert result.units == len(units)
     dump.unlink()
     return result

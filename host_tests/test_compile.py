@@ -159,7 +159,7 @@ def test_split_header_and_cxx(spec: Spec, tmp_path: Path) -> None:
     (tmp_path / "use.cpp").write_text(
         '#include "k.h"\n'
         "int main() {\n"
-        "    const int8_t x[1] = {5};\n"
+        f"    const {spec.input_ctype} x[1] = {{5}};\n"
         f"    {out_t} y[1] = {{0}};\n"
         f"    return {spec.function_name}(x, 1, 1, y) == 0 ? 0 : 1;\n"
         "}\n"
@@ -264,8 +264,10 @@ def test_strict_with_the_arm_dsp_path(spec: Spec, cpu: str, tmp_path: Path) -> N
         text=True,
         check=True,
     ).stdout
-    if spec.method == "lut" and spec.max_row >= 8:  # shorter rows never take the SIMD loops
+    if spec.method == "lut" and spec.input_bits == 8 and spec.max_row >= 8:  # SIMD loops
         assert "ssub8" in disassembly and "sel" in disassembly
+    if spec.method == "lut" and spec.input_bits == 16 and spec.max_row >= 2:  # SIMD32 max
+        assert "ssub16" in disassembly and "sel" in disassembly
     assert "div" not in disassembly
     assert [s for s in _undefined_symbols(tmp_path / "k.o", nm) if "div" in s] == []
 

@@ -41,7 +41,7 @@ def _seeds(spec: Spec) -> list[bytes]:
         for u in sanitize.exactness_units(Spec(**{**spec.options(), "max_row": 8}))
         if len(u) <= 512
     ]
-    return sanitize.hostile_units(spec.max_row, spec.bits <= 8) + short[::7]
+    return sanitize.hostile_units(spec.max_row, sanitize.in_place_allowed(spec)) + short[::7]
 
 
 def _fuzzer(spec: Spec, root: Path) -> Path:

@@ -18,7 +18,9 @@ from lutcodegen import Spec
 def test_sanitized_exactness_and_contract(
     spec: Spec, variant: str, harness_root, hardening_report: list[str]
 ) -> None:
-    units = sanitize.hostile_units(spec.max_row, spec.bits <= 8) + sanitize.exactness_units(spec)
+    units = sanitize.hostile_units(
+        spec.max_row, sanitize.in_place_allowed(spec)
+    ) + sanitize.exactness_units(spec)
     result = sanitize.replay_spec(spec, variant, harness_root, units)
     assert result.rejected_calls > 0 and result.accepted_calls > 0
     hardening_report.append(

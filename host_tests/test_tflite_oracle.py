@@ -188,3 +188,85 @@ def test_raw_params_kernel_matches_tflite(build_kernel) -> None:
     result = run_jobs([Job(0.043, 1.7, 8, x)])
     assert result.returncode == 0, result.stderr
     assert (build_kernel(design_for(spec))(x) == result.outputs[0].reshape(x.shape)).all()
+
+
+#: int16 configurations of the bulk comparison (TFLite's 16x8 mode).
+N_CONFIGS_S16 = int(os.environ.get("LUTCODEGEN_ORACLE_CONFIGS_S16", "24"))
+
+
+def _bulk_cases_s16(seed: int) -> list[tuple[Spec, np.ndarray]]:
+    """Random int16 (spec, rows): scales 1e-6..4 log-uniform (every multiplier shift from -13 to
+    15), betas, lengths 1..20000 (rows longer than 1024 in every config), data mixes."""
+    rng = np.random.default_rng(seed)
+    cases = []
+    for i in range(N_CONFIGS_S16):
+        scale = float(10 ** rng.uniform(-6, np.log10(4)))
+        beta = 1.0 if i % 3 == 0 else float(rng.uniform(0.25, 1.25))
+        spec = Spec(
+            method="tflite", input_bits=16, bits=16, input_scale=scale, beta=beta, max_row=20000
+        )
+        lengths = {1, 2, int(rng.integers(1025, 20001))}
+        while len(lengths) < 6:
+            lengths.add(int(round(10 ** rng.uniform(0, np.log10(4096)))))
+        for length in sorted(lengths):
+            count = max(2, OUTPUTS_PER_LENGTH // length)
+            parts = [
+                rows.uniform16(rng, count // 2 + 1, length),
+                rows.gaussian16(rng, count // 2 + 1, length, spec.scale),
+                rows.edge_rows16(length),
+                rows.every_difference16(
+                    length,
+                    int(rng.integers(40000, 65536)) if length > 64 else 257,
+                    int(rng.integers(0, 257)),
+                ),
+            ]
+            cases.append((spec, np.concatenate(parts)))
+    return cases
+
+
+@pytest.mark.slow
+def test_int16_outputs_match_tflite_micro(build_kernel) -> None:
+    """0 mismatches against the interpreter's int16 softmax, tables and parameters included."""
+    cases = _bulk_cases_s16(seed=1616)
+    if N_CONFIGS_S16 >= 2:  # every difference 0..65535 once, at two scales
+        for scale in (3e-4, 1e-6):
+            spec = Spec(method="tflite", input_bits=16, bits=16, input_scale=scale, max_row=20000)
+            cases.append((spec, rows.every_difference16(2)))
+    result = run_jobs([Job(s.input_scale, s.beta, 16, x, 16) for s, x in cases])
+    assert result.returncode == 0, f"TFLite Micro failed ({result.returncode}):\n{result.stderr}"
+    compared = c_mismatch = ref_mismatch = 0
+    longest = 0
+    for (spec, x), expected in zip(cases, result.outputs):
+        dsg = design_for(spec)
+        expected = expected.reshape(x.shape)
+        got = build_kernel(dsg)(x)
+        compared += expected.size
+        longest = max(longest, x.shape[1])
+        c_mismatch += int((got != expected).sum())
+        ref_mismatch += int((reference(dsg, x) != expected).sum())
+    print(
+        f"\nTFLite Micro int16 oracle: {compared} outputs in {len(cases)} shapes, "
+        f"{N_CONFIGS_S16} configs, rows up to {longest}; C mismatches {c_mismatch}, "
+        f"reference mismatches {ref_mismatch}"
+    )
+    assert compared >= 500_000 or N_CONFIGS_S16 < 24
+    assert longest > 1024
+    assert c_mismatch == 0 and ref_mismatch == 0
+
+
+def test_int16_raw_params_kernel_matches_tflite(build_kernel) -> None:
+    """A kernel generated from TFLite's two int16 parameters equals TFLite run from the scale."""
+    computed = design_for(
+        Spec(method="tflite", input_bits=16, bits=16, input_scale=2.5e-4, beta=0.8)
+    )
+    spec = Spec(
+        method="tflite",
+        input_bits=16,
+        bits=16,
+        input_multiplier=computed.input_multiplier,
+        input_left_shift=computed.input_left_shift,
+    )
+    x = rows.gaussian16(np.random.default_rng(12), 300, 77, 2e-4)
+    result = run_jobs([Job(2.5e-4, 0.8, 16, x, 16)])
+    assert result.returncode == 0, result.stderr
+    assert (build_kernel(design_for(spec))(x) == result.outputs[0].reshape(x.shape)).all()

@@ -18,7 +18,7 @@ import tflm_models
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lutcodegen.methods import gemmlowp
+from lutcodegen.methods import gemmlowp, tflite_s16
 from lutcodegen.spec import SpecError
 from lutcodegen.tflm import cli
 from lutcodegen.tflm.codegen import PlanError, plan, render_files
@@ -147,10 +147,17 @@ def test_bad_models(tmp_path: Path, multi: bytes, capsys: pytest.CaptureFixture[
         "float32 in with float32 out is not supported",
     )
     refused(tflm_models.single((4, 4), "uint8", "uint8"), "uint8 in with uint8 out")
+    # int16 in: TFLM's conventions (zero points 0, output scale 1/32768) and each kernel's limits
+    s16 = tflm_models.single_s16
+    refused(s16((4, 4), zero=3), "int16 input must have zero point 0")
     refused(
-        tflm_models.single((4, 4), "int16", "int16", out_scale=1 / 32768, out_zero=0),
-        "int16-in, int16-out",
+        tflm_models.single((4, 4), "int16", "int16"),
+        "int16 output after int16 input must have scale 3.0517578125e-05 and zero point 0",
     )
+    refused(tflm_models.single((4, 4), "int16", "int8"), "int16 in with int8 out is not supported")
+    refused(s16((1, 70_000)), "(at most 65536)")
+    refused(s16((1, 30_000), 0.0003), "--input-bits 16 supports max_row up to", "--method", "lut")
+    refused(s16((4, 4), 10.0), "overflows")
     refused(tflm_models.single((1, 9000)), "(at most 8191)")
     refused(tflm_models.single((1, 2_000_000)), "at most 1048576", "--method", "lut")
     refused(tflm_models.single((4, 4), out_scale=1 / 128), "must have scale 0.00390625")
@@ -169,17 +176,54 @@ def test_bad_models(tmp_path: Path, multi: bytes, capsys: pytest.CaptureFixture[
     )
 
 
-#: The multi-softmax model plus an int16-in, int16-out operator (a 16x8 model's softmax).
-WITH_INT16 = tflm_models.BRANCHES + (
-    tflm_models.Branch((4, 144), 1.0, 16, scale=0.001, zero=0, in_bits=16),
+def test_int16_operators_get_kernels(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """int16-in, int16-out operators (16x8 models) are bound, not refused: one ``_s16`` kernel
+    per TFLM parameter set (QuantizeMultiplier(scale * beta / (10 / 65535))), rows from the
+    shapes, no diff_min; lut kernels per exact scale and beta."""
+    data = tflm_models.build(tflm_models.BRANCHES + tflm_models.INT16_BRANCHES)
+    p = plan(read_model(data), "m", data)
+    wide = [k for k in p.kernels if k.input_type == "int16"]
+    assert [len(k.ops) for k in wide] == [2, 1, 1] and not p.unbound
+    assert [k.spec.max_row for k in wide] == [576, 288, 12]
+    for k, branch in zip(wide, tflm_models.INT16_BRANCHES):
+        assert (k.input_multiplier, k.input_left_shift, k.diff_min) == (
+            *tflite_s16.softmax_params(branch.scale or 0.0, branch.beta),
+            0,
+        )
+        assert (k.output_type, k.function, k.spec.input_bits, k.spec.bits) == (
+            "int16",
+            f"{k.name}_softmax_s16",
+            16,
+            16,
+        )
+    lut = plan(read_model(data), "m", data, method="lut")
+    assert [k.spec.method for k in lut.kernels if k.input_type == "int16"] == ["lut"] * 3
+    assert cli.main([str(_write(tmp_path, data)), "-o", str(tmp_path / "g"), "-v"]) == 0
+    err = capsys.readouterr().err
+    assert "9 SOFTMAX operators, 7 kernels" in err and "TFLM's own kernel" not in err
+    assert "(int16 in, int16 out, rows of 576)" in err
+    source = (tmp_path / "g" / "lcg_tflm.cc").read_text()
+    assert source.count("kTfLiteInt16, kTfLiteInt16,") == 3
+    assert "CalculateSoftmaxParams(context" in source and "QuantizeMultiplier(" in source
+    # the 16x8 ViT's two operators: two kernels, nothing refused
+    vit = (MODELS_DIR / "vit17_16x8.tflite").read_bytes()
+    assert [k.function for k in plan(read_model(vit), "v", vit).kernels] == [
+        "lcg_k0_softmax_s16",
+        "lcg_k1_softmax_s16",
+    ]
+
+
+#: The multi-softmax model plus an int16-in, int8-out operator, which TFLM does not support.
+WITH_UNSUPPORTED = tflm_models.BRANCHES + (
+    tflm_models.Branch((4, 144), 1.0, 8, scale=0.001, zero=0, in_bits=16),
 )
 
 
 def test_fallback_leaves_unsupported_operators_to_tflm(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    data = tflm_models.build(WITH_INT16)
-    with pytest.raises(PlanError, match="int16-in, int16-out"):
+    data = tflm_models.build(WITH_UNSUPPORTED)
+    with pytest.raises(PlanError, match="int16 in with int8 out is not supported"):
         plan(read_model(data), "m", data)
     p = plan(read_model(data), "m", data, on_mismatch="fallback")
     assert len(p.kernels) == 4 and [op.index for op, _ in p.unbound] == [14]
@@ -279,7 +323,7 @@ def test_mutated_flatbuffers_never_raise_anything_else(data: st.DataObject) -> N
     assert render_files(p)
 
 
-_MUTATION_BASE = tflm_models.build()
+_MUTATION_BASE = tflm_models.build(tflm_models.BRANCHES + tflm_models.INT16_BRANCHES[:2])
 
 
 def test_bench_inputs_are_the_first_held_out_digits() -> None:
@@ -300,3 +344,16 @@ def test_reader_reports_the_model_input(multi: bytes) -> None:
     info = read_model(multi)
     assert [(t.type_name, t.shape) for t in info.inputs] == [("int8", tflm_models.INPUT_SHAPE)]
     assert info.inputs[0].quantization.zero_point == tflm_models.INPUT_ZERO
+
+
+def test_bench_kernels_option() -> None:
+    """``bench --tflm --kernels reference`` is for models TFLM+CMSIS-NN cannot prepare (the 16x8
+    ViT); the table's note says which kernels stock ran."""
+    from lutcodegen.tflm import bench
+
+    parser = bench.build_parser()
+    assert parser.parse_args(["--tflm", "m.tflite"]).kernels == "cmsis_nn"
+    assert parser.parse_args(["--tflm", "m", "--kernels", "reference"]).kernels == "reference"
+    assert bench.main(["--tflm", "m", "--kernels", "optimized"]) == 2
+    assert "reference softmax" in bench.note("reference")
+    assert "arm_softmax_s8" in bench.note("cmsis_nn")

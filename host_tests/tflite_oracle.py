@@ -25,12 +25,17 @@ import numpy as np
 
 @dataclass(frozen=True)
 class Job:
-    """Rows x (int8, [rows, L]) to run through a SOFTMAX with this scale, beta and output width."""
+    """Rows x ([rows, L]) to run through a SOFTMAX with this scale, beta and output width.
+
+    ``input_bits`` 16 makes an int16 model (TFLite's 16x8 mode): int16 input, zero point 0, and
+    int16 output with scale 1/32768 and zero point 0 (``bits`` must then be 16).
+    """
 
     input_scale: float
     beta: float
     bits: int
     x: np.ndarray
+    input_bits: int = 8
 
 
 def _schema():
@@ -39,16 +44,23 @@ def _schema():
     return schema
 
 
-def build_model(shape: tuple[int, ...], input_scale: float, beta: float, bits: int) -> bytes:
+def build_model(
+    shape: tuple[int, ...], input_scale: float, beta: float, bits: int, input_bits: int = 8
+) -> bytes:
     """Flatbuffer bytes of a one-op SOFTMAX model with the given input shape and parameters."""
     import flatbuffers
 
     fb = _schema()
-    out_type, out_scale, out_zero = (
-        (fb.TensorType.INT8, 1.0 / 256, -128)
-        if bits == 8
-        else (fb.TensorType.INT16, 1.0 / 65536, -32768)
-    )
+    if input_bits == 16:
+        in_type, out_type = fb.TensorType.INT16, fb.TensorType.INT16
+        out_scale, out_zero = 1.0 / 32768, 0
+    else:
+        in_type = fb.TensorType.INT8
+        out_type, out_scale, out_zero = (
+            (fb.TensorType.INT8, 1.0 / 256, -128)
+            if bits == 8
+            else (fb.TensorType.INT16, 1.0 / 65536, -32768)
+        )
 
     def tensor(name: str, ttype: int, buffer: int, scale: float, zero: int) -> object:
         t = fb.TensorT()
@@ -64,7 +76,7 @@ def build_model(shape: tuple[int, ...], input_scale: float, beta: float, bits: i
 
     subgraph = fb.SubGraphT()
     subgraph.tensors = [
-        tensor("input", fb.TensorType.INT8, 1, input_scale, 0),
+        tensor("input", in_type, 1, input_scale, 0),
         tensor("output", out_type, 2, out_scale, out_zero),
     ]
     subgraph.inputs = [0]
@@ -100,9 +112,9 @@ def run_in_process(jobs: list[Job]) -> list[np.ndarray]:
 
     outputs = []
     for job in jobs:
-        x = np.ascontiguousarray(job.x, dtype=np.int8)
-        model = build_model(x.shape, job.input_scale, job.beta, job.bits)
-        arena = 3 * x.size * (1 + job.bits // 8) + 32768
+        x = np.ascontiguousarray(job.x, dtype=np.int8 if job.input_bits == 8 else np.int16)
+        model = build_model(x.shape, job.input_scale, job.beta, job.bits, job.input_bits)
+        arena = 3 * x.size * (1 + job.bits // 8) + x.size * job.input_bits // 8 + 32768
         interpreter = runtime.Interpreter.from_bytes(model, arena_size=arena)
         interpreter.set_input(x, 0)
         interpreter.invoke()

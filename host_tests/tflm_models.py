@@ -42,6 +42,15 @@ BRANCHES = (
     Branch((8, 72), 1.0, 8),
 )
 
+#: int16-in, int16-out branches (as in a 16x8 model): three parameter sets, one repeated with
+#: another row length, input scales from 0.0004 to 0.003 and betas 0.5 to 2, rows of 12 to 576.
+INT16_BRANCHES = (
+    Branch((4, 144), 1.0, 16, scale=0.001, in_bits=16),
+    Branch((2, 288), 0.5, 16, scale=0.0004, in_bits=16),
+    Branch((48, 12), 2.0, 16, scale=0.003, in_bits=16),
+    Branch((1, 576), 1.0, 16, scale=0.001, in_bits=16),
+)
+
 
 def _schema():
     from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
@@ -260,6 +269,11 @@ def single(
     builder = flatbuffers.Builder(1024)
     builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
     return bytes(builder.Output())
+
+
+def single_s16(shape: tuple[int, ...], scale: float = 0.001, zero: int = 0) -> bytes:
+    """A one-SOFTMAX model in TFLite's 16x8 convention: int16 in and int16 out (1/32768, 0)."""
+    return single(shape, "int16", "int16", scale, zero, out_scale=1.0 / 32768, out_zero=0)
 
 
 def with_softmax_outputs(data: bytes) -> tuple[bytes, list[tuple[int, int]]]:

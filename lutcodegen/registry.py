@@ -27,6 +27,14 @@ MAX_ROW_LIMIT = 1 << 20
 #: the longest row whose sum cannot wrap, so every accepted row has a defined result.
 TFLITE_MAX_ROW_LIMIT = (1 << 13) - 1
 
+#: Method ``tflite`` with int16 input sums exps of at most 32767 each in an int32, as TFLite does;
+#: this is the longest row whose sum cannot overflow.
+TFLITE_S16_MAX_ROW_LIMIT = 1 << 16
+
+#: The methods that also take int16 input (``--input-bits 16``, TFLite's 16x8 mode). Each has a
+#: record in ``lutcodegen.methods.METHOD_RECORDS_S16``.
+INT16_INPUT_METHODS = ("lut", "tflite")
+
 #: The methods, in the order the command line, reports and tests list them. Each has a record in
 #: ``lutcodegen.methods.METHOD_RECORDS`` (a test checks they agree).
 METHODS = ("lut", "rexp", "lut2d", "tflite")
@@ -60,6 +68,9 @@ class Option:
     check: Callable[[object], None] | None = None
     #: How the domain reads in a message, when the numbers alone would be obscure.
     domain_text: str | None = None
+    #: Leave the option out of the banner's command line while it has its default, so that
+    #: adding it changed no existing banner (and no spec hash).
+    quiet_default: bool = False
 
     @property
     def flag(self) -> str:
@@ -310,21 +321,21 @@ OPTIONS: tuple[Option, ...] = (
         "input_multiplier",
         int,
         None,
-        "SoftmaxParams.input_multiplier, 1..2^31-1",
+        "SoftmaxParams.input_multiplier, 1..2^31-1 (0..2^31-1 with --input-bits 16)",
         methods=("tflite",),
-        low=1,
+        low=0,
         high=(1 << 31) - 1,
         metavar="M",
         group=_TFLITE,
-        domain_text="an integer from 1 to 2^31-1",
+        domain_text="an integer from 0 to 2^31-1",
     ),
     Option(
         "input_left_shift",
         int,
         None,
-        "SoftmaxParams.input_left_shift, 0..31",
+        "SoftmaxParams.input_left_shift, 0..31 (-31..15 with --input-bits 16)",
         methods=("tflite",),
-        low=0,
+        low=-31,
         high=31,
         metavar="S",
         group=_TFLITE,
@@ -350,6 +361,17 @@ OPTIONS: tuple[Option, ...] = (
         methods=("lut",),
         choices=(1, 2, 4, 8),
         metavar="U",
+    ),
+    Option(
+        "input_bits",
+        int,
+        8,
+        "input width: 8 (int8 logits, default) or 16 (int16 logits, TFLite's 16x8 mode; "
+        "methods lut and tflite with --bits 16: int16 output, scale 1/32768, zero point 0)",
+        methods=INT16_INPUT_METHODS,
+        choices=(8, 16),
+        metavar="I",
+        quiet_default=True,
     ),
     Option(
         "optimize",

@@ -16,7 +16,7 @@ import jinja2
 import numpy as np
 
 from . import __version__
-from .methods import Design, describe, design_for, method, template_context
+from .methods import Design, describe, design_for, method_record, template_context
 from .spec import Spec, check_header_name
 
 #: At most this many values per line in emitted tables; fewer when wide values would push a
@@ -107,7 +107,11 @@ def _context(dsg: Design, header_name: str | None, notes: Sequence[str] = ()) ->
         "version": __version__,
         "command": spec.command_line(),
         "facts": describe(dsg) + list(notes),
-        "title": f"{spec.function_name}(): {spec.method} softmax, int8 in, {spec.bits}-bit out.",
+        "title": (
+            f"{spec.function_name}(): {spec.method} softmax, int16 in, int16 out."
+            if spec.input_bits == 16
+            else f"{spec.function_name}(): {spec.method} softmax, int8 in, {spec.bits}-bit out."
+        ),
         "function": spec.function_name,
         "PREFIX": spec.prefix.upper(),
         # The guard names the design, not only the upper-cased prefix: headers of prefixes that
@@ -120,7 +124,7 @@ def _context(dsg: Design, header_name: str | None, notes: Sequence[str] = ()) ->
         "scale_text": repr(spec.scale),
         "zero_point_abs": 1 << (spec.bits - 1),
         "qmax": (1 << spec.bits) - 1,
-        "method_template": method(spec.method).template,
+        "method_template": method_record(spec).template,
         "header_name": header_name,
         "accuracy_note": [
             "Bit-exact with lutcodegen's reference model for the same options. Every output is",

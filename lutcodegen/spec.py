@@ -16,10 +16,12 @@ import numpy as np
 
 from .registry import (
     C_KEYWORDS,
+    INT16_INPUT_METHODS,
     MAX_ROW_LIMIT,
     METHODS,
     OPTIONS,
     TFLITE_MAX_ROW_LIMIT,
+    TFLITE_S16_MAX_ROW_LIMIT,
     SpecError,
     check_header_name,
     check_prefix,
@@ -27,9 +29,11 @@ from .registry import (
 
 __all__ = [
     "C_KEYWORDS",
+    "INT16_INPUT_METHODS",
     "MAX_ROW_LIMIT",
     "METHODS",
     "TFLITE_MAX_ROW_LIMIT",
+    "TFLITE_S16_MAX_ROW_LIMIT",
     "Spec",
     "SpecError",
     "check_header_name",
@@ -66,6 +70,11 @@ class Spec:
         num_shift: ``lut2d``: the 2D table's numerator index is round(n / 2^num_shift).
         rounding: ``rexp``: "nearest" or "floor" for the final ``(n * alpha) >> F``.
 
+    Input width (every method reads it; default 8):
+        input_bits: 8 for int8 logits, 16 for int16 logits (TFLite's "16x8" mode: symmetric
+            int16 input, no zero point). 16 is offered by methods ``lut`` and ``tflite`` with
+            ``bits=16`` only, meaning TFLite's int16 output (scale 1/32768, zero point 0).
+
     Method options of ``lut``:
         unroll: elements per loop iteration of the portable loops over a row (1, 2, 4 or 8;
             None = 8, or 1 with optimize size):
@@ -98,6 +107,7 @@ class Spec:
     num_shift: int | None = None
     rounding: str | None = None
     unroll: int | None = None
+    input_bits: int = 8
     optimize: str | None = None
     max_table_bytes: int | None = None
 
@@ -109,12 +119,6 @@ class Spec:
     def scale(self) -> float:
         """The effective input scale ``beta * input_scale`` that the exponent sees."""
         return self.beta * self.input_scale
-
-    @property
-    def input_bits(self) -> int:
-        """Width of one input element. Fixed at 8 today; every C signature and the function
-        name are built from it, so a future ``input_bits`` option changes them in one place."""
-        return 8
 
     @property
     def input_ctype(self) -> str:
@@ -147,6 +151,8 @@ class Spec:
         for option in OPTIONS:
             value = getattr(self, option.name)
             if value is None or not option.applies_to(self.method):
+                continue
+            if option.quiet_default and value == option.default:
                 continue
             text = repr(value) if option.kind is float else str(value)
             words += [option.flag, text]
@@ -202,9 +208,31 @@ def validate(spec: Spec) -> None:
                 raise SpecError(
                     f"beta * input_scale must be positive and finite, got {spec.scale!r}"
                 )
+    _check_input_bits(spec)
     # The method records import the method modules, which import this one: look them up late.
-    from .methods import METHOD_RECORDS
+    from .methods import method_record
 
-    check = METHOD_RECORDS[spec.method].check
+    check = method_record(spec).check
     if check is not None:
         check(spec)
+
+
+def _check_input_bits(spec: Spec) -> None:
+    """int16 input: int16 output in TFLite's convention only, and not the int8-only options.
+    (That only methods ``lut`` and ``tflite`` take it is the option's registry entry.)"""
+    if spec.input_bits == 8:
+        return
+    if spec.bits != 16:
+        raise SpecError(
+            f"--input-bits 16 gives int16 output in TFLite's convention (scale 1/32768, zero "
+            f"point 0): use --bits 16, got --bits {spec.bits!r}"
+        )
+    if spec.unroll is not None:
+        raise SpecError("--unroll applies to int8 input only, not to --input-bits 16")
+    if spec.optimize is not None:
+        raise SpecError("--optimize applies to int8 input only, not to --input-bits 16")
+    if spec.method == "tflite" and spec.table_layout != "full":
+        raise SpecError(
+            "--table-layout applies to --method tflite with int8 input only (its int16 tables "
+            "are TFLite's fixed 513-entry tables)"
+        )

@@ -11,12 +11,15 @@ typedef int32_t (*softmax_s8_fn)(const int8_t *input, int32_t num_rows, int32_t 
                                  int8_t *output);
 typedef int32_t (*softmax_s8_s16_fn)(const int8_t *input, int32_t num_rows, int32_t row_size,
                                      int16_t *output);
+typedef int32_t (*softmax_s16_fn)(const int16_t *input, int32_t num_rows, int32_t row_size,
+                                  int16_t *output);
 
-/** One generated kernel under test; exactly one of s8 and s16 is set. */
+/** One generated kernel under test; exactly one of s8, s16 and in16 is set. */
 struct golden_kernel {
     const char *name;             /**< options it was generated with */
     softmax_s8_fn s8;             /**< int8 output kernel (bits <= 8), or NULL */
     softmax_s8_s16_fn s16;        /**< int16 output kernel (bits > 8), or NULL */
+    softmax_s16_fn in16;          /**< int16 input and output kernel (input_bits 16), or NULL */
     int32_t max_row;              /**< longest row it accepts */
     int32_t status_null_pointer;  /**< its status for a NULL input or output */
     int32_t status_bad_num_rows;  /**< its status for num_rows < 0 */
@@ -28,7 +31,8 @@ struct golden_case {
     int32_t kernel;        /**< index into golden_kernels */
     int32_t rows;          /**< number of rows */
     int32_t row_size;      /**< elements per row */
-    const int8_t *input;   /**< rows * row_size logits */
+    const int8_t *input;   /**< rows * row_size int8 logits, or NULL for an int16 kernel */
+    const int16_t *input16; /**< rows * row_size int16 logits, or NULL for an int8 kernel */
     const void *expected;  /**< rows * row_size outputs: int8_t or int16_t as the kernel's */
 };
 

@@ -55,6 +55,22 @@ print(f"lutcodegen: {spec.command_line()} -> {out_dir}")
 for line in describe(design):
     print("lutcodegen:   " + line)
 
+# lutcodegen bench only: the incumbent CMSIS-NN arm_softmax_s16 behind the kernel's name.
+_cmsis = os.environ.get("LUTCODEGEN_BENCH_CMSIS_NN")
+if _cmsis:
+    from lutcodegen.firmware import cmsis_nn  # noqa: E402
+
+    lcg_firmware.write_if_changed(
+        Path(out_dir, f"{spec.prefix}_softmax.c"), cmsis_nn.wrapper_source(design)
+    )
+    env.Append(CPPPATH=[os.path.join(_cmsis, "Include")])
+    env.BuildSources(
+        os.path.join("$BUILD_DIR", "cmsis_nn_obj"),
+        os.path.join(_cmsis, "Source", "SoftmaxFunctions"),
+        src_filter="+<arm_softmax_s16.c>",
+    )
+    print(f"lutcodegen: bench variant: CMSIS-NN arm_softmax_s16 from {_cmsis}")
+
 # Every file of the project and of its libraries can include the generated headers.
 env.Append(CPPPATH=[out_dir])
 env.BuildSources(

@@ -2,7 +2,8 @@
  * Benchmark firmware: runs the generated softmax once per row length, between bench markers.
  *
  * For each length L of BENCH_LENGTHS it softmaxes BENCH_ELEMENTS / L rows (at least one) of
- * uniform random int8 logits in one call, and prints one line per call:
+ * uniform random int8 (or, for an int16-input kernel, int16) logits in one call, and prints one
+ * line per call:
  *
  *   bench: length 64 rows 16 status 0 stack 48 checksum 1234
  *
@@ -29,8 +30,9 @@
 
 static const int32_t bench_lengths[] = {BENCH_LENGTHS};
 
-static int8_t input[BENCH_ELEMENTS > LUTCODEGEN_MAX_ROW ? BENCH_ELEMENTS : LUTCODEGEN_MAX_ROW];
-static lutcodegen_output_t output[sizeof input];
+static lutcodegen_input_t input[BENCH_ELEMENTS > LUTCODEGEN_MAX_ROW ? BENCH_ELEMENTS
+                                                                   : LUTCODEGEN_MAX_ROW];
+static lutcodegen_output_t output[sizeof input / sizeof input[0]];
 
 /*
  * xorshift32: the same logits on every target and every run. It restarts from the seed for each
@@ -39,12 +41,16 @@ static lutcodegen_output_t output[sizeof input];
 #define RANDOM_SEED 2463534242u
 static uint32_t random_state = RANDOM_SEED;
 
-static int8_t random_logit(void)
+static lutcodegen_input_t random_logit(void)
 {
     random_state ^= random_state << 13;
     random_state ^= random_state >> 17;
     random_state ^= random_state << 5;
+#if LUTCODEGEN_INPUT_BITS == 16
+    return (lutcodegen_input_t)((int32_t)(random_state >> 16) - 32768);
+#else
     return (int8_t)(int32_t)(random_state >> 24);
+#endif
 }
 
 static inline uintptr_t stack_pointer(void)

@@ -10,16 +10,18 @@
  * Compile-time parameters (-D), all taken from the generated header by the test driver:
  *   KERNEL_HEADER  "k.h"            the generated declarations
  *   K_FUNC         lcg_softmax_s8   the kernel
+ *   K_IN_T         int8_t           its input element type (int8_t unless given)
  *   K_OUT_T        int8_t           its output element type
  *   K_MAX_ROW      LCG_MAX_ROW      longest accepted row (the header's macro)
  *   K_OUT_BITS     LCG_OUTPUT_BITS  output precision B (the header's macro)
  *
  * Unit format (what the fuzzer mutates; short units read as if padded with zeros):
- *   byte 0      flags: bit 0 input NULL, bit 1 output NULL, bit 2 in place (1-byte outputs)
+ *   byte 0      flags: bit 0 input NULL, bit 1 output NULL, bit 2 in place (when input and
+ *               output elements have the same size)
  *   bytes 1..4  num_rows, int32 little-endian; a positive value v becomes 1 + (v - 1) % 64
  *   bytes 5..8  row_size, int32 little-endian, passed unchanged
- *   bytes 9..   logits; the input is exactly num_rows * row_size of them, these bytes repeated
- *               (zeros if there are none)
+ *   bytes 9..   logits, one byte each (int16 input: two bytes each, little-endian); the input
+ *               is exactly num_rows * row_size of them, these bytes repeated (zeros if none)
  *
  * With the environment variable LCG_HARNESS_DUMP set to a file name, every call appends
  * int32 status, num_rows, row_size, flags and, when the status is 0, the input logits and the
@@ -32,6 +34,10 @@
 #include <string.h>
 
 #include KERNEL_HEADER
+
+#ifndef K_IN_T
+#define K_IN_T int8_t
+#endif
 
 #define GUARD 64                /* canary bytes on each side of the guarded output */
 #define CANARY 0xA5
@@ -93,7 +99,7 @@ static int in_range(long v)
 }
 
 static void dump(int32_t status, int32_t num_rows, int32_t row_size, int32_t flags,
-                 const int8_t *input, const K_OUT_T *output, size_t count)
+                 const K_IN_T *input, const K_OUT_T *output, size_t count)
 {
     static FILE *file = NULL;
     static int opened = 0;
@@ -118,7 +124,7 @@ static void dump(int32_t status, int32_t num_rows, int32_t row_size, int32_t fla
     head[3] = flags;
     if (fwrite(head, sizeof head, 1u, file) != 1u
         || (status == 0 && count > 0u
-            && (fwrite(input, 1u, count, file) != count
+            && (fwrite(input, sizeof(K_IN_T), count, file) != count
                 || fwrite(output, sizeof(K_OUT_T), count, file) != count))
         || fflush(file) != 0) {
         fail("cannot write LCG_HARNESS_DUMP", 0, 0);
@@ -130,19 +136,19 @@ static void check_rejected(int input_null, int output_null, int32_t num_rows, in
                            int32_t expected, int32_t flags)
 {
     enum { N = 16 };
-    int8_t *input = (int8_t *)xmalloc(N);
+    unsigned char *input = (unsigned char *)xmalloc(N * sizeof(K_IN_T));
     unsigned char *out = (unsigned char *)xmalloc(N * sizeof(K_OUT_T));
     int32_t status;
     size_t i;
 
-    memset(input, 0x11, N);
+    memset(input, 0x11, N * sizeof(K_IN_T));
     memset(out, UNWRITTEN, N * sizeof(K_OUT_T));
-    status = K_FUNC(input_null ? NULL : input, num_rows, row_size,
+    status = K_FUNC(input_null ? NULL : (const K_IN_T *)(void *)input, num_rows, row_size,
                     output_null ? NULL : (K_OUT_T *)(void *)out);
     if (status != expected) {
         fail("wrong status for a rejected call", (long)status, (long)expected);
     }
-    for (i = 0; i < N; ++i) {
+    for (i = 0; i < N * sizeof(K_IN_T); ++i) {
         if (input[i] != 0x11) {
             fail("rejected call changed the input", (long)i, 0);
         }
@@ -157,15 +163,15 @@ static void check_rejected(int input_null, int output_null, int32_t num_rows, in
     free(out);
 }
 
-static void check_row_alone(const int8_t *row, int32_t row_size, const K_OUT_T *expected)
+static void check_row_alone(const K_IN_T *row, int32_t row_size, const K_OUT_T *expected)
 {
     size_t n = (size_t)row_size;
-    int8_t *x = (int8_t *)xmalloc(n);
+    K_IN_T *x = (K_IN_T *)xmalloc(n * sizeof(K_IN_T));
     K_OUT_T *y = (K_OUT_T *)xmalloc(n * sizeof(K_OUT_T));
     size_t i;
 
     /* The row alone gives the same outputs as inside the batch. */
-    memcpy(x, row, n);
+    memcpy(x, row, n * sizeof(K_IN_T));
     if (K_FUNC(x, 1, row_size, y) != 0) {
         fail("single row rejected", (long)row_size, 0);
     }
@@ -193,8 +199,9 @@ static void check_accepted(const uint8_t *logits, size_t logits_len, int32_t num
 {
     size_t count = (size_t)num_rows * (size_t)row_size;
     size_t out_bytes = count * sizeof(K_OUT_T);
-    int8_t *input = (int8_t *)xmalloc(count);
-    int8_t *copy = (int8_t *)xmalloc(count);
+    size_t in_bytes = count * sizeof(K_IN_T);
+    K_IN_T *input = (K_IN_T *)xmalloc(in_bytes);
+    K_IN_T *copy = (K_IN_T *)xmalloc(in_bytes);
     K_OUT_T *out = (K_OUT_T *)xmalloc(out_bytes);
     unsigned char *guarded = (unsigned char *)xmalloc(out_bytes + 2u * GUARD);
     int32_t status;
@@ -202,17 +209,24 @@ static void check_accepted(const uint8_t *logits, size_t logits_len, int32_t num
     int32_t r;
 
     for (i = 0; i < count; ++i) {
-        uint8_t byte = logits_len > 0u ? logits[i % logits_len] : 0u;
-        input[i] = (int8_t)(byte < 128u ? (int)byte : (int)byte - 256);
+        uint32_t value = 0u;
+        size_t b;
+        for (b = 0; b < sizeof(K_IN_T); ++b) {
+            size_t at = i * sizeof(K_IN_T) + b;
+            value |= (uint32_t)(logits_len > 0u ? logits[at % logits_len] : 0u) << (8u * b);
+        }
+        /* two's complement of the element's width, without implementation-defined conversion */
+        input[i] = (K_IN_T)(value < (1u << (8u * sizeof(K_IN_T) - 1u))
+                                ? (long)value : (long)value - (1L << (8u * sizeof(K_IN_T))));
     }
-    memcpy(copy, input, count);
+    memcpy(copy, input, in_bytes);
 
     /* 1. Exact-size heap buffers: the sanitizer sees any access outside them. */
     status = K_FUNC(input, num_rows, row_size, out);
     if (status != 0) {
         fail("valid call rejected", (long)status, (long)row_size);
     }
-    if (count > 0u && memcmp(input, copy, count) != 0) {
+    if (count > 0u && memcmp(input, copy, in_bytes) != 0) {
         fail("kernel changed its input", 0, 0);
     }
     for (i = 0; i < count; ++i) {
@@ -243,14 +257,14 @@ static void check_accepted(const uint8_t *logits, size_t logits_len, int32_t num
         check_row_alone(copy + at, row_size, out + at);
     }
 
-    /* 4. In place (documented for 1-byte outputs only). */
-    if (in_place && sizeof(K_OUT_T) == 1u && count > 0u) {
-        int8_t *buf = (int8_t *)xmalloc(count);
-        memcpy(buf, copy, count);
+    /* 4. In place (documented where input and output elements have the same size). */
+    if (in_place && sizeof(K_OUT_T) == sizeof(K_IN_T) && count > 0u) {
+        K_IN_T *buf = (K_IN_T *)xmalloc(in_bytes);
+        memcpy(buf, copy, in_bytes);
         if (K_FUNC(buf, num_rows, row_size, (K_OUT_T *)(void *)buf) != 0) {
             fail("in-place call rejected", 0, 0);
         }
-        if (memcmp(buf, out, count) != 0) {
+        if (memcmp(buf, out, in_bytes) != 0) {
             fail("in-place result differs", 0, 0);
         }
         free(buf);

@@ -38,12 +38,21 @@ from ..cli import UsageError, check_c_outputs, run_command, write_atomically
 from ..fixedpoint import ideal_output, softmax_float64
 from ..methods import design_for, reference
 from ..methods.calibrate import calibrate, load_rows, read_npy
-from ..registry import MAX_ROW_LIMIT, METHODS, OPTION_BY_NAME, SpecError, option
+from ..registry import (
+    INT16_INPUT_METHODS,
+    MAX_ROW_LIMIT,
+    METHODS,
+    OPTION_BY_NAME,
+    SpecError,
+    option,
+)
 from ..spec import Spec
 
 #: Defaults of the sweep: every method, the useful output widths, two typical input scales.
 DEFAULT_BITS = (4, 6, 8, 10, 12, 16)
 DEFAULT_SCALES = (1 / 16, 1 / 8)
+#: With --input-bits 16: int16 scales covering about +-8 and +-32 in real units.
+DEFAULT_SCALES16 = (1 / 4096, 1 / 1024)
 DEFAULT_LENGTHS = (16, 64, 128, 256)
 DEFAULT_ROWS = 1000
 
@@ -104,24 +113,38 @@ def synthetic_rows(lengths: Sequence[int], count: int, seed: int) -> list[np.nda
     return out
 
 
-def quantize(z: np.ndarray, input_scale: float) -> np.ndarray:
+def quantize(z: np.ndarray, input_scale: float, input_bits: int = 8) -> np.ndarray:
     """Real scores to the int8 logits a kernel with this input scale sees."""
     with np.errstate(over="ignore"):  # a subnormal scale: the quotient saturates anyway
+        if input_bits == 16:
+            return np.clip(np.rint(z / input_scale), -32768, 32767).astype(np.int16)
         return np.clip(np.rint(z / input_scale), -128, 127).astype(np.int8)
 
 
+def _ideal(x: np.ndarray, scale: float, bits: int, input_bits: int) -> np.ndarray:
+    """Correct rounding in the output convention: int16 input means TFLite's 1/32768, no zero
+    point; int8 input means 2^-B with zero point -2^(B-1)."""
+    if input_bits == 16:
+        return ideal_output(x, scale, 15) + (1 << 14)
+    return ideal_output(x, scale, bits)
+
+
 def measure(
-    outputs: list[np.ndarray], inputs: list[np.ndarray], scale: float, bits: int
+    outputs: list[np.ndarray],
+    inputs: list[np.ndarray],
+    scale: float,
+    bits: int,
+    input_bits: int = 8,
 ) -> dict[str, Any]:
     """The figures of one configuration over row groups of possibly different lengths."""
     errs, exact, kl, top1, sum_err, tv = [], [], [], [], [], []
-    zero = 1 << (bits - 1)
+    zero, unit = (0, 1 << 15) if input_bits == 16 else (1 << (bits - 1), 1 << bits)
     for y, x in zip(outputs, inputs):
         p = softmax_float64(x, scale)
         level = (y + zero).astype(np.float64)
-        q = level / (1 << bits)
-        errs.append(np.abs(level - p * (1 << bits)).ravel())
-        exact.append((y == ideal_output(x, scale, bits)).ravel())
+        q = level / unit
+        errs.append(np.abs(level - p * unit).ravel())
+        exact.append((y == _ideal(x, scale, bits, input_bits)).ravel())
         floored = np.maximum(level, 0.5)
         qn = floored / floored.sum(axis=-1, keepdims=True)
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -153,6 +176,7 @@ def run(
     ideal: bool = True,
     options: dict[str, Any] | None = None,
     skip: frozenset[tuple[str, int]] | None = None,
+    input_bits: int = 8,
 ) -> list[Result]:
     """Measure every configuration on ``scores`` (real units, or int8 logits used as is).
 
@@ -162,15 +186,19 @@ def run(
     ``skip`` holds the (method, bits) pairs a method does not support (``supported_pairs``);
     any other refused configuration raises ``SpecError``, so a bad setting is never dropped
     without a word. Without ``skip``, every refused configuration is skipped with a note.
+    ``input_bits`` 16 measures the int16-input kernels (int16 output, TFLite's convention).
     """
     results = []
+    integer = np.int8 if input_bits == 8 else np.int16
     for scale in scales:
-        inputs = [s if s.dtype == np.int8 else quantize(s, scale) for s in scores]
+        inputs = [s if s.dtype == integer else quantize(s, scale, input_bits) for s in scores]
         for bits in bits_list:
             if ideal:
-                outs = [ideal_output(x, scale, bits) for x in inputs]
+                outs = [_ideal(x, scale, bits, input_bits) for x in inputs]
                 results.append(
-                    Result("ideal", bits, scale, 0, **measure(outs, inputs, scale, bits))
+                    Result(
+                        "ideal", bits, scale, 0, **measure(outs, inputs, scale, bits, input_bits)
+                    )
                 )
             for method in methods:
                 if skip is not None and (method, bits) in skip:
@@ -182,7 +210,12 @@ def run(
                         if OPTION_BY_NAME[k].applies_to(method)
                     }
                     spec = Spec(
-                        method=method, bits=bits, input_scale=scale, max_row=max_row, **mine
+                        method=method,
+                        bits=bits,
+                        input_scale=scale,
+                        max_row=max_row,
+                        input_bits=input_bits,
+                        **mine,
                     )
                     note = ""
                     if calibrate_from is not None and OPTION_BY_NAME["sum_max"].applies_to(method):
@@ -203,7 +236,7 @@ def run(
                         bits,
                         scale,
                         dsg.table_bytes,
-                        **measure(outs, inputs, scale, bits),
+                        **measure(outs, inputs, scale, bits, input_bits),
                         note=note,
                     )
                 )
@@ -468,21 +501,21 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--methods",
         type=lambda t: _list(str, t),
-        default=list(METHODS),
+        default=None,
         help=f"comma-separated (default {','.join(METHODS)})",
     )
     parser.add_argument(
         "--bits",
         type=lambda t: _list(int, t),
-        default=list(DEFAULT_BITS),
-        help="comma-separated output widths (default 4,6,8,10,12,16); a width that one "
-        "method lacks (tflite: 8 and 16 only) is skipped for it, one that no method has is an "
-        "error",
+        default=None,
+        help="comma-separated output widths (default 4,6,8,10,12,16; 16 with --input-bits 16); "
+        "a width that one method lacks (tflite: 8 and 16 only) is skipped for it, one that no "
+        "method has is an error",
     )
     parser.add_argument(
         "--input-scales",
         type=lambda t: _list(float, t),
-        default=list(DEFAULT_SCALES),
+        default=None,
         help="comma-separated, e.g. 1/16,1/8",
     )
     parser.add_argument(
@@ -514,6 +547,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="set a method option (e.g. sum_mantissa=4) for every method that has it; repeatable",
     )
     parser.add_argument(
+        "--input-bits",
+        type=int,
+        choices=(8, 16),
+        default=8,
+        help="16: the int16-input kernels (methods lut and tflite, int16 output scale 1/32768; "
+        "defaults --bits 16 --input-scales 1/4096,1/1024)",
+    )
+    parser.add_argument(
         "--no-ideal", action="store_true", help="leave out the correctly rounded baseline rows"
     )
     parser.add_argument(
@@ -532,6 +573,13 @@ def _report(args: argparse.Namespace) -> int:
     """Every argument is checked before any measurement; the table goes to stdout, and the plot
     is written whole or not at all."""
     started = time.perf_counter()
+    wide = args.input_bits == 16
+    if args.methods is None:
+        args.methods = list(INT16_INPUT_METHODS if wide else METHODS)
+    if args.bits is None:
+        args.bits = [16] if wide else list(DEFAULT_BITS)
+    if args.input_scales is None:
+        args.input_scales = list(DEFAULT_SCALES16 if wide else DEFAULT_SCALES)
     unknown = [m for m in args.methods if m not in METHODS]
     if unknown:
         raise UsageError(f"unknown method {unknown[0]!r}; choose from {', '.join(METHODS)}")
@@ -570,7 +618,13 @@ def _report(args: argparse.Namespace) -> int:
     max_row = args.max_row if args.max_row is not None else longest
     if max_row < longest:
         raise UsageError(f"--max-row {max_row} is shorter than the longest row, {longest}")
-    skip = supported_pairs(args.methods, args.bits, args.input_scales, max_row, options)
+    skip = supported_pairs(
+        args.methods,
+        args.bits,
+        args.input_scales,
+        max_row,
+        dict(options, input_bits=args.input_bits),
+    )
     for method, bits in sorted(skip):
         print(f"lutcodegen report: {method} does not support bits={bits}", file=sys.stderr)
     results = run(
@@ -583,9 +637,11 @@ def _report(args: argparse.Namespace) -> int:
         ideal=not args.no_ideal,
         options=options,
         skip=skip,
+        input_bits=args.input_bits,
     )
     chosen = "".join(f"; --option {k}={v}" for k, v in options.items())
-    out = [f"Data: {source}; max_row {max_row}{chosen}.\n", format_table(results), ""]
+    wide_note = "; int16 input, int16 output (scale 1/32768)" if wide else ""
+    out = [f"Data: {source}; max_row {max_row}{chosen}{wide_note}.\n", format_table(results), ""]
     out += [f"- {line}" for line in summary(results)]
     notes = [r for r in results if r.note]
     if notes:

@@ -32,9 +32,12 @@ from .. import __version__
 from ..cli import UsageError, check_c_outputs, run_command, write_all_or_nothing
 from ..methods import design_for
 from ..registry import MAX_ROW_LIMIT, OPTION_BY_NAME
-from ..spec import METHODS, Spec
+from ..spec import INT16_INPUT_METHODS, METHODS, Spec
 from .boards import Board
 from .build import emulated_boards, find_firmware_dir, pio_environment
+
+#: Bench-only comparison with --input-bits 16: CMSIS-NN's arm_softmax_s16 (TFLite's tables).
+CMSIS_NN = "cmsis-nn"
 
 USAGE_ERROR = 2
 DEFAULT_LENGTHS = (16, 64, 256, 1024)
@@ -80,6 +83,7 @@ class Result:
     design_table_bytes: int = 0  #: what the generator says the tables take
     static_ram_bytes: int = 0  #: .data/.bss objects of the kernel
     stack_bytes: int = 0  #: stack peak of the call, measured on target
+    input_bits: int = 8  #: int8 or int16 logits
 
     @property
     def ram_bytes(self) -> int:
@@ -117,7 +121,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="max_row of the design for lengths up to N; longer rows get a "
         "design with max_row = length (default 256)",
     )
-    parser.add_argument("--bits", type=int, default=8, help="output bits (default 8)")
+    parser.add_argument(
+        "--bits", type=int, default=None, help="output bits (default 8; 16 with --input-bits 16)"
+    )
+    parser.add_argument(
+        "--input-bits",
+        type=int,
+        choices=(8, 16),
+        default=8,
+        help="16: int16-input kernels (methods lut, tflite, and cmsis-nn: CMSIS-NN's "
+        "arm_softmax_s16 built from its pinned source for comparison)",
+    )
     parser.add_argument(
         "--input-scale",
         type=float,
@@ -232,15 +246,25 @@ def build_plugin(firmware_dir: Path) -> Path:
 
 
 def build_firmware(
-    firmware_dir: Path, board: Board, spec: Spec, lengths: Sequence[int], verbose: bool
+    firmware_dir: Path,
+    board: Board,
+    spec: Spec,
+    lengths: Sequence[int],
+    verbose: bool,
+    cmsis_nn_dir: Path | None = None,
 ) -> Path:
-    """``pio run`` for one board and design; each design keeps its own build folder."""
+    """``pio run`` for one board and design; each design keeps its own build folder.
+
+    With ``cmsis_nn_dir`` the kernel's source is replaced by CMSIS-NN's ``arm_softmax_s16``
+    behind the same name (``spec`` must be an int16 ``tflite`` spec: its tables and parameters).
+    """
+    variant = CMSIS_NN if cmsis_nn_dir is not None else spec.method
     build_dir = (
         firmware_dir
         / ".pio"
         / "bench"
         / (
-            f"{spec.method}-b{spec.bits}-s{spec.input_scale!r}-n{spec.max_row}"
+            f"{variant}-i{spec.input_bits}-b{spec.bits}-s{spec.input_scale!r}-n{spec.max_row}"
             + (f"-{spec.optimize}" if spec.optimize else "")
         )
     )
@@ -254,6 +278,8 @@ def build_firmware(
             "LUTCODEGEN_BETA": repr(spec.beta),
             "LUTCODEGEN_MAX_ROW": str(spec.max_row),
             "LUTCODEGEN_PREFIX": spec.prefix,
+            "LUTCODEGEN_INPUT_BITS": str(spec.input_bits),
+            "LUTCODEGEN_BENCH_CMSIS_NN": str(cmsis_nn_dir) if cmsis_nn_dir is not None else "",
             "LUTCODEGEN_OPTIMIZE": spec.optimize or "",
             "LUTCODEGEN_BENCH_LENGTHS": " ".join(str(n) for n in lengths),
         }
@@ -428,9 +454,10 @@ def measure(
     lengths: Sequence[int],
     plugin: Path,
     verbose: bool,
+    cmsis_nn_dir: Path | None = None,
 ) -> list[Result]:
     """Build once for ``spec`` and measure every length in one QEMU run."""
-    elf = build_firmware(firmware_dir, board, spec, lengths, verbose)
+    elf = build_firmware(firmware_dir, board, spec, lengths, verbose, cmsis_nn_dir)
     symbols = read_symbols(elf, board)
     calls, overhead = run_firmware(elf, board, plugin, symbols)
     functions = code_footprint(elf, board, spec.prefix, symbols)
@@ -442,7 +469,7 @@ def measure(
         Result(
             board=board.env,
             cpu=board.cpu,
-            method=spec.method,
+            method=CMSIS_NN if cmsis_nn_dir is not None else spec.method,
             bits=spec.bits,
             input_scale=spec.input_scale,
             max_row=spec.max_row,
@@ -458,6 +485,7 @@ def measure(
             design_table_bytes=design_tables,
             static_ram_bytes=static_ram,
             stack_bytes=call.stack,
+            input_bits=spec.input_bits,
         )
         for call in calls
     ]
@@ -469,19 +497,29 @@ def designs_for(
     input_scale: float,
     max_row: int,
     lengths: Sequence[int],
+    input_bits: int = 8,
     optimize: str | None = None,
 ) -> list[tuple[Spec, list[int]]]:
     """Group lengths by the design that measures them: max_row for short rows, else L itself.
 
+    ``cmsis-nn`` measures with the int16 ``tflite`` spec, whose tables and parameters it takes.
     ``optimize`` applies to ``lut`` only (the other methods have no such option).
     """
     groups: dict[int, list[int]] = {}
     for n in lengths:
         groups.setdefault(max(max_row, n), []).append(n)
+    method = "tflite" if method == CMSIS_NN else method
     chosen = optimize if method == "lut" else None
     return [
         (
-            Spec(method=method, bits=bits, input_scale=input_scale, max_row=m, optimize=chosen),
+            Spec(
+                method=method,
+                bits=bits,
+                input_scale=input_scale,
+                max_row=m,
+                input_bits=input_bits,
+                optimize=chosen,
+            ),
             ns,
         )
         for m, ns in sorted(groups.items())
@@ -592,8 +630,8 @@ def describe_setup(results: Sequence[Result]) -> str:
     first = results[0]
     return (
         f"lutcodegen {__version__}, bits={first.bits}, input_scale={first.input_scale!r}, "
-        "uniform random int8 logits, one call of rows x L = 1024 elements (one row at "
-        "L >= 1024), arm-none-eabi-gcc / riscv64-unknown-elf-gcc -O2, picolibc."
+        f"uniform random int{first.input_bits} logits, one call of rows x L = 1024 elements "
+        "(one row at L >= 1024), arm-none-eabi-gcc / riscv64-unknown-elf-gcc -O2, picolibc."
     )
 
 
@@ -669,7 +707,13 @@ def check_arguments(
     plans = []
     for method in methods:
         groups = designs_for(
-            method, args.bits, args.input_scale, args.max_row, lengths, args.optimize
+            method,
+            args.bits,
+            args.input_scale,
+            args.max_row,
+            lengths,
+            input_bits=args.input_bits,
+            optimize=args.optimize,
         )
         for spec, _ in groups:
             design_for(spec)
@@ -684,8 +728,13 @@ def check_arguments(
 
 
 def run(args: argparse.Namespace) -> int:
-    methods = _select(args.method, list(METHODS), "method")
+    wide = args.input_bits == 16
+    methods = _select(
+        args.method, [*INT16_INPUT_METHODS, CMSIS_NN] if wide else list(METHODS), "method"
+    )
     lengths = _lengths(args.lengths)
+    if args.bits is None:
+        args.bits = 16 if wide else 8
     plans = check_arguments(args, methods, lengths)
     firmware_dir = find_firmware_dir(args.firmware_dir)
     if firmware_dir is None:
@@ -700,17 +749,27 @@ def run(args: argparse.Namespace) -> int:
     boards = [b for b in all_boards if b.env in names]
     _check_tools(boards)
     plugin = build_plugin(firmware_dir)
+    cmsis_dir = None
+    if CMSIS_NN in methods:
+        from . import cmsis_nn
+
+        try:
+            cmsis_dir = cmsis_nn.ensure_source()
+        except cmsis_nn.CmsisNnError as exc:
+            raise BenchError(str(exc), USAGE_ERROR) from None
 
     results: list[Result] = []
     for board in boards:
-        for _method, groups in plans:
+        for method, groups in plans:
             for spec, group in groups:
+                label = "CMSIS-NN arm_softmax_s16 with " if method == CMSIS_NN else ""
                 print(
-                    f"bench: {board.env}: {spec.command_line()}: L = "
+                    f"bench: {board.env}: {label}{spec.command_line()}: L = "
                     f"{', '.join(str(n) for n in group)}",
                     file=sys.stderr,
                 )
-                results += measure(firmware_dir, board, spec, group, plugin, args.verbose)
+                cmsis = cmsis_dir if method == CMSIS_NN else None
+                results += measure(firmware_dir, board, spec, group, plugin, args.verbose, cmsis)
 
     print(f"Executed instructions per element ({describe_setup(results)})")
     print(UNIT_NOTE)

@@ -155,6 +155,22 @@ def golden_rows(length: int) -> np.ndarray:
     return rows.astype(np.int8)
 
 
+def golden_rows16(length: int) -> np.ndarray:
+    """The int16 counterpart of ``golden_rows``: the same kinds of rows at the int16 extremes."""
+    rng = np.random.default_rng(40960 + length)
+    rows = np.full((len(GOLDEN_ROWS), length), -32768, dtype=np.int64)
+    rows[0] = 0
+    rows[1] = 32767
+    rows[3, 0] = 32767
+    rows[4, -1] = 32767
+    rows[5, 0] = -32767
+    rows[6] = rng.integers(-32768, 32768, size=length)
+    rows[7] = rng.integers(-32768, 32768, size=length)
+    centre = rng.integers(-25000, 25000)
+    rows[8] = np.clip(np.rint(centre + 1500.0 * rng.standard_normal(length)), -32768, 32767)
+    return rows.astype(np.int16)
+
+
 def golden_lengths(max_row: int) -> list[int]:
     return sorted({n for n in GOLDEN_LENGTHS if n <= max_row} | {max_row})
 
@@ -176,29 +192,45 @@ def golden_source(designs: Sequence[Design], flip: tuple[int, int, int] | None =
     ``flip = (kernel, length, position)`` changes that one expected value by one LSB. It exists
     to prove the harness can fail: with it, ``pio test`` must report exactly that mismatch.
     """
-    lengths = sorted({n for d in designs for n in golden_lengths(d.spec.max_row)})
-    inputs = {n: golden_rows(n) for n in lengths}
+    lengths = sorted(
+        {n for d in designs for n in golden_lengths(d.spec.max_row) if d.spec.input_bits == 8}
+    )
+    lengths16 = sorted(
+        {n for d in designs for n in golden_lengths(d.spec.max_row) if d.spec.input_bits == 16}
+    )
+    inputs = {(8, n): golden_rows(n) for n in lengths}
+    inputs.update({(16, n): golden_rows16(n) for n in lengths16})
     cases = []
     for k, dsg in enumerate(designs):
+        width = dsg.spec.input_bits
         for n in golden_lengths(dsg.spec.max_row):
-            expected = reference(dsg, inputs[n]).ravel()
+            expected = reference(dsg, inputs[width, n]).ravel()
             if flip is not None and flip[:2] == (k, n):
                 top = (1 << (dsg.spec.bits - 1)) - 1
                 expected[flip[2]] += 1 if expected[flip[2]] < top else -1
             cases.append(
-                {"kernel": k, "length": n, "ctype": dsg.spec.output_ctype, "expected": expected}
+                {
+                    "kernel": k,
+                    "length": n,
+                    "ctype": dsg.spec.output_ctype,
+                    "expected": expected,
+                    "input8": f"input8_{n}" if width == 8 else "NULL",
+                    "input16": f"input16_{n}" if width == 16 else "NULL",
+                }
             )
     kernels = []
     for dsg in designs:
         spec = dsg.spec
+        wide = spec.input_bits == 16
         kernels.append(
             {
                 "prefix": spec.prefix,
                 "PREFIX": spec.prefix.upper(),
                 "name": f"{spec.method} bits={spec.bits} input_scale={spec.input_scale!r} "
-                f"beta={spec.beta!r} max_row={spec.max_row}",
+                f"beta={spec.beta!r} max_row={spec.max_row}" + (" input_bits=16" if wide else ""),
                 "s8": spec.function_name if spec.bits <= 8 else "NULL",
-                "s16": spec.function_name if spec.bits > 8 else "NULL",
+                "s16": spec.function_name if spec.bits > 8 and not wide else "NULL",
+                "in16": spec.function_name if wide else "NULL",
             }
         )
     return render_template(
@@ -206,7 +238,9 @@ def golden_source(designs: Sequence[Design], flip: tuple[int, int, int] | None =
         version=__version__,
         row_kinds=GOLDEN_ROWS,
         kernels=kernels,
-        inputs=[(n, inputs[n].ravel()) for n in lengths],
+        inputs=[
+            (f"int{w}_t", f"input{w}_{n}", rows.ravel()) for (w, n), rows in sorted(inputs.items())
+        ],
         cases=cases,
     )
 

@@ -232,6 +232,10 @@ def check_spec(spec: Spec) -> None:
             )
     left_shift, diff_min = spec.input_left_shift, spec.diff_min
     assert left_shift is not None and diff_min is not None
+    if spec.input_multiplier == 0:
+        raise SpecError("input_multiplier must be an integer from 1 to 2^31-1, got 0")
+    if left_shift < 0:
+        raise SpecError(f"input_left_shift must be an integer from 0 to 31, got {left_shift!r}")
     # TFLite computes diff * (1 << left_shift) in int32 for every diff >= diff_min (diff >= -255).
     largest = min(255, -diff_min)
     if largest and (left_shift > 30 or largest << left_shift > 1 << 31):

@@ -2,7 +2,10 @@
 
 For each model it builds TFLM with the CMSIS-NN kernels for ``mps2-an386`` (Cortex-M4, DSP
 extension) and runs the model three ways: stock (CMSIS-NN's ``arm_softmax_s8``), with the
-registration of ``lutcodegen tflm --method tflite`` and with ``--method lut``. The QEMU
+registration of ``lutcodegen tflm --method tflite`` and with ``--method lut``. ``--kernels
+reference`` builds TFLM with its reference kernels instead, for models that TFLM+CMSIS-NN cannot
+prepare (16x8 models with per-channel FULLY_CONNECTED weights, which CMSIS-NN takes with int8
+input only). The QEMU
 instruction-count plugin counts executed instructions (not cycles; QEMU has no timing model)
 between markers, once around each ``Invoke()`` and, in a second build, around each SOFTMAX
 operator's invoke only, so both the whole inference and the softmax share are exact counts of
@@ -35,7 +38,9 @@ from .cli import _Parser, _read
 from .codegen import PlanError, plan, render_files
 from .reader import ModelError, ModelInfo, read_model
 
-TARGET, KERNELS = "cortex-m4", "cmsis_nn"
+TARGET = "cortex-m4"
+#: TFLM kernel sets the bench builds with (``--kernels``); the first is the default.
+KERNEL_CHOICES = ("cmsis_nn", "reference")
 VARIANTS = ("stock", "tflite", "lut")
 #: Default number of input samples (each one inference per count).
 DEFAULT_SAMPLES = 4
@@ -48,6 +53,7 @@ class Row:
 
     model: str
     variant: str
+    kernels: str  #: TFLM's kernel set: cmsis_nn or reference
     inference: float  #: executed instructions per inference (mean over the samples)
     softmax: float  #: of which inside the SOFTMAX operators
     softmax_ops: int
@@ -64,6 +70,13 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run .tflite models in TFLite Micro with CMSIS-NN kernels on Cortex-M4 "
         "(QEMU mps2-an386): stock, and with the lutcodegen tflm registration (tflite and lut "
         "methods); count executed instructions per inference and inside the softmax operators.",
+    )
+    parser.add_argument(
+        "--kernels",
+        choices=KERNEL_CHOICES,
+        default=KERNEL_CHOICES[0],
+        help="TFLM's kernels for every model: cmsis_nn (default) or reference (for models "
+        "TFLM+CMSIS-NN cannot prepare, such as 16x8 models with per-channel weights)",
     )
     parser.add_argument(
         "--tflm",
@@ -141,8 +154,14 @@ def _flash(program: Path) -> int:
     return int(fields[0]) + int(fields[1])  # text + data
 
 
-def measure(model_path: Path, inputs: Path | None, samples: int, work: Path) -> list[Row]:
-    """The three variants of one model (stock first)."""
+def measure(
+    model_path: Path,
+    inputs: Path | None,
+    samples: int,
+    work: Path,
+    kernels: str = KERNEL_CHOICES[0],
+) -> list[Row]:
+    """The three variants of one model (stock first), in TFLM built with ``kernels``."""
     data = _read(model_path)
     info = read_model(data)
     shape, dtype = _input_shape(info)
@@ -167,7 +186,7 @@ def measure(model_path: Path, inputs: Path | None, samples: int, work: Path) -> 
         for count in ("invoke", "softmax"):
             program = build.build_runner(
                 TARGET,
-                KERNELS,
+                kernels,
                 data,
                 list(x),
                 work / f"{variant}-{count}.elf",
@@ -193,6 +212,7 @@ def measure(model_path: Path, inputs: Path | None, samples: int, work: Path) -> 
             Row(
                 model_path.name,
                 variant,
+                kernels,
                 float(np.mean(counts["invoke"])),
                 float(np.sum(counts["softmax"])) / len(x),
                 len(info.softmax),
@@ -262,12 +282,18 @@ def markdown_table(header: list[str], body: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-NOTE = (
-    "TFLite Micro with CMSIS-NN kernels on Cortex-M4 (QEMU mps2-an386), arm-none-eabi-gcc; "
-    "executed instructions (not cycles) counted by a QEMU plugin, mean over the samples. "
-    "stock = CMSIS-NN's arm_softmax_s8; tflite/lut = lutcodegen tflm registrations. "
-    "Ceiling: the speed-up if the softmax operators cost nothing."
-)
+def note(kernels: str) -> str:
+    """What the table measured, for TFLM built with ``kernels``."""
+    if kernels == "reference":
+        built, stock = "its reference kernels", "TFLM's reference softmax"
+    else:
+        built, stock = "CMSIS-NN kernels", "CMSIS-NN's arm_softmax_s8 (s16 for int16 input)"
+    return (
+        f"TFLite Micro with {built} on Cortex-M4 (QEMU mps2-an386), arm-none-eabi-gcc; "
+        "executed instructions (not cycles) counted by a QEMU plugin, mean over the samples. "
+        f"stock = {stock}; tflite/lut = lutcodegen tflm registrations. "
+        "Ceiling: the speed-up if the softmax operators cost nothing."
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -292,9 +318,12 @@ def run(args: argparse.Namespace) -> int:
         for i, model in enumerate(args.tflm):
             work = Path(tmp) / str(i)
             work.mkdir()
-            rows += measure(model, inputs[i] if i < len(inputs) else None, args.samples, work)
+            rows += measure(
+                model, inputs[i] if i < len(inputs) else None, args.samples, work, args.kernels
+            )
     header, body = table(rows)
-    print(NOTE)
+    text = note(args.kernels)
+    print(text)
     print(text_table(header, body))
     files = []
     if args.json:
@@ -304,7 +333,7 @@ def run(args: argparse.Namespace) -> int:
                 json.dumps(
                     {
                         "tool": f"lutcodegen {__version__} bench --tflm",
-                        "note": NOTE,
+                        "note": text,
                         "results": [asdict(r) for r in rows],
                     },
                     indent=2,
@@ -313,7 +342,7 @@ def run(args: argparse.Namespace) -> int:
             )
         )
     if args.markdown:
-        files.append((args.markdown, NOTE + "\n\n" + markdown_table(header, body) + "\n"))
+        files.append((args.markdown, text + "\n\n" + markdown_table(header, body) + "\n"))
     write_all_or_nothing(files)
     return 0
 

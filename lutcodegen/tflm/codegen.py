@@ -1,10 +1,16 @@
 """From a model's softmax operators to kernels and a TFLite Micro registration that binds them.
 
 ``plan`` decides which operators get a kernel: one kernel per distinct parameter set, where the
-parameters are the ones TFLM's ``CalculateSoftmaxParams`` computes at Prepare (the tensor types
-and ``SoftmaxParams``' ``input_multiplier``, ``input_left_shift`` and ``diff_min``), because the
+parameters are the ones TFLM computes at Prepare (the tensor types and ``SoftmaxParams``'
+``input_multiplier``, ``input_left_shift`` and, for int8 input, ``diff_min``), because the
 generated registration matches on exactly those at run time. ``--max-row`` of each kernel is the
 longest row among the operators it serves. ``render_files`` turns the plan into C and C++ text.
+
+int16-in, int16-out operators (16x8 models) get ``--input-bits 16`` kernels. Their parameters
+come from ``QuantizeMultiplier(scale * beta / (10 / 65535))``, as TFLM's
+``CalculateSoftmaxParams`` computes them; the registration computes them the same way at Prepare
+but does not call that function for them, because it also fills two 513-entry tables in the
+arena that the generated kernels keep in flash.
 """
 
 from __future__ import annotations
@@ -16,22 +22,34 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .. import __version__
-from ..methods import design_for, gemmlowp
+from ..methods import design_for, gemmlowp, tflite_s16
 from ..render import _environment, render
-from ..spec import MAX_ROW_LIMIT, TFLITE_MAX_ROW_LIMIT, Spec, SpecError, check_prefix
+from ..spec import (
+    MAX_ROW_LIMIT,
+    TFLITE_MAX_ROW_LIMIT,
+    TFLITE_S16_MAX_ROW_LIMIT,
+    Spec,
+    SpecError,
+    check_prefix,
+)
 from .reader import ModelInfo, SoftmaxOp
 
 #: Methods a registration can use: bit-identical to TFLM, or the fastest (within 1 LSB).
 TFLM_METHODS = ("tflite", "lut")
 ON_MISMATCH = ("error", "fallback")
 
-#: (input type, output type) pairs the registration binds, with the kernel function suffix.
-#: 16x8 models' int16-in, int16-out operators get a third row when the int16 kernel exists.
-SUPPORTED_TYPES = {("int8", "int8"): "s8", ("int8", "int16"): "s8_s16"}
+#: (input type, output type) pairs the registration binds, with the kernel function suffix:
+#: TFLM's three quantized softmax kernels (int16 in with int16 out is the 16x8 models').
+SUPPORTED_TYPES = {("int8", "int8"): "s8", ("int8", "int16"): "s8_s16", ("int16", "int16"): "s16"}
 
-#: TFLM's required output quantization per output type: (scale, zero point). int8 output must
-#: be exactly 1/256 (TFLM checks ==); int16 output within 0.1 % of 1/65536.
-OUTPUT_QUANTIZATION = {"int8": (1.0 / 256, -128), "int16": (1.0 / 65536, -32768)}
+#: TFLM's required output quantization per (input, output) type: (scale, zero point). int8
+#: output must be exactly 1/256 (TFLM checks ==); int16 output within 0.1 % of 1/65536 after
+#: int8 input, of 1/32768 after int16 input.
+OUTPUT_QUANTIZATION = {
+    ("int8", "int8"): (1.0 / 256, -128),
+    ("int8", "int16"): (1.0 / 65536, -32768),
+    ("int16", "int16"): (1.0 / 32768, 0),
+}
 
 #: Words a C++ namespace must not be (C++23 keywords and alternative tokens); the prefix is one.
 CXX_KEYWORDS = frozenset(
@@ -62,14 +80,19 @@ class Kernel:
     output_type: str
     input_multiplier: int
     input_left_shift: int
-    diff_min: int
+    diff_min: int  #: 0 for int16 input, whose TFLM softmax has no diff_min
     input_scale: float  #: float32 value from the model
     beta: float  #: float32 value from the model
     ops: tuple[SoftmaxOp, ...]
 
     @property
+    def suffix(self) -> str:
+        """The kernel's C function suffix, which is also its row in the registration's table."""
+        return SUPPORTED_TYPES[(self.input_type, self.output_type)]
+
+    @property
     def function(self) -> str:
-        return f"{self.name}_softmax_{SUPPORTED_TYPES[(self.input_type, self.output_type)]}"
+        return f"{self.name}_softmax_{self.suffix}"
 
 
 @dataclass(frozen=True)
@@ -119,11 +142,6 @@ def _op_text(op: SoftmaxOp) -> str:
 def _unsupported(op: SoftmaxOp) -> str | None:
     """Why this operator cannot get a kernel, or None."""
     pair = (op.input.type_name, op.output.type_name)
-    if pair == ("int16", "int16"):
-        return (
-            "int16-in, int16-out softmax (16x8 models) has no generated kernel in this "
-            f"version of lutcodegen {__version__}"
-        )
     if pair not in SUPPORTED_TYPES:
         allowed = ", ".join(f"{a} in with {b} out" for a, b in SUPPORTED_TYPES)
         return f"{pair[0]} in with {pair[1]} out is not supported (supported: {allowed})"
@@ -151,7 +169,12 @@ def _check_op(op: SoftmaxOp) -> None:
         raise PlanError(f"{where}: the input has no positive per-tensor scale ({scale!r})")
     if not np.isfinite(op.beta) or op.beta <= 0:
         raise PlanError(f"{where}: beta is {op.beta!r}; a positive finite beta is required")
-    want_scale, want_zero = OUTPUT_QUANTIZATION[op.output.type_name]
+    if op.input.type_name == "int16" and op.input.quantization.zero_point != 0:
+        raise PlanError(
+            f"{where}: int16 input must have zero point 0 (TFLM's convention), not "
+            f"{op.input.quantization.zero_point}"
+        )
+    want_scale, want_zero = OUTPUT_QUANTIZATION[(op.input.type_name, op.output.type_name)]
     out_q = op.output.quantization
     exact = op.output.type_name == "int8"
     if (
@@ -161,10 +184,49 @@ def _check_op(op: SoftmaxOp) -> None:
         or (not exact and abs(out_q.scale - want_scale) > 0.001 * want_scale)
     ):
         raise PlanError(
-            f"{where}: {op.output.type_name} output must have scale {want_scale!r} "
-            f"and zero point {want_zero} (TFLM's convention), not scale "
+            f"{where}: {op.output.type_name} output after {op.input.type_name} input must have "
+            f"scale {want_scale!r} and zero point {want_zero} (TFLM's convention), not scale "
             f"{out_q.scale!r} and zero point {out_q.zero_point}"
         )
+
+
+def _row_limit(method: str, input_type: str) -> int:
+    """The longest row a kernel of this method and input type may be asked for. (The int16
+    ``lut`` kernel's proof sets its own, lower, limit per scale; its Spec check names it.)"""
+    if method == "tflite":
+        return TFLITE_S16_MAX_ROW_LIMIT if input_type == "int16" else TFLITE_MAX_ROW_LIMIT
+    return MAX_ROW_LIMIT
+
+
+def tflm_params(op: SoftmaxOp) -> tuple[int, int, int]:
+    """(input_multiplier, input_left_shift, diff_min) as TFLM's Prepare computes them for this
+    operator; diff_min is 0 for int16 input, whose softmax has none (TFLM leaves it unset)."""
+    scale = float(op.input.quantization.scale)  # type: ignore[arg-type]
+    if op.input.type_name == "int16":
+        multiplier, left_shift = tflite_s16.softmax_params(scale, op.beta)
+        return multiplier, left_shift, 0
+    return gemmlowp.softmax_params(scale, op.beta)
+
+
+def _kernel_spec(method: str, ops: list[SoftmaxOp], name: str) -> Spec:
+    """The generator's spec for the kernel that serves ``ops`` (one parameter set)."""
+    first = ops[0]
+    wide = first.input.type_name == "int16"
+    spec = Spec(
+        method=method,
+        bits=8 if first.output.type_name == "int8" else 16,
+        input_scale=float(first.input.quantization.scale),  # type: ignore[arg-type]
+        beta=first.beta,
+        max_row=max(op.row_size for op in ops),
+        prefix=name,
+        input_bits=16 if wide else 8,
+    )
+    dsg = design_for(spec)  # the int16 kernels' limits (lut's proof, tflite's shift) are here
+    if method == "tflite" and wide:
+        # the kernel bakes in the parameters the registration matches on: the same by design
+        assert isinstance(dsg, tflite_s16.TfliteS16Design)
+        assert (dsg.input_multiplier, dsg.input_left_shift, 0) == tflm_params(first)
+    return spec
 
 
 def plan(
@@ -189,7 +251,6 @@ def plan(
     groups: dict[tuple[object, ...], list[SoftmaxOp]] = {}
     params: dict[tuple[object, ...], tuple[int, int, int]] = {}
     unbound: list[tuple[SoftmaxOp, str]] = []
-    limit = TFLITE_MAX_ROW_LIMIT if method == "tflite" else MAX_ROW_LIMIT
     for op in model.softmax:
         why = _unsupported(op)
         if why is not None:
@@ -201,6 +262,7 @@ def plan(
                 "operators to TFLM's own kernel"
             )
         _check_op(op)
+        limit = _row_limit(method, op.input.type_name)
         if op.row_size > limit:
             raise PlanError(
                 f"{_op_text(op)}: rows of {op.row_size} elements are longer than "
@@ -208,7 +270,7 @@ def plan(
             )
         scale = float(op.input.quantization.scale)  # type: ignore[arg-type]
         try:
-            tflm = gemmlowp.softmax_params(scale, op.beta)
+            tflm = tflm_params(op)
         except ValueError as exc:
             raise PlanError(f"{_op_text(op)}: TFLM cannot prepare it: {exc}") from None
         key: tuple[object, ...] = (op.input.type_name, op.output.type_name, *tflm)
@@ -220,17 +282,9 @@ def plan(
     for i, (key, ops) in enumerate(groups.items()):
         first = ops[0]
         name = f"{prefix}_k{i}"
-        bits = 8 if first.output.type_name == "int8" else 16
         scale = float(first.input.quantization.scale)  # type: ignore[arg-type]
         try:
-            spec = Spec(
-                method=method,
-                bits=bits,
-                input_scale=scale,
-                beta=first.beta,
-                max_row=max(op.row_size for op in ops),
-                prefix=name,
-            )
+            spec = _kernel_spec(method, ops, name)
         except SpecError as exc:
             raise PlanError(f"{_op_text(first)}: {exc}") from None
         multiplier, left_shift, diff_min = params[key]
@@ -295,8 +349,8 @@ def render_files(p: Plan) -> list[tuple[str, str]]:
                 "exact_scale": "true" if p.method == "lut" else "false",
                 "scale": _float_literal(k.input_scale) if p.method == "lut" else "0.0f",
                 "beta": _float_literal(k.beta) if p.method == "lut" else "0.0f",
-                "s8": k.function if k.output_type == "int8" else "nullptr",
-                "s8_s16": k.function if k.output_type == "int16" else "nullptr",
+                **{suffix: "nullptr" for suffix in SUPPORTED_TYPES.values()},
+                k.suffix: k.function,
             }
             for k in p.kernels
         ],

@@ -65,13 +65,16 @@ static void run_test(void (*fn)(void), const char *name, int line)
 }
 #endif
 
-static int32_t call_kernel(const struct golden_kernel *k, const int8_t *input, int32_t rows,
+static int32_t call_kernel(const struct golden_kernel *k, const void *input, int32_t rows,
                            int32_t row_size, void *output)
 {
     if (k->s8 != NULL) {
-        return k->s8(input, rows, row_size, (int8_t *)output);
+        return k->s8((const int8_t *)input, rows, row_size, (int8_t *)output);
     }
-    return k->s16(input, rows, row_size, (int16_t *)output);
+    if (k->in16 != NULL) {
+        return k->in16((const int16_t *)input, rows, row_size, (int16_t *)output);
+    }
+    return k->s16((const int8_t *)input, rows, row_size, (int16_t *)output);
 }
 
 static int32_t output_at(const struct golden_kernel *k, const void *base, int32_t i)
@@ -95,6 +98,7 @@ static int32_t check_case(const struct golden_case *c, int in_place)
 {
     const struct golden_kernel *k = &golden_kernels[c->kernel];
     const int32_t size = k->s8 != NULL ? 1 : 2;
+    const int32_t in_size = k->in16 != NULL ? 2 : 1;
     const int32_t chunk = BUFFER_BYTES / (c->row_size * size) > 0 ? BUFFER_BYTES / (c->row_size * size) : 1;
     int32_t mismatches = 0;
     int32_t first;
@@ -102,13 +106,14 @@ static int32_t check_case(const struct golden_case *c, int in_place)
     for (first = 0; first < c->rows; first += chunk) {
         const int32_t rows = c->rows - first < chunk ? c->rows - first : chunk;
         const int32_t count = rows * c->row_size;
-        const int8_t *input = c->input + first * c->row_size;
+        const void *input = k->in16 != NULL ? (const void *)(c->input16 + first * c->row_size)
+                                            : (const void *)(c->input + first * c->row_size);
         int32_t status;
         int32_t i;
 
         memset(out.s8, GUARD, sizeof out.s8);
         if (in_place) {
-            memcpy(out.s8, input, (size_t)count);
+            memcpy(out.s8, input, (size_t)(count * in_size));
             input = out.s8;
         }
         status = call_kernel(k, input, rows, c->row_size, out.s8);
@@ -148,8 +153,9 @@ static int32_t current_case;
 static void test_golden_case(void)
 {
     const struct golden_case *c = &golden_cases[current_case];
-    if (check_case(c, 0) == 0 && golden_kernels[c->kernel].s8 != NULL) {
-        check_case(c, 1); /* int8 kernels promise in-place operation */
+    if (check_case(c, 0) == 0
+        && (golden_kernels[c->kernel].s8 != NULL || golden_kernels[c->kernel].in16 != NULL)) {
+        check_case(c, 1); /* int8 and int16-input kernels promise in-place operation */
     }
 }
 
@@ -170,7 +176,7 @@ static void expect_rejected(const char *what, int32_t status, int32_t expected)
 static void test_status_codes(void)
 {
     const struct golden_kernel *k = &golden_kernels[current_kernel];
-    static const int8_t input[4] = {1, 2, 3, 4};
+    static const int16_t input[4] = {1, 2, 3, 4}; /* read as int8 or int16 logits */
 
     memset(out.s8, GUARD, sizeof out.s8);
     expect_rejected("NULL input", call_kernel(k, NULL, 1, 4, out.s8), k->status_null_pointer);
