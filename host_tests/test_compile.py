@@ -208,9 +208,11 @@ def test_cppcheck_clean(spec: Spec, platform: str, tmp_path: Path) -> None:
 
 def test_cppcheck_suppressions_are_needed_and_narrow(tmp_path: Path) -> None:
     """Each documented false positive still occurs (else the suppression is stale) and is
-    exempted on that one line, not file-wide."""
+    exempted on that one line, not file-wide. cppcheck 2.10 does not reach the restoring
+    reciprocal in the default file, which has a third reciprocal branch (Cortex-M0+'s, from
+    32-bit products); it does in the ``optimize=size`` file, which has only the other two."""
     cppcheck = require_tool("cppcheck")
-    source = render(design_for(Spec())).source
+    source = render(design_for(Spec(optimize="size"))).source
     (tmp_path / "k.c").write_text(source)
     assert len(_cppcheck_suppressions(source, "k.c")) == 1
     result = _compile(
