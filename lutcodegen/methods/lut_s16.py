@@ -167,6 +167,11 @@ class LutS16Design:
         return packed.astype(np.uint32)
 
     @property
+    def exp_table_mul32(self) -> np.ndarray:
+        """The one table of the 32-bit-product format: E_lo, then E_hi."""
+        return np.concatenate([self.lo_table_mul32, self.hi_table_mul32])
+
+    @property
     def max_sum_bits(self) -> int:
         """Bit length of the largest possible row sum, ``max_row * top``."""
         return (self.spec.max_row * self.top).bit_length()
