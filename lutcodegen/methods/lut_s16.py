@@ -56,7 +56,7 @@ rounded differs from the exact ``32768 p_i`` by less than
 
 and since rounding and the clamp at 32767 are monotone and move by at most one step, ``eps < 1``
 proves every output within 1 LSB of ``min(round(32768 p), 32767)`` for every row of every length
-up to ``max_row`` (``top ~= 2^30``: rows up to about 30,000 elements).
+up to ``max_row`` (``top ~= 2^30``: rows up to about 21,000 elements).
 
 Overflow proof: ``E_hi < 2^30`` and ``E_lo < 2^32``, so ``w <= top < 2^30`` (both tables decrease
 from their first entry) and four weights add up in 32 bits; ``S <= L top < 2^50`` for ``L <=
@@ -122,7 +122,8 @@ class LutS16Design:
     """Every constant and table the C and the reference share for one int16 ``lut`` spec."""
 
     spec: Spec
-    hi_table: np.ndarray  #: E_hi[h] = m_h 2^e_h, uint32; 256 entries (``full``) or the nonzero prefix
+    #: E_hi[h] = m_h 2^e_h, uint32; 256 entries (``full``) or the nonzero prefix
+    hi_table: np.ndarray
     lo_table: np.ndarray  #: E_lo[l] = b_l 2^10, uint32, 2^k entries
     hi_nonzero: int  #: entries of E_hi that are nonzero
     top: int  #: w at d = 0, the integer weight of the row maximum
@@ -159,7 +160,7 @@ class LutS16Design:
 
     @property
     def lo_table_mul32(self) -> np.ndarray:
-        """E_lo for cores without a 64-bit product: ``b1 << 16 | b0`` with ``b_l = b1 2^11 + b0``."""
+        """E_lo for cores without a 64-bit product: ``b1 << 16 | b0``, ``b_l = b1 2^11 + b0``."""
         b = self.lo_table.astype(np.uint64) >> np.uint64(32 - LO_BITS)
         half = np.uint64(LO_BITS // 2)
         mask = np.uint64((1 << (LO_BITS // 2)) - 1)
@@ -205,9 +206,10 @@ def _tables(scale: float) -> tuple[np.ndarray, np.ndarray]:
     """(E_hi, E_lo): 256 and 2^k entries, unsigned 32-bit values."""
     k = lo_bits_for(scale)
     h = np.arange(256, dtype=np.float64)
-    l = np.arange(1 << k, dtype=np.float64)
-    hi = [_round_significant(v, HI_BITS) for v in (HI_SCALE * np.exp(-scale * 2.0**k * h)).tolist()]
-    b = round_half_up(((1 << LO_BITS) - 1) * np.exp(-scale * l)).astype(np.uint64)
+    low = np.arange(1 << k, dtype=np.float64)
+    exact_hi = HI_SCALE * np.exp(-scale * 2.0**k * h)
+    hi = [_round_significant(v, HI_BITS) for v in exact_hi.tolist()]
+    b = round_half_up(((1 << LO_BITS) - 1) * np.exp(-scale * low)).astype(np.uint64)
     return np.array(hi, dtype=np.uint64), b << np.uint64(32 - LO_BITS)
 
 
@@ -232,7 +234,7 @@ def table_error(scale: float) -> tuple[int, float, float]:
     if (excess[exact == 0] > 0).any():
         raise AssertionError("a weight of an exp that underflows exceeds beta")
     positive = exact > 0
-    rho = float(np.maximum(excess[positive], 0.0).__truediv__(exact[positive]).max())
+    rho = float((np.maximum(excess[positive], 0.0) / exact[positive]).max())
     return top, rho + EXACT_MARGIN_REL, ABS_ERROR + EXACT_MARGIN
 
 
