@@ -67,12 +67,14 @@ word of ``w R`` is ``w1 R1 + ((w1 R0 + w0 R1 + ((w0 R0) >> 16)) >> 16)`` with 16
 exactly; ``R1 <= 2^9`` keeps the inner sum below 2^31. Differences are formed in int32
 (``m - x <= 65535``).
 
-Outputs that are provably 0 are not computed: ``U_h = w(256 h)`` bounds every weight with that
-``h`` or a larger one (both tables decrease), and ``y`` does not decrease with ``w``, so once
-``y(U_h) = 0`` every element with ``d >= 256 h`` has ``y = 0``. The C finds the first such
-``h`` by bisection (its result does not change any output, so the reference does not model
-it); elements at or past it store 0. That bound also keeps every table index in range whatever
-the buffer holds when the output pass reads it (a partially overlapping output).
+Outputs that are provably 0 are not computed (on cores without the Arm DSP extension, where
+that saves more than it costs): ``U_h = w(2^k h)`` bounds every weight with that ``h`` or a
+larger one (both tables decrease), and ``y`` does not decrease with ``w``, so once ``U_h < t``,
+``t`` the smallest weight with ``y(t) >= 1``, every element with ``d >= 2^k h`` has ``y = 0``.
+The C finds ``t`` from its estimate ``S / 2^16``, corrected with ``y`` itself until exact, and
+the first such ``h`` by bisection; the outputs do not depend on it, so the reference does not
+model it. Comparing ``d`` (unsigned) with that limit also keeps every table index in range
+whatever the buffer holds when the output pass reads it (a partially overlapping output).
 """
 
 from __future__ import annotations
