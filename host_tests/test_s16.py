@@ -232,6 +232,9 @@ def test_output_product_from_four_16_bit_products() -> None:
         ("LCG_RECIP_NEWTON=0",),
         ("LCG_MUL32=1",),
         ("LCG_USE_CLZ=0", "LCG_RECIP_NEWTON=0", "LCG_MUL32=1"),
+        ("LCG_ZERO_SEARCH_MIN=1",),
+        ("LCG_ZERO_SEARCH_MIN=1", "LCG_MUL32=1"),
+        ("LCG_ZERO_SEARCH_MIN=100000",),
     ],
 )
 @pytest.mark.parametrize(("scale", "max_row"), [(1e-4, 256), (1e-4, 4096), (1 / 16, 300)])
@@ -240,7 +243,8 @@ def test_portable_paths_equal_the_reference(
 ) -> None:
     """The binary-search shift, the shift-and-subtract reciprocal and the weights and outputs
     from 32-bit products with the other table format (the paths of cores without
-    count-leading-zeros or a 64-bit product) give the same bits."""
+    count-leading-zeros or a 64-bit product) give the same bits, and so does the search for
+    the first zero output at every row length or at none."""
     dsg = design_for(s16(input_scale=scale, max_row=max_row))
     kernel = build_kernel(dsg, defines)
     rng = np.random.default_rng(7)
