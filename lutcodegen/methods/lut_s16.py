@@ -10,7 +10,10 @@ Algorithm, per row of int16 logits ``x`` (all integer; s = beta * input_scale):
    ``A = 2^30 - 1``, rounded to 21 significant bits (``m_h < 2^21``, ``e_h <= 9``). So
    ``w_i ~= top exp(-s d_i)`` with ``top = w(0) < 2^30``, and every weight carries about 21
    significant bits. Both tables have 256 ``uint32_t`` entries. ``compact`` stores only the
-   nonzero prefix of ``E_hi`` and checks the index.
+   nonzero prefix of ``E_hi`` and checks the index. Past ``s = 1/255`` the split is ``d = 2^k h
+   + l`` with the largest ``k < 8`` for which ``s (2^k - 1) <= 1`` (so every ``b_l`` keeps 21
+   or more significant bits); then ``E_lo`` has ``2^k`` entries, ``E_hi`` only its nonzero
+   ones (about 60 at most), and ``h`` is checked. Read 256 as ``2^k`` below.
 3. ``S = sum w_i``, exactly, in 64 bits.
 4. ``j = max(0, bitlen(S) - 32)``, ``S' = S >> j`` (32 bits); ``k = normalize_shift(S')``;
    ``R = round(2^(32+P) / (S' << k))``, by Newton's method (cores with a 64-bit product) or by
