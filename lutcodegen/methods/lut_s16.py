@@ -13,7 +13,7 @@ Algorithm, per row of int16 logits ``x`` (all integer; s = beta * input_scale):
    nonzero prefix of ``E_hi`` and checks the index. Past ``s = 1/255`` the split is ``d = 2^k h
    + l`` with the largest ``k < 8`` for which ``s (2^k - 1) <= 1`` (so every ``b_l`` keeps 21
    or more significant bits); then ``E_lo`` has ``2^k`` entries, ``E_hi`` only its nonzero
-   ones (about 60 at most), and ``h`` is checked. Read 256 as ``2^k`` below.
+   ones (at most 43), and ``h`` is checked. Read 256 as ``2^k`` below.
 3. ``S = sum w_i``, exactly, in 64 bits.
 4. ``j = max(0, bitlen(S) - 32)``, ``S' = S >> j`` (32 bits); ``k = normalize_shift(S')``;
    ``R = round(2^(32+P) / (S' << k))``, by Newton's method (cores with a 64-bit product) or by
@@ -200,7 +200,7 @@ def _round_significant(value: float, bits: int) -> int:
 def lo_bits_for(scale: float) -> int:
     """k, the bits of d that index E_lo: 8, or fewer when exp(-s (2^k - 1)) would drop below
     1/e, so that every E_lo entry keeps 21 or more significant bits. Then E_hi has at most
-    about 60 nonzero entries and larger h are read as 0 (the index is checked)."""
+    43 nonzero entries and larger h are read as 0 (the index is checked)."""
     k = 8
     while k > 0 and ((1 << k) - 1) * scale > LO_RANGE:
         k -= 1
