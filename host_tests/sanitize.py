@@ -248,7 +248,7 @@ def in_place_allowed(spec: Spec) -> bool:
 def _exactness_blocks16(spec: Spec, rng: np.random.Generator) -> list[np.ndarray]:
     """int16 rows: every difference 0..65535 at length 2, strided subsets of them at the other
     short lengths, edge rows, and uniform and attention-like rows up to max_row."""
-    from lutcodegen import rowsets
+    from lutcodegen.analysis import rowsets
 
     blocks = []
     for length in range(1, min(16, spec.max_row) + 1):

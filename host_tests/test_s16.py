@@ -165,14 +165,64 @@ def test_proof_holds_and_the_design_is_sound(scale: float, max_row: int) -> None
     assert dsg.top.bit_length() + dsg.precision - lut_s16.OUT_BITS >= 33
 
 
-def test_table_error_is_the_largest_over_every_difference() -> None:
-    """alpha, recomputed independently with math.exp, element by element, on every difference."""
+@pytest.mark.parametrize("scale", [1e-7, 3e-4, 1 / 256, 1 / 16, 2.0])
+def test_weight_error_bound_is_tight_over_every_difference(scale: float) -> None:
+    """rho and beta, recomputed independently with math.exp, element by element, on every
+    difference: every weight is within rho e + beta, and no smaller rho would do."""
     import math
 
-    dsg = design_for(s16(input_scale=3e-4))
+    dsg = design_for(s16(input_scale=scale))
     w = lut_s16.weights(dsg.hi_table.astype(np.uint64), dsg.lo_table.astype(np.uint64))
-    worst = max(abs(int(w[d]) - dsg.top * math.exp(-3e-4 * d)) for d in range(65536))
-    assert worst <= dsg.table_error <= worst + 2 * lut_s16.EXACT_MARGIN
+    beta = lut_s16.ABS_ERROR
+    worst = 0.0
+    for d in range(65536):
+        exact = dsg.top * math.exp(-scale * d)
+        err = abs(int(w[d]) - exact)
+        assert err <= dsg.rel_error * exact + dsg.abs_error
+        if exact > 0:
+            worst = max(worst, (err - beta) / exact)
+    assert worst <= dsg.rel_error <= worst + 2 * lut_s16.EXACT_MARGIN_REL
+    assert dsg.rel_error < 2.0**-20  # about 21 significant bits per weight
+
+
+@pytest.mark.parametrize("scale", [1e-7, 3e-4, 1 / 256, 1 / 16, 2.0, 40.0])
+def test_tables_for_32_bit_products_give_the_same_weights(scale: float) -> None:
+    """Without a 64-bit product the weight is (m b1 + ((m b0) >> 11)) >> (11 - e), from the other
+    table format; equal to floor(E_hi E_lo / 2^32) for every difference, with no 32-bit
+    overflow. And the Cortex-M0+ loops' byte offsets stay in the one table for any int16 input."""
+    dsg = design_for(s16(input_scale=scale, table_layout="compact"))
+    k = dsg.lo_bits
+    hi, lo = dsg.hi_table_mul32.astype(np.uint64), dsg.lo_table_mul32.astype(np.uint64)
+    m = hi >> np.uint64(8)
+    shift = hi & np.uint64(0xFF)
+    b1, b0 = lo >> np.uint64(16), lo & np.uint64(0xFFFF)
+    assert int(b0.max()) < 1 << 11 and int(b1.max()) < 1 << 11 and int(m.max()) < 1 << 21
+    t = m[:, None] * b1[None, :] + ((m[:, None] * b0[None, :]) >> np.uint64(11))
+    assert int(t.max()) < 1 << 32
+    w32 = (t >> shift[:, None]).reshape(-1)
+    w = lut_s16.weights(dsg.hi_table.astype(np.uint64), dsg.lo_table.astype(np.uint64))
+    assert (w32 == w[: len(w32)]).all() and not w[len(w32) :].any()
+    assert len(dsg.exp_table_mul32) == (1 << k) + len(dsg.hi_table)
+    # d' = max + 65536 - x for any int16 max and x: 1 <= d' < 2^17, offsets within 512 words
+    d_prime = np.array([32767 + 65536 + 32768, -32768 + 65536 - 32767])
+    assert d_prime.max() < 1 << 17 and d_prime.min() >= 1
+    assert int(((d_prime >> 8) * 4).max()) <= 4 * 511
+
+
+def test_output_product_from_four_16_bit_products() -> None:
+    """The high word of w R from w1 R1 + ((w1 R0 + w0 R1 + ((w0 R0) >> 16)) >> 16), exactly,
+    with the inner sum below 2^31, for weights below 2^30 and reciprocals up to 2^25."""
+    rng = np.random.default_rng(5)
+    w = np.concatenate([rng.integers(0, 1 << 30, 200000), [0, (1 << 30) - 1]]).astype(np.uint64)
+    r = np.concatenate([rng.integers(1 << 24, (1 << 25) + 1, 200000), [1 << 25, 1 << 24]])
+    r = r.astype(np.uint64)
+    w1, w0 = w >> np.uint64(16), w & np.uint64(0xFFFF)
+    r1, r0 = r >> np.uint64(16), r & np.uint64(0xFFFF)
+    inner = w1 * r0 + w0 * r1 + ((w0 * r0) >> np.uint64(16))
+    assert int(inner.max()) < 1 << 31
+    high = w1 * r1 + (inner >> np.uint64(16))
+    exact = [(int(a) * int(b)) >> 32 for a, b in zip(w.tolist(), r.tolist())]
+    assert high.tolist() == exact
 
 
 @pytest.mark.parametrize(
@@ -180,18 +230,22 @@ def test_table_error_is_the_largest_over_every_difference() -> None:
     [
         ("LCG_USE_CLZ=0",),
         ("LCG_RECIP_NEWTON=0",),
-        ("LCG_MULHI_HALVES=1",),
-        ("LCG_USE_CLZ=0", "LCG_RECIP_NEWTON=0", "LCG_MULHI_HALVES=1"),
+        ("LCG_MUL32=1",),
+        ("LCG_USE_CLZ=0", "LCG_RECIP_NEWTON=0", "LCG_MUL32=1"),
+        ("LCG_ZERO_SEARCH_MIN=1",),
+        ("LCG_ZERO_SEARCH_MIN=1", "LCG_MUL32=1"),
+        ("LCG_ZERO_SEARCH_MIN=100000",),
     ],
 )
-@pytest.mark.parametrize("max_row", [256, 4096])
+@pytest.mark.parametrize(("scale", "max_row"), [(1e-4, 256), (1e-4, 4096), (1 / 16, 300)])
 def test_portable_paths_equal_the_reference(
-    defines: tuple[str, ...], max_row: int, build_kernel
+    defines: tuple[str, ...], scale: float, max_row: int, build_kernel
 ) -> None:
-    """The binary-search shift, the shift-and-subtract reciprocal and the high word from four
-    16 x 16-bit products (the paths of cores without count-leading-zeros or a 64-bit product)
-    give the same bits."""
-    dsg = design_for(s16(input_scale=1e-4, max_row=max_row))
+    """The binary-search shift, the shift-and-subtract reciprocal and the weights and outputs
+    from 32-bit products with the other table format (the paths of cores without
+    count-leading-zeros or a 64-bit product) give the same bits, and so does the search for
+    the first zero output at every row length or at none."""
+    dsg = design_for(s16(input_scale=scale, max_row=max_row))
     kernel = build_kernel(dsg, defines)
     rng = np.random.default_rng(7)
     for length in (1, 3, 64, max_row):
@@ -212,7 +266,8 @@ def test_portable_paths_equal_the_reference(
 def test_default_max_row_tables_fit_2_kib() -> None:
     for scale in (1e-7, 3e-4, 1 / 16, 2.0):
         assert design_for(s16(input_scale=scale)).table_bytes <= 2048
-    assert design_for(s16(input_scale=1 / 16, table_layout="compact")).table_bytes == 4 * (256 + 2)
+    # scale 1/16: E_lo covers d & 15 (s 15 <= 1), E_hi the 22 nonzero entries
+    assert design_for(s16(input_scale=1 / 16, table_layout="compact")).table_bytes == 4 * (16 + 22)
 
 
 @pytest.mark.parametrize("max_row", [256, 4096])
