@@ -11,10 +11,9 @@ import argparse
 import importlib
 import math
 import os
-import signal
+import secrets
 import stat
 import sys
-import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -137,22 +136,12 @@ class _Staged:
             os.umask(umask)
             mode = 0o666 & ~umask
         # The temporary name is short whatever the target's (a name near NAME_MAX must still
-        # fit), and SIGINT is held while it is created and recorded: an interrupt between the
-        # two would leave a temporary file that nothing knows to remove.
-        masked = hasattr(signal, "pthread_sigmask")
-        if masked:
-            old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+        # fit), and it is recorded before the file is created: an interrupt at any point then
+        # finds the name, and discard() removes the file if it exists. (Masking SIGINT around
+        # mkstemp is not enough: in a process with other threads the signal can be taken by
+        # one of them and still raise in this one before mkstemp returns the name.)
+        fd = self._create(f".{self.target.name[:32]}.", self.target.parent)
         try:
-            fd, self.tmp = tempfile.mkstemp(
-                prefix=f".{self.target.name[:32]}.", suffix=".tmp", dir=self.target.parent
-            )
-        except BaseException:
-            if masked:
-                signal.pthread_sigmask(signal.SIG_SETMASK, old)
-            raise
-        try:
-            if masked:  # a held interrupt is raised here, where discard() cleans up
-                signal.pthread_sigmask(signal.SIG_SETMASK, old)
             with os.fdopen(fd, "wb") as f:
                 os.fchmod(f.fileno(), mode)
                 f.write(data)
@@ -161,6 +150,21 @@ class _Staged:
         except BaseException:
             self.discard()
             raise
+
+    def _create(self, prefix: str, folder: Path) -> int:
+        """A new file ``folder/prefix<random>.tmp`` (``O_EXCL``, mode 0600), its name in
+        ``self.tmp`` before it exists."""
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+        for _ in range(100):
+            self.tmp = str(folder / f"{prefix}{secrets.token_hex(4)}.tmp")
+            try:
+                return os.open(self.tmp, flags, 0o600)
+            except FileExistsError:
+                self.tmp = None
+            except BaseException:
+                self.discard()
+                raise
+        raise UsageError(f"cannot create a temporary file in {folder}")
 
     def commit(self) -> None:
         if self.tmp is not None:
