@@ -4,7 +4,8 @@ From the shipped float weights it calibrates and quantizes the model (training i
 generates the C, builds firmware for a Cortex-M4, a Cortex-M0+ and an RV32IMAC board, runs the
 whole held-out split through each in QEMU, and prints float and int8 accuracy per softmax
 method, bit-exact agreement with the host reference, instructions per inference and the
-model's flash and RAM. Exit status 1 if any board disagrees with the reference in any bit.
+model's flash and RAM; with ``--profile``, where each board's instructions go, by function.
+Exit status 1 if any board disagrees with the reference in any bit.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import shutil
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -152,7 +154,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 agree = float(same.mean())
                 failed |= agree < 1.0 or bool(np.any(result.classes != intref.predict(ref)))
                 acc = float((result.classes == data.test_labels).mean())
-                traces = []
+                traces: list[Counter[int]] = []
                 if m_index == 0 and (
                     args.profile or (args.trace_images > 0 and not board.is_riscv)
                 ):
