@@ -40,7 +40,7 @@ void {p}_add_s8(const int8_t *a, const int8_t *b, int32_t count, const {p}_add_s
                 int8_t *out);
 void {p}_lookup_s8(int8_t *x, int32_t count, const int8_t *table);
 int32_t {p}_attention_s8(const {p}_attention_s8_params *prm, const int8_t *qkv,
-                         int8_t *scores, int8_t *probs, int8_t *out);
+                         int8_t *scores, int8_t *out);
 int32_t {p}_model_run(const int8_t *image, int8_t *logits, int8_t *scratch);
 """
 
@@ -162,13 +162,11 @@ class CompiledModel:
             },
         )
         scores = np.empty(t * t, dtype=np.int8)
-        probs = np.empty(t * t, dtype=np.int8)
         out = np.empty((t, c.dim), dtype=np.int8)
         status = self._fn("attention_s8")(
             prm,
             self.ffi.from_buffer("int8_t[]", qkv),
             self.ffi.from_buffer("int8_t[]", scores),
-            self.ffi.from_buffer("int8_t[]", probs),
             self.ffi.from_buffer("int8_t[]", out),
         )
         return int(status), out.astype(np.int64)

@@ -6,6 +6,7 @@ held-out images; the instruction counters are cross-checked against each other o
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -45,17 +46,47 @@ def test_firmware_logits_equal_host_reference(board_name: str, tmp_path: Path) -
 
 @pytest.mark.firmware
 @pytest.mark.slow
-def test_instruction_counters_agree_on_rv32(tmp_path: Path) -> None:
-    """minstret (under -icount) and the execution trace count the same inference.
+def test_instruction_counters_and_profile_agree_on_rv32(tmp_path: Path) -> None:
+    """minstret (under -icount) and the execution trace count the same inference, and the
+    profile's functions split exactly that count.
 
-    They differ only by the marker calls and CSR reads around the call (a handful of
-    instructions), so a broken counter, or one counting something else, is caught.
+    The counters differ only by the marker calls and CSR reads around the call (a handful of
+    instructions), so a broken counter, or one counting something else, is caught; every
+    traced instruction is attributed to exactly one function.
     """
     built, images = _build("virt_rv32", tmp_path)
     minstret = firmware.run(built, len(images)).insns[0]
-    traced = firmware.count_traced(built, 1)[0]
+    executed = firmware.trace_addresses(built, 1)[0]
+    traced = sum(executed.values())
     assert traced > 100_000
     assert 0 <= minstret - traced <= 8, (minstret, traced)
+    prof = firmware.profile(built, executed)
+    assert prof.total == traced
+    assert sum(prof.functions.values()) == traced
+    assert next(iter(prof.functions)) == "dvit_linear_s8"  # the largest part
+    assert {"dvit_model_run", "dvit_attention_s8", "dvit_layer_norm_s8"} <= set(prof.functions)
+    softmax = prof.inlined[("dvit_attention_s8", "dvit_attn_softmax_s8")]
+    assert 0 < softmax < prof.functions["dvit_attention_s8"]
+    for (function, _), count in prof.inlined.items():
+        assert count <= prof.functions[function]
+    table = firmware.format_profile(prof, "rv32")
+    assert table.endswith(f"| total | {traced:,} | 100.0 % | |")
+
+
+def test_profile_attribution() -> None:
+    """Addresses go to the symbol at or last before them; aliases share one name; inlined
+    parts are split off inside their function; an address before every symbol is refused."""
+    starts, names = [0x100, 0x200, 0x300], ["run", "__aeabi_lmul=__muldi3", "main"]
+    executed = Counter({0x100: 5, 0x104: 7, 0x1FE: 1, 0x200: 30, 0x2FF: 2, 0x300: 4})
+    prof = firmware.attribute(executed, starts, names, {0x104: "softmax", 0x1FE: "softmax"})
+    assert prof.total == 49 == sum(prof.functions.values())
+    assert prof.functions == {"__aeabi_lmul=__muldi3": 32, "run": 13, "main": 4}
+    assert list(prof.functions) == ["__aeabi_lmul=__muldi3", "run", "main"]
+    assert prof.inlined == {("run", "softmax"): 8}
+    table = firmware.format_profile(prof, "title")
+    assert "| `run` | 13 | 26.5 % | `softmax` 8 (16.3 %) |" in table
+    with pytest.raises(firmware.FirmwareError, match="before every function symbol"):
+        firmware.attribute(Counter({0x10: 1}), starts, names, {})
 
 
 def test_worst_stack_path(tmp_path: Path) -> None:

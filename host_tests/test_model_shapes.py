@@ -4,6 +4,7 @@ integer reference bit for bit on the host and on the emulated boards."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +18,7 @@ from test_compile import STRICT, _compile
 
 from lutcodegen.cli import main as cli_main
 from lutcodegen.model import example, firmware, intref, synthetic, vit
+from lutcodegen.model.codegen import SCRATCH_FORMULA, render_model
 
 #: Shapes other than the digits model's, each stressing something else: a larger image with
 #: three heads and one layer; three layers of narrow heads; 65 tokens of one-pixel patches; one
@@ -87,9 +89,13 @@ def test_other_shapes_compile_strictly(shape: str, weight_files, tmp_path: Path)
     assert result.returncode == 0, result.stderr
 
 
-#: One whole-image patch and width 2: 144 pixels, where all of the scratch for tokens x width
-#: (x, t, wide, scores, probs, ctx) used to be 32 bytes.
+#: One whole-image patch and width 2: 144 pixels, more than all of the scratch for tokens x
+#: width (x, t, wide, scores, ctx: 28 bytes) would be.
 TINY = vit.ViTConfig(12, 12, 2, 1, 1, 3, 2)
+
+#: 257 one-pixel tokens at the digits model's widths, where the T x T attention scores are the
+#: largest part of the scratch.
+LONG = vit.ViTConfig(16, 1, 32, 2, 1, 64, 3)
 
 
 @pytest.mark.parametrize("shape", [*SHAPES, "tiny"])
@@ -106,6 +112,67 @@ def test_other_shapes_under_sanitizers(shape: str, weight_files, tmp_path: Path)
     images = _images(config, 7)
     result = run_sanitized(gcc, qm, images, tmp_path)
     assert_equal(result.logits, intref.run(qm, images))
+
+
+def documented_scratch_bytes(c: vit.ViTConfig) -> int:
+    """The scratch formula of docs/model.md and of the header, written out independently:
+    residual stream, normalized rows (first the pixels), Q|K|V or MLP hidden, attention scores
+    (overwritten by the probabilities in place) and attention context."""
+    t, d, f, s = c.tokens, c.dim, c.mlp_dim, c.image_size
+    return t * d + max(t * d, s * s) + t * max(3 * d, f) + t * t + t * d
+
+
+def _weights(shape: str, weight_files: dict[str, Path], tmp_path: Path) -> tuple[Path, int]:
+    """The weights file of a named shape and a seed for its images."""
+    extra = {"tiny": TINY, "long": LONG}
+    if shape == "digits":
+        return example.WEIGHTS, 0
+    if shape in extra:
+        path = tmp_path / f"{shape}.npz"
+        synthetic.write(path, extra[shape], seed=11)
+        return path, 11
+    return weight_files[shape], 1
+
+
+@pytest.mark.parametrize("shape", ["digits", *SHAPES, "tiny", "long"])
+def test_scratch_bytes_formula_and_use(shape: str, weight_files, tmp_path: Path) -> None:
+    """The documented formula equals the generated <PREFIX>_SCRATCH_BYTES, and measured on the
+    host: model_run writes every byte of a buffer of that size and not one after it (two runs
+    over different fill patterns, so a byte written with its fill value is still seen), and
+    its logits equal the reference with the scores and probabilities in one buffer."""
+    path, seed = _weights(shape, weight_files, tmp_path)
+    qm = example.quantized("lut", path)
+    c = qm.config
+    expected = documented_scratch_bytes(c)
+    header = render_model(qm, example.PREFIX, header_name="m.h").header or ""
+    macro = re.search(r"#define DVIT_SCRATCH_BYTES (\d+)\n", header)
+    assert macro is not None and int(macro.group(1)) == expected
+    assert f" * {SCRATCH_FORMULA} = {expected}\n" in header
+    assert f"T = {c.tokens} tokens, width D = {c.dim}, MLP width F = {c.mlp_dim} " in header
+
+    model = build_model(qm, example.PREFIX, tmp_path)
+    image = synthetic.random_images(c, 1, seed)
+    guard = 64
+    written = np.zeros(expected + guard, dtype=bool)
+    for fill in (0x55, -0x56):  # 0x55 and 0xAA as int8
+        scratch = np.full(expected + guard, fill, dtype=np.int8)
+        logits = np.empty(c.classes, dtype=np.int8)
+        status = model.lib.dvit_model_run(
+            model.ffi.from_buffer("int8_t[]", image),
+            model.ffi.from_buffer("int8_t[]", logits),
+            model.ffi.from_buffer("int8_t[]", scratch),
+        )
+        written |= scratch != fill
+        reference = intref.run(qm, image)
+        assert_equal(logits.astype(np.int64)[None, :], reference)
+        assert status == intref.predict(reference)[0]
+    assert written[:expected].all(), np.flatnonzero(~written[:expected])[:10]
+    assert not written[expected:].any()
+
+
+def test_scratch_formula_is_documented() -> None:
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "model.md").read_text()
+    assert f"`{SCRATCH_FORMULA}`" in doc
 
 
 @pytest.mark.firmware

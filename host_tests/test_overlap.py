@@ -1,11 +1,12 @@
 """Partial overlap of input and output: unspecified values, but never an access outside the
 buffer or the tables, under AddressSanitizer and UndefinedBehaviorSanitizer.
 
-The API supports only ``output == input`` (int8 output). With ``output = input + k`` an output
-store changes an input element that the output pass reads later, and that element can exceed
-the row maximum the kernel computed; before the fix such a row indexed a full table about 4e9
-entries away. The driver below calls the kernel on one exactly sized heap buffer with the output
-shifted by each offset, so ASan reports any read or write outside it or outside the tables.
+The API supports only ``output == input`` (int8 output, or int16 input and output). With
+``output = input + k`` an output store changes an input element that the output pass reads
+later, and that element can exceed the row maximum the kernel computed; before the fix such a
+row indexed a full table about 4e9 entries away. The driver below calls the kernel on one
+exactly sized heap buffer with the output shifted by each offset, so ASan reports any read or
+write outside it or outside the tables.
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ int main(void)
             for (rows = 1; rows <= 3; ++rows) {
                 for (trial = 0; trial < 40; ++trial) {
                     const int32_t n = lengths[l] < MAX_ROW ? lengths[l] : MAX_ROW;
-                    const size_t in_bytes = rows * (size_t)n;
+                    const size_t in_bytes = rows * (size_t)n * sizeof(IN_T);
                     const size_t out_bytes = rows * (size_t)n * out_size;
                     const long k = offsets[o] * (long)out_size;
                     const size_t in_at = k < 0 ? (size_t)-k : 0u;
@@ -71,7 +72,7 @@ int main(void)
                                   : trial % 4 == 2 ? (unsigned char)(next_byte() | 0x80u)
                                   : next_byte();
                     }
-                    status = FUNC((const int8_t *)(void *)(buffer + in_at), (int32_t)rows, n,
+                    status = FUNC((const IN_T *)(void *)(buffer + in_at), (int32_t)rows, n,
                                   (OUT_T *)(void *)(buffer + out_at));
                     if (status != 0) {
                         fprintf(stderr, "offset %ld length %ld rows %lu: status %ld\n",
@@ -100,6 +101,9 @@ SPECS = {
     "tflite-16bit": Spec(method="tflite", bits=16),
     "rexp": Spec(method="rexp"),
     "lut2d": Spec(method="lut2d"),
+    "lut-s16": Spec(input_bits=16, bits=16, input_scale=0.0003),
+    "lut-s16-compact": Spec(input_bits=16, bits=16, input_scale=1 / 16, table_layout="compact"),
+    "tflite-s16": Spec(method="tflite", input_bits=16, bits=16, input_scale=0.0003),
 }
 
 
@@ -115,6 +119,7 @@ def test_partial_overlap_stays_in_bounds(spec: Spec, tmp_path: Path) -> None:
     prefix = spec.prefix.upper()
     defines = [
         f"-DFUNC={spec.function_name}",
+        f"-DIN_T={spec.input_ctype}",
         f"-DOUT_T={spec.output_ctype}",
         f"-DMAX_ROW={prefix}_MAX_ROW",
     ]

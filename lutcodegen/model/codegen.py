@@ -155,7 +155,14 @@ def _integers(qm: QuantModel) -> list[np.ndarray]:
 
 
 def scratch_sizes(qm: QuantModel) -> dict[str, int]:
-    """Bytes of each scratch region of ``<prefix>_model_run()`` (see the template)."""
+    """Bytes of each scratch region of ``<prefix>_model_run()``, in layout order (see the
+    template); their sum is ``<PREFIX>_SCRATCH_BYTES``, and ``SCRATCH_FORMULA`` says the same.
+
+    The attention scores and their probabilities share ``scores``: the generated softmax may
+    write its int8 output over its input, and a head's probabilities are used up by ``P V``
+    before the next head's scores overwrite them, so a second T x T region would be dead
+    weight (it was 36 % of the scratch at 257 tokens and width 32).
+    """
     c = qm.config
     return {
         "x": c.tokens * c.dim,
@@ -164,9 +171,13 @@ def scratch_sizes(qm: QuantModel) -> dict[str, int]:
         "t": max(c.tokens * c.dim, c.image_size * c.image_size),
         "wide": c.tokens * max(3 * c.dim, c.mlp_dim),
         "scores": c.tokens * c.tokens,
-        "probs": c.tokens * c.tokens,
         "ctx": c.tokens * c.dim,
     }
+
+
+#: ``scratch_sizes`` as one formula, for the generated header and the documentation: T
+#: tokens, width D, MLP width F, S x S image pixels.
+SCRATCH_FORMULA = "2*T*D + max(T*D, S*S) + T*max(3*D, F) + T*T"
 
 
 def command_line(prefix: str, method: str) -> str:
@@ -273,6 +284,7 @@ def _context(qm: QuantModel, prefix: str, header_name: str | None, command: str)
         "input_size": c.image_size * c.image_size,
         "logit_scale": f"{s['logits']:.6g}",
         "scratch_bytes": sum(sizes.values()),
+        "scratch_formula": SCRATCH_FORMULA,
         "sizes": sizes,
         "ln_recip_bits": LN_RECIP_BITS,
         "ln_unit_bits": LN_UNIT_BITS,

@@ -4,7 +4,8 @@ From the shipped float weights it calibrates and quantizes the model (training i
 generates the C, builds firmware for a Cortex-M4, a Cortex-M0+ and an RV32IMAC board, runs the
 whole held-out split through each in QEMU, and prints float and int8 accuracy per softmax
 method, bit-exact agreement with the host reference, instructions per inference and the
-model's flash and RAM. Exit status 1 if any board disagrees with the reference in any bit.
+model's flash and RAM; with ``--profile``, where each board's instructions go, by function.
+Exit status 1 if any board disagrees with the reference in any bit.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import shutil
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -59,6 +61,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="images whose instructions are counted from a QEMU trace on Arm "
         "boards (slow; 0 to skip; default 1)",
+    )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="print where the instructions of the first image go, by function, on every "
+        "board (first softmax method; from a QEMU trace)",
     )
     parser.add_argument(
         "--keep", type=Path, default=None, help="keep the generated C and firmware in this folder"
@@ -136,6 +144,7 @@ def _demo(args: argparse.Namespace) -> int:
 
     workroot = args.keep or Path(tempfile.mkdtemp(prefix="lutcodegen-demo-"))
     rows = []
+    profiles: list[str] = []
     failed = False
     try:
         for m_index, method in enumerate(args.softmax):
@@ -163,15 +172,28 @@ def _demo(args: argparse.Namespace) -> int:
                 agree = float(same.mean())
                 failed |= agree < 1.0 or bool(np.any(result.classes != intref.predict(ref)))
                 acc = float((result.classes == data.test_labels).mean())
+                traces: list[Counter[int]] = []
+                if m_index == 0 and (
+                    args.profile or (args.trace_images > 0 and not board.is_riscv)
+                ):
+                    wanted = 1 if board.is_riscv else max(args.trace_images, 1)
+                    traces = firmware.trace_addresses(built, wanted)
                 if board.is_riscv:
                     insns = result.insns
                     how = f"{int(insns.mean())} mean ({insns.min()}..{insns.max()}), minstret"
-                elif m_index == 0 and args.trace_images > 0:
-                    traced = firmware.count_traced(built, args.trace_images)
-                    insns = np.array(traced)
-                    how = f"{int(insns.mean())} (QEMU trace of {len(traced)} image(s))"
+                elif traces:
+                    insns = np.array([sum(t.values()) for t in traces])
+                    how = f"{int(insns.mean())} (QEMU trace of {len(traces)} image(s))"
                 else:
                     insns, how = np.array([0]), "not counted"
+                if args.profile and traces:
+                    profiles.append(
+                        firmware.format_profile(
+                            firmware.profile(built, traces[0]),
+                            f"{name} ({board.cpu_name}), softmax {method}, first test image: "
+                            "instructions from bench_start to bench_stop by function",
+                        )
+                    )
                 ram = built.scratch + built.stack_worst + built.model_static_ram
                 print(
                     f"  {name:9s} {board.cpu_name}: {int(same.sum())}/{n_test} images bit-exact "
@@ -205,6 +227,8 @@ def _demo(args: argparse.Namespace) -> int:
             f"| {method} | {name} | {cpu} | {_pct(acc)} | {_pct(agree)} | "
             f"{insns if insns else 'n/a'} | {flash} | {ram} |"
         )
+    for table in profiles:
+        print(f"\n{table}")
     print(
         f"\nfloat accuracy {_pct(float_acc)}; demo took {time.monotonic() - started:.0f} s"
         + (

@@ -11,16 +11,23 @@ Instruction counts are exact, by two independent means:
 - Arm: QEMU runs one instruction per translation block (``-singlestep``) and logs every block
   it executes (``-d exec,nochain``); the lines between the entries of ``bench_start`` and
   ``bench_stop`` are counted. This is slow, so only the first images are counted.
+
+The same trace, kept as a count per instruction address, gives the profile of an inference
+(``profile``): each address is attributed to the ELF function that contains it and, from the
+debug information (the firmware is built with ``-g``, which does not change the code), to the
+function inlined into it there.
 """
 
 from __future__ import annotations
 
+import bisect
 import os
 import re
 import shutil
 import signal
 import subprocess
 import tempfile
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -47,7 +54,7 @@ BOARDS: dict[str, Board] = {
 
 def tools_for(board: Board) -> list[str]:
     """Programs building and running for ``board`` needs (for skipping or failing tests)."""
-    binutils = [board.cc.replace("-gcc", tool) for tool in ("-size", "-nm")]
+    binutils = [board.cc.replace("-gcc", tool) for tool in ("-size", "-nm", "-addr2line")]
     return [board.cc, board.qemu[0], *binutils]
 
 
@@ -117,6 +124,7 @@ def build(
         *board.cflags,
         "-std=c99",
         "-O2",
+        "-g",  # for the profile's inlined functions; the code is the same without it
         "-Wall",
         "-Wextra",
         "-Werror",
@@ -234,15 +242,18 @@ def _symbol(built: Build, name: str) -> int:
     raise FirmwareError(f"symbol {name} not in {built.elf}")
 
 
-def count_traced(built: Build, inferences: int) -> list[int]:
-    """Exact instructions of the first ``inferences`` model runs, from a QEMU execution trace.
+def trace_addresses(built: Build, inferences: int) -> list[Counter[int]]:
+    """How often each instruction address executed in each of the first ``inferences`` model
+    runs, from a QEMU execution trace.
 
-    Each traced line is one executed instruction (``-singlestep``); the count runs from the
-    entry of ``bench_start`` to the entry of ``bench_stop``, so it includes the few instructions
-    of the marker call and return. The trace streams through a pipe, never to disk.
+    Each traced line is one executed instruction (``-singlestep``); an inference runs from the
+    entry of ``bench_start`` to the entry of ``bench_stop``: the first instruction of
+    ``bench_start`` is left out and that of ``bench_stop`` counted, so the count includes the
+    few instructions of the marker call and return. The trace streams through a pipe, never
+    to disk.
     """
     start, stop = _symbol(built, "bench_start"), _symbol(built, "bench_stop")
-    counts: list[int] = []
+    runs: list[Counter[int]] = []
     with tempfile.TemporaryDirectory() as tmp:
         fifo = Path(tmp) / "trace"
         os.mkfifo(fifo)
@@ -264,24 +275,145 @@ def count_traced(built: Build, inferences: int) -> list[int]:
         pattern = re.compile(rb"\[[0-9a-f]+/([0-9a-f]+)/")
         try:
             with open(fifo, "rb") as trace:
-                inside, n = False, 0
+                inside = False
+                seen: dict[bytes, int] = {}  # hex address -> executions, converted at the end
                 for line in trace:
                     m = pattern.search(line)
                     if m is None:
                         continue
-                    pc = int(m.group(1), 16)
+                    key = m.group(1)
                     if inside:
-                        n += 1
+                        seen[key] = seen.get(key, 0) + 1
+                    pc = int(key, 16)
                     if pc == start and not inside:
-                        inside, n = True, 0
+                        inside, seen = True, {}
                     elif pc == stop and inside:
-                        counts.append(n)
+                        runs.append(Counter({int(k, 16): n for k, n in seen.items()}))
                         inside = False
-                        if len(counts) == inferences:
+                        if len(runs) == inferences:
                             break
         finally:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
-    if len(counts) != inferences:
-        raise FirmwareError(f"traced {len(counts)} of {inferences} inferences")
-    return counts
+    if len(runs) != inferences:
+        raise FirmwareError(f"traced {len(runs)} of {inferences} inferences")
+    return runs
+
+
+def count_traced(built: Build, inferences: int) -> list[int]:
+    """Exact instructions of the first ``inferences`` model runs (see ``trace_addresses``)."""
+    return [sum(run.values()) for run in trace_addresses(built, inferences)]
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Executed instructions of one inference, by function.
+
+    ``functions`` partitions ``total``: every traced address belongs to exactly one ELF
+    function. ``inlined`` splits off, inside a function, the instructions of each function
+    inlined into it (by the debug information), such as the softmax inside the attention
+    kernel; what is left is the function's own code.
+    """
+
+    total: int
+    functions: dict[str, int]  #: ELF function -> instructions, largest first
+    inlined: dict[tuple[str, str], int]  #: (ELF function, inlined function) -> instructions
+
+
+def _function_symbols(built: Build) -> tuple[list[int], list[str]]:
+    """Start addresses (sorted, Thumb bit cleared) and names of the ELF's code symbols;
+    aliases of one address share a name joined by ``=`` (``__aeabi_lmul=__muldi3``)."""
+    nm = built.board.cc.replace("-gcc", "-nm")
+    out = _run([nm, "--defined-only", "-n", str(built.elf)], built.elf.parent).stdout
+    starts: list[int] = []
+    names: list[str] = []
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) == 3 and parts[1] in "tTwW":
+            address = int(parts[0], 16) & ~1
+            if starts and starts[-1] == address:
+                names[-1] = "=".join(sorted({*names[-1].split("="), parts[2]}))
+            else:
+                starts.append(address)
+                names.append(parts[2])
+    return starts, names
+
+
+def _inlined_functions(built: Build, addresses: list[int]) -> dict[int, str]:
+    """For each address inside inlined code, the function inlined straight into the ELF
+    function there, with whatever that one inlines in turn (so the whole softmax, helpers
+    and intrinsics included, is one part of the attention kernel). From ``addr2line -i``,
+    whose chain runs from the innermost function out to the ELF function; the outermost
+    entry that is not the ELF function itself is taken, and a chain of that function alone is
+    its own code."""
+    tool = built.board.cc.replace("-gcc", "-addr2line")
+    text = "".join(f"{a:#x}\n" for a in addresses)
+    proc = subprocess.run(
+        [tool, "-a", "-f", "-i", "-e", str(built.elf)],
+        input=text,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    # Per address: the address, then function and file:line lines in turn, innermost first.
+    answers: list[list[str]] = []
+    for line in proc.stdout.splitlines():
+        if line.startswith("0x"):
+            answers.append([])
+        elif answers:
+            answers[-1].append(line)
+    if len(answers) != len(addresses):
+        raise FirmwareError(f"{tool} answered {len(answers)} of {len(addresses)} addresses")
+    found: dict[int, str] = {}
+    for address, answer in zip(addresses, answers):
+        chain = answer[0::2]
+        callers = [name for name in chain if name not in (chain[-1], "??")]
+        if callers:
+            found[address] = callers[-1]
+    return found
+
+
+def attribute(
+    executed: Counter[int],
+    starts: list[int],
+    names: list[str],
+    inlined: dict[int, str],
+) -> Profile:
+    """Sums the executions of each address into the function whose symbol starts at or last
+    before it, and into (function, inlined function) where ``inlined`` names one."""
+    functions: Counter[str] = Counter()
+    parts: Counter[tuple[str, str]] = Counter()
+    for address, n in executed.items():
+        i = bisect.bisect_right(starts, address) - 1
+        if i < 0:
+            raise FirmwareError(f"address {address:#x} lies before every function symbol")
+        functions[names[i]] += n
+        if address in inlined:
+            parts[(names[i], inlined[address])] += n
+    return Profile(sum(executed.values()), dict(functions.most_common()), dict(parts.most_common()))
+
+
+def profile(built: Build, executed: Counter[int]) -> Profile:
+    """The per-function split of one traced inference (``trace_addresses``) of ``built``."""
+    starts, names = _function_symbols(built)
+    return attribute(executed, starts, names, _inlined_functions(built, sorted(executed)))
+
+
+def format_profile(prof: Profile, title: str) -> str:
+    """``prof`` as a Markdown table, functions by falling share, with the inlined functions
+    that account for each one's instructions; the last line is the total."""
+    lines = [
+        title,
+        "",
+        "| function | instructions | share | of which inlined into it |",
+        "|---|---:|---:|---|",
+    ]
+    for name, n in prof.functions.items():
+        inner = "; ".join(
+            f"`{part}` {count:,} ({100 * count / prof.total:.1f} %)"
+            for (outer, part), count in prof.inlined.items()
+            if outer == name
+        )
+        lines.append(f"| `{name}` | {n:,} | {100 * n / prof.total:.1f} % | {inner} |")
+    lines.append(f"| total | {prof.total:,} | 100.0 % | |")
+    return "\n".join(lines)
