@@ -14,8 +14,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..cli import USAGE_ERROR, UsageError, write_all_or_nothing
-from ..spec import SpecError
+from ..cli import UsageError, run_command, write_all_or_nothing
 from .codegen import ON_MISMATCH, TFLM_METHODS, PlanError, plan, render_files
 from .reader import ModelError, read_model
 
@@ -153,16 +152,15 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``lutcodegen tflm``; returns the exit status."""
+    """``lutcodegen tflm``, on the error contract every command shares (``cli.run_command``);
+    returns the exit status."""
+    return run_command("lutcodegen tflm", lambda: _main(argv))
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    """Parse and run; a model or plan the command cannot take is a usage error (exit 2)."""
     try:
         args = build_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
         return run(args)
-    except (UsageError, ModelError, PlanError, SpecError) as exc:
-        print(f"lutcodegen tflm: error: {exc}", file=sys.stderr)
-        return USAGE_ERROR
-    except OSError as exc:
-        print(f"lutcodegen tflm: error: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("lutcodegen tflm: interrupted; nothing written", file=sys.stderr)
-        return 130
+    except (ModelError, PlanError) as exc:
+        raise UsageError(str(exc)) from None
