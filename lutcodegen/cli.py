@@ -140,8 +140,8 @@ class _Staged:
         # finds the name, and discard() removes the file if it exists. (Masking SIGINT around
         # mkstemp is not enough: in a process with other threads the signal can be taken by
         # one of them and still raise in this one before mkstemp returns the name.)
-        fd = self._create(f".{self.target.name[:32]}.", self.target.parent)
         try:
+            fd = self._create(f".{self.target.name[:32]}.", self.target.parent)
             with os.fdopen(fd, "wb") as f:
                 os.fchmod(f.fileno(), mode)
                 f.write(data)
