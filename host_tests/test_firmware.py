@@ -21,6 +21,7 @@ from cbuild import REQUIRE_TOOLS, require_tool
 import lutcodegen
 from lutcodegen.firmware import bench
 from lutcodegen.firmware import build as fw
+from lutcodegen.firmware.boards import SEMIHOSTING_STDIO
 
 ROOT = Path(__file__).resolve().parent.parent
 FIRMWARE = ROOT / "firmware"
@@ -300,14 +301,7 @@ def _trace_regions(board: fw.Board, elf: Path, tmp_path: Path) -> list[int]:
             "timeout",
             "120",
             *board.qemu,
-            "-display",
-            "none",
-            "-monitor",
-            "none",
-            "-serial",
-            "null",
-            "-semihosting-config",
-            "enable=on,target=native",
+            *SEMIHOSTING_STDIO,
             "-singlestep",
             "-d",
             "exec,nochain",

@@ -33,7 +33,7 @@ from ..cli import UsageError, check_c_outputs, run_command, write_all_or_nothing
 from ..methods import design_for
 from ..registry import MAX_ROW_LIMIT, OPTION_BY_NAME
 from ..spec import INT16_INPUT_METHODS, METHODS, Spec
-from .boards import Board
+from .boards import SEMIHOSTING_STDIO, Board
 from .build import emulated_boards, find_firmware_dir, pio_environment
 
 #: Bench-only comparison with --input-bits 16: CMSIS-NN's arm_softmax_s16 (TFLite's tables).
@@ -407,14 +407,7 @@ def run_firmware(
         log = Path(tmp) / "insncount.log"
         command = [
             *board.qemu,
-            "-display",
-            "none",
-            "-monitor",
-            "none",
-            "-serial",
-            "null",
-            "-semihosting-config",
-            "enable=on,target=native",
+            *SEMIHOSTING_STDIO,
             "-plugin",
             f"{plugin},start={start:#x},stop={stop:#x}",
             "-d",
