@@ -177,16 +177,20 @@ def template_context(dsg: TfliteDesign) -> dict[str, object]:
     }
 
 
+def params_source(spec: Spec, given: bool) -> str:
+    """Where a TFLite design's SoftmaxParams came from, for its description (int8 and int16)."""
+    if given:
+        return "given as options (--input-scale and --beta are not used)"
+    return (
+        f"computed as TFLite does from beta {spec.beta!r} and input_scale "
+        f"{spec.input_scale!r} (as float32)"
+    )
+
+
 def describe(dsg: TfliteDesign) -> list[str]:
     """Human-readable facts about the design, for the banner and for stderr (< 100 columns)."""
     spec = dsg.spec
-    if dsg.params_given:
-        source = "given as options (--input-scale and --beta are not used)"
-    else:
-        source = (
-            f"computed as TFLite does from beta {spec.beta!r} and input_scale "
-            f"{spec.input_scale!r} (as float32)"
-        )
+    source = params_source(spec, dsg.params_given)
     out = "int8" if spec.bits == 8 else "int16"
     lines = [
         f"TFLite SoftmaxParams: input_multiplier {dsg.input_multiplier}, input_left_shift "

@@ -46,6 +46,7 @@ import numpy as np
 from ..registry import TFLITE_S16_MAX_ROW_LIMIT
 from ..spec import Spec, SpecError
 from . import gemmlowp
+from .tflite import params_source
 
 #: LUTPopulate's table: 512 interpolation steps and one end point.
 LUT_SIZE = 513
@@ -316,13 +317,7 @@ def reference(dsg: TfliteS16Design, x: np.ndarray) -> np.ndarray:
 def describe(dsg: TfliteS16Design) -> list[str]:
     """Human-readable facts about the design, for the banner and for stderr (< 100 columns)."""
     spec = dsg.spec
-    if dsg.params_given:
-        source = "given as options (--input-scale and --beta are not used)"
-    else:
-        source = (
-            f"computed as TFLite does from beta {spec.beta!r} and input_scale "
-            f"{spec.input_scale!r} (as float32)"
-        )
+    source = params_source(spec, dsg.params_given)
     return [
         f"TFLite SoftmaxParams: input_multiplier {dsg.input_multiplier}, input_left_shift "
         f"{dsg.input_left_shift},",
