@@ -368,7 +368,10 @@ def code_footprint(
             continue
         found[name] = symbols[name].size
         for line in bodies.get(name, []):
-            for target in re.findall(r"<([^>+]+)>", line):
+            # Only the instruction names a target: objdump's comment (after "@" on Arm, "#" on
+            # RISC-V) may name a symbol that merely shares an address with a constant.
+            code = re.split(r"[#@]", line, maxsplit=1)[0]
+            for target in re.findall(r"<([^>+]+)>", code):
                 sym = symbols.get(target)
                 if sym is not None and sym.function and target not in found:
                     todo.append(target)

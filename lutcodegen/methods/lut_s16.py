@@ -71,13 +71,16 @@ exactly; ``R1 <= 2^9`` keeps the inner sum below 2^31. Differences are formed in
 (``m - x <= 65535``).
 
 Outputs that are provably 0 are not computed (on cores without the Arm DSP extension, where
-that saves more than it costs): ``U_h = w(2^k h)`` bounds every weight with that ``h`` or a
-larger one (both tables decrease), and ``y`` does not decrease with ``w``, so once ``U_h < t``,
-``t`` the smallest weight with ``y(t) >= 1``, every element with ``d >= 2^k h`` has ``y = 0``.
-The C finds ``t`` from its estimate ``S / 2^16``, corrected with ``y`` itself until exact, and
-the first such ``h`` by bisection; the outputs do not depend on it, so the reference does not
-model it. Comparing ``d`` (unsigned) with that limit also keeps every table index in range
-whatever the buffer holds when the output pass reads it (a partially overlapping output).
+that saves more than it costs): ``E_hi[h] >= w(2^k h)`` bounds every weight with that ``h`` or
+a larger one (both tables decrease, ``E_lo[0] < 2^32``), and ``y`` does not decrease with
+``w``, so once ``E_hi[h] < t``, ``t`` the smallest weight with ``y(t) >= 1``, every element
+with ``d >= 2^k h`` has ``y = 0``. The C compares with a lower bound of ``t`` from ``S / 2^16``
+(derived in the template) and finds the first such ``h`` by bisection; a looser limit only
+computes a few more zeros, so the outputs do not depend on it and the reference does not model
+it. Comparing ``d`` (unsigned) with that limit also keeps every table index in range whatever
+the buffer holds when the output pass reads it (a partially overlapping output). On Cortex-M0+
+an output row that does not overlap its input is set to 0 first, and only the outputs below
+the limit are stored.
 """
 
 from __future__ import annotations
@@ -341,9 +344,27 @@ def describe(dsg: LutS16Design) -> list[str]:
     ]
 
 
+def _is_power_of_two(n: int) -> bool:
+    return n > 0 and n & (n - 1) == 0
+
+
+def _search_steps(n: int) -> list[int]:
+    """Steps of the C's search over n sorted entries, largest first: every power of two up to
+    n, so that they can add up to n - 1 (a power-of-two n tests its last entry first instead of
+    taking a step of n)."""
+    top = n.bit_length() - (1 if _is_power_of_two(n) else 0)
+    return [1 << b for b in reversed(range(top))]
+
+
 def template_context(dsg: LutS16Design) -> dict[str, object]:
     """Numbers the ``lut_s16.c.j2`` template prints (templates do no arithmetic)."""
     k = dsg.lo_bits
+    # The Cortex-M0+ sum loop counts groups of four below 2^16 (the proof ends far below).
+    if dsg.spec.max_row >= 1 << 18:
+        raise AssertionError("int16 lut design for rows of 2^18 or more elements")
+    # The template's bounds for the clamp test and the zero limit take top >= 2^29 (g >= 38).
+    if dsg.top >> 29 != 1:
+        raise AssertionError("int16 lut design whose top is not a 30-bit number")
     return {
         "hex_sum": lambda v: f"0x{v:08x}u",
         # shift = g - 32 = (32 - k + j) + P - 15 - 32, k the normalizing shift, j the reduction
@@ -352,6 +373,13 @@ def template_context(dsg: LutS16Design) -> dict[str, object]:
         "lo_bits": k,
         "lo_mask": (1 << k) - 1,
         "hi_len": len(dsg.hi_table),
+        # The search for the first E_hi entry below a bound: powers of two, largest first, that
+        # add up to at least hi_len - 1; for a power-of-two hi_len, after a test of the last entry
+        # the steps need no bound check.
+        "hi_search_exact": _is_power_of_two(len(dsg.hi_table)),
+        # rows with at least this sum cannot round their maximum up to 2^15 (see the template)
+        "clamp_free_sum": dsg.top + (dsg.top >> 14) + 1 + (1 << 18),
+        "hi_search_steps": _search_steps(len(dsg.hi_table)),
         "checked_limit": len(dsg.hi_table) << k,  # differences below it have an E_hi entry
         "d_range": 65536,  # one past the largest difference
         "lo_shift": 32 - LO_BITS,
