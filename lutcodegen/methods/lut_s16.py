@@ -79,8 +79,9 @@ with ``d >= 2^k h`` has ``y = 0``. The C compares with a lower bound of ``t`` fr
 computes a few more zeros, so the outputs do not depend on it and the reference does not model
 it. Comparing ``d`` (unsigned) with that limit also keeps every table index in range whatever
 the buffer holds when the output pass reads it (a partially overlapping output). On Cortex-M0+
-an output row that does not overlap its input is set to 0 first, and only the outputs below
-the limit are stored.
+an output row that does not overlap its input carries the weights of its first ``(L - 1) / 8``
+groups of four from the sum pass to the output pass (the same weights, computed once); the
+rest of it is set to 0 first, and only the outputs below the limit are stored.
 """
 
 from __future__ import annotations
