@@ -328,8 +328,14 @@ class Path:
       ``j <= h_min - P - 2``. The zero point is folded into the addend as ``+ (2^16 - zp) 2^j``,
       which changes q - zp by a multiple of 2^16 only, and the store keeps the low byte (or
       halfword).
-    - ``mve_shift``: the same j for Helium's 32-bit lanes (``VRMULH`` for j = 0, ``VMULH``
-      and a shift otherwise, unsigned ``R' < 2^32``); None where the lanes cannot hold it.
+    - ``mve_shift`` j (Helium's 32-bit lanes): the signed doubling multiply-accumulates of a
+      scalar take ``R'' = R << (31 - h + j)``, so ``2 R''`` is the ``R'`` above. j = 0 is
+      ``VQRDMLASH(t, R'', zw)`` = ``(2 t R'' + 2^31) >> 32 + zw`` = ``q + zw``; j > 0 is
+      ``VQDMLASH(t, R'', 2^(j-1) + zw 2^j)`` then a shift right by j, ``q + zw`` by the
+      high-multiply argument. ``zw = 256 - zp`` changes q - zp by 256 only, and the byte store
+      keeps the low byte. Needs ``t < 2^31`` and ``R'' < 2^31`` (signed operands; then no lane
+      saturates): ``j <= h_min - P - 2``, and ``j >= h_max - 31`` so that the left shift is not
+      negative. None where no j fits.
     """
 
     rows: int
@@ -346,11 +352,22 @@ class Path:
         j = self.mulhi_shift
         return (1 << (j - 1)) + (((1 << 16) - (1 << (bits - 1))) << j)
 
+    def mve_addend(self, bits: int) -> int:
+        """2^(j-1) + (256 - zp) 2^j for VQDMLASH (j > 0), 256 - zp for VQRDMLASH (j = 0)."""
+        assert self.mve_shift is not None
+        j = self.mve_shift
+        return (1 << (j - 1) if j else 0) + (_zero_point_wrap(bits) << j)
+
     def dsp_addend(self, bits: int) -> int:
         """2^(j-1) - zp 2^j for SMMLA (j > 0), -zp for SMMLAR (j = 0)."""
         assert self.dsp_shift is not None
         j = self.dsp_shift
         return (1 << (j - 1) if j else 0) - ((1 << (bits - 1)) << j)
+
+
+def _zero_point_wrap(bits: int) -> int:
+    """256 - zp: the zero point as it wraps in the low byte of a 32-bit Helium lane."""
+    return 256 - (1 << (bits - 1))
 
 
 def _path(dsg: LutDesign, rows: int, product_bits: int) -> Path:
@@ -364,9 +381,7 @@ def _path(dsg: LutDesign, rows: int, product_bits: int) -> Path:
 
     dsp = smallest(max(0, high - 32), low - P - 3) if signed_ok else None
     mulhi = smallest(max(1, high - 32), min(low - P - 2, 14))
-    mve = smallest(max(0, high - 32), min(low - P - 2, 14))
-    if mve == 0 and high > 32:
-        mve = None
+    mve = smallest(max(0, high - 31), min(low - P - 2, 14)) if signed_ok else None
     return Path(rows, low, high, product_bits, dsp, mulhi, mve)
 
 
@@ -411,7 +426,9 @@ def template_context(dsg: LutDesign) -> dict[str, object]:
         ],
         # 2^(j-1), the rounding of the high-multiply and Helium forms (0 where j = 0 or absent)
         "mulhi_halves": [1 << (r.mulhi_shift - 1) if r.mulhi_shift else 0 for r in routes],
-        "mve_halves": [1 << (r.mve_shift - 1) if r.mve_shift else 0 for r in routes],
+        "mve_addends": [r.mve_addend(spec.bits) if r.mve_shift is not None else 0 for r in routes],
+        # the clamp of the Helium form's q + 256 - zp: 2^B - 1 + 256 - zp
+        "mve_clamp": (1 << spec.bits) - 1 + _zero_point_wrap(spec.bits),
         "dsp_addends": [r.dsp_addend(spec.bits) if r.dsp_shift is not None else 0 for r in routes],
         # the sum bound of the 32-bit path of a two-width design, as a power of two
         "narrow_sum_log2": routes[0].shift_high - dsg.precision + spec.bits,
@@ -420,7 +437,7 @@ def template_context(dsg: LutDesign) -> dict[str, object]:
         "out_utype": "uint8_t" if spec.bits <= 8 else "uint16_t",
         "sat_max": (1 << (spec.bits - 1)) - 1,
         # the zero point as it wraps in the low byte of a 32-bit Helium lane
-        "zero_point_wrap": 256 - (1 << (spec.bits - 1)),
+        "zero_point_wrap": _zero_point_wrap(spec.bits),
         "size": dsg.optimize == "size",
         "unroll_mask": dsg.unroll - 1,
         "sum_msb": dsg.sum_bits - 1,
