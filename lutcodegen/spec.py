@@ -81,7 +81,8 @@ class Spec:
             fewer loop instructions per element for more code bytes; same outputs. Cores with
             the Arm DSP extension run four-lane SIMD32 loops instead.
         optimize: "speed" (None means speed) or "size": the smallest code that stays fast.
-            Unless ``unroll`` is given, ``size`` also sets it to 1. Same outputs.
+            ``size`` keeps plain loops, so ``unroll`` has no effect there (it reads 1 unless
+            given). Same outputs.
 
     Shared limit (None = 1 MiB):
         max_table_bytes: designs whose tables would exceed this many bytes are refused before

@@ -8,12 +8,14 @@ Algorithm, per row of int8 logits ``x`` (all integer):
    ``compact`` stores only the nonzero prefix and checks the index. ``T[0] = top`` exactly.
 3. ``S = sum t_i`` in a W-bit unsigned integer (W = 32 or 64).
 4. ``k = normalize_shift(S)``; ``R = round(2^(W+P) / (S << k))``, computed exactly without a divide
-   (Newton steps and a correction loop, or shift-and-subtract on cores without a 64-bit product).
+   (Newton steps and a correction loop, or shift-and-subtract on cores without a 64-bit product
+   and with ``optimize`` size).
    Then ``R ~= 2^(n+P) / S`` with ``n = W - k`` the bit length of S: R keeps P + 1 significant
    bits whatever the row, so small outputs of long rows stay as precise as large ones.
 5. ``y_i = min((t_i * R + 2^(h-1)) >> h, 2^B - 1)`` with ``h = n + P - B``;
    output ``y_i - 2^(B-1)``. Only the row maximum can reach 2^B, so when
-   ``(top * R + 2^(h-1)) >> h < 2^B`` the C skips the clamp for the whole row (same bits).
+   ``(top * R + 2^(h-1)) >> h < 2^B`` the C skips the clamp for the whole row (same bits;
+   ``optimize`` size clamps every output instead).
 
 Error bound (in output LSB, before the final rounding). Let ``e_i = top * exp(-s * d_i)`` be the
 exact values, so ``p_i = e_i / sum e``; the table gives ``|t_i - e_i| <= 1/2`` (entries that round
@@ -287,7 +289,7 @@ def describe(dsg: LutDesign) -> list[str]:
     spec = dsg.spec
     reciprocal = (
         "Newton's method or shift-and-subtract by target, no divide"
-        if dsg.sum_bits == 32
+        if dsg.sum_bits == 32 and dsg.optimize == "speed"
         else "shift-and-subtract, no divide"
     )
     helium = has_mve_path(dsg) or has_mve32_path(dsg)
@@ -296,8 +298,13 @@ def describe(dsg: LutDesign) -> list[str]:
         f"{dsg.table_bytes} bytes, T[d] = round({dsg.top} * exp(-{spec.scale!r} * d))",
         f"row sum: uint{dsg.sum_bits}_t; products: uint{dsg.product_bits}_t; reciprocal: "
         f"{dsg.precision + 1} bits, {reciprocal}",
-        f"loops unrolled x{dsg.unroll} (optimize {dsg.optimize}); Arm DSP cores use SIMD32 and "
-        "SMMLAR" + (", Helium cores vector loops" if helium else ""),
+        (
+            f"loops unrolled x{dsg.unroll} (optimize speed)"
+            if dsg.optimize == "speed"
+            else "plain loops (optimize size)"
+        )
+        + "; Arm DSP cores use SIMD32 and SMMLAR"
+        + (", Helium cores vector loops" if helium else ""),
     ]
     if 0 < dsg.narrow_rows < spec.max_row:
         facts.append(
@@ -441,6 +448,10 @@ def template_context(dsg: LutDesign) -> dict[str, object]:
         "size": dsg.optimize == "size",
         "unroll_mask": dsg.unroll - 1,
         "sum_msb": dsg.sum_bits - 1,
+        # optimize size: the normalizing shift loop runs until this bit is set, at most
+        # sum_bits - bits(top) times (the sum is at least top)
+        "sum_top_bit": 1 << (dsg.sum_bits - 1),
+        "normalize_loop_steps": dsg.sum_bits - dsg.top.bit_length(),
         "recip_bits": dsg.precision + 1,
         # full layout: reversed entries below this index (d >= nonzero) are stored as 0
         "zero_entries_below": 256 - dsg.nonzero,
