@@ -208,9 +208,9 @@ def test_cppcheck_clean(spec: Spec, platform: str, tmp_path: Path) -> None:
 
 def test_cppcheck_suppressions_are_needed_and_narrow(tmp_path: Path) -> None:
     """Each documented false positive still occurs (else the suppression is stale) and is
-    exempted on that one line, not file-wide. cppcheck 2.10 does not reach the restoring
-    reciprocal in the default file, which has a third reciprocal branch (Cortex-M0+'s, from
-    32-bit products); it does in the ``optimize=size`` file, which has only the other two."""
+    exempted on that one line, not file-wide. cppcheck 2.10 does not report it in the default
+    file, whose other reciprocal branch is the seeded one; it does in the ``optimize=size``
+    file, whose branches are Newton's method and the restoring one."""
     cppcheck = require_tool("cppcheck")
     source = render(design_for(Spec(optimize="size"))).source
     (tmp_path / "k.c").write_text(source)
