@@ -5,7 +5,7 @@
  * Command: lutcodegen --method lut --bits 8 --input-scale 0.0625 --beta 1.0 --max-row 256 --prefix lcg --table-layout full
  *
  * exp table (full): 256 x uint16_t = 512 bytes, T[d] = round(65535 * exp(-0.0625 * d))
- * row sum: uint32_t; products: uint32_t; reciprocal: 15 bits, Newton's method or shift-and-subtract by target, no divide
+ * row sum: uint32_t; products: uint32_t; reciprocal: 15 bits, seed table (256 bytes) and one Newton step or shift-and-subtract by target, no divide
  * loops unrolled x8 (optimize speed); Arm DSP cores use SIMD32 and SMMLAR, Helium cores vector loops
  * accuracy: every output within 1 LSB of correctly rounded softmax for rows of
  * 1..256 elements (proven error before rounding < 0.508 LSB)
@@ -155,14 +155,12 @@ static const uint16_t lcg_exp_table[256] = {
 #endif
 
 /*
- * Reciprocal by Newton's method where a 32 x 32 -> 64-bit multiply is one or two
- * instructions; on cores without one (Cortex-M0/M0+/M23, RISC-V without M) from 32-bit
- * products or by shift-and-subtract. All give the same bits. Define LCG_RECIP_NEWTON as 0
- * or 1 to choose.
+ * Reciprocal from a seed table and one Newton step in 32 x 32 -> 32-bit products where a
+ * multiply is one instruction; by shift-and-subtract on cores without one (RISC-V without M).
+ * Both give the same bits. Define LCG_RECIP_NEWTON as 0 or 1 to choose.
  */
 #ifndef LCG_RECIP_NEWTON
-#if defined(__ARM_ARCH_6M__) || defined(__ARM_ARCH_8M_BASE__) || \
-    (defined(__riscv) && !defined(__riscv_mul))
+#if defined(__riscv) && !defined(__riscv_mul)
 #define LCG_RECIP_NEWTON 0
 #else
 #define LCG_RECIP_NEWTON 1
@@ -204,84 +202,53 @@ static uint32_t lcg_normalize(uint32_t *value)
 #endif
 }
 
-/*
- * Where a 32 x 32 -> 64-bit product is a library call but a 32 x 32 -> 32-bit one is one
- * instruction (Cortex-M0/M0+/M23), the reciprocal without Newton comes from 32-bit products;
- * elsewhere (RISC-V without M) from shift-and-subtract. Define LCG_RECIP_MUL32 as 0 or 1.
- */
-#ifndef LCG_RECIP_MUL32
-#if defined(__ARM_ARCH_6M__) || defined(__ARM_ARCH_8M_BASE__)
-#define LCG_RECIP_MUL32 1
-#else
-#define LCG_RECIP_MUL32 0
-#endif
-#endif
-
 #if LCG_RECIP_NEWTON
 /*
- * round(2^(32 + P) / den) for den in [2^31, 2^32). With D = den / 2^32, x ~ 2^30 / D starts on
- * the line 48/17 - 32/17 D (relative error <= 1/17); each Newton step x <- x (2 - D x) squares
- * the error. 2 - D x is rounded down, so after the first step x never exceeds 2^30 / D and
- * the quotient q below is never too large; the loop then raises it to exactly
- * floor(2^(32 + P + 1) / den), and it is halved with rounding. The loop takes at most one
- * step for every den and every P from 2 to 24 (checked for all 2^31 den).
+ * Reciprocal seeds: S[j] = round(2^14 / Dm), Dm = 1/2 + (2j + 1) / 512 the middle of the cell of
+ * D = den / 2^32 whose 7 bits after the leading one are j. On its cell, |1 - D S[j] / 2^14| < 2^-7.
  */
-static uint32_t lcg_reciprocal(uint32_t den)
-{
-    uint32_t x = 3031741620u - (uint32_t)(((uint64_t)den * 2021161080u) >> 32);
-    uint32_t q;
-    uint64_t rem;
-    int32_t k;
+static const uint16_t lcg_recip_seed[128] = {
+    32640, 32388, 32140, 31896, 31655, 31418, 31184, 30954,  /*   0 */
+    30728, 30504, 30284, 30067, 29853, 29642, 29434, 29229,  /*   8 */
+    29026, 28827, 28630, 28436, 28244, 28056, 27869, 27685,  /*  16 */
+    27504, 27324, 27148, 26973, 26801, 26631, 26462, 26297,  /*  24 */
+    26133, 25971, 25811, 25653, 25497, 25343, 25191, 25041,  /*  32 */
+    24892, 24745, 24600, 24457, 24315, 24175, 24036, 23899,  /*  40 */
+    23764, 23630, 23498, 23367, 23237, 23109, 22982, 22857,  /*  48 */
+    22733, 22611, 22490, 22370, 22251, 22134, 22017, 21902,  /*  56 */
+    21789, 21676, 21565, 21454, 21345, 21237, 21130, 21024,  /*  64 */
+    20919, 20815, 20713, 20611, 20510, 20410, 20311, 20214,  /*  72 */
+    20117, 20021, 19925, 19831, 19738, 19645, 19554, 19463,  /*  80 */
+    19373, 19284, 19196, 19108, 19022, 18936, 18851, 18766,  /*  88 */
+    18683, 18600, 18518, 18437, 18356, 18276, 18197, 18118,  /*  96 */
+    18040, 17963, 17886, 17810, 17735, 17660, 17586, 17513,  /* 104 */
+    17440, 17368, 17296, 17225, 17155, 17085, 17015, 16947,  /* 112 */
+    16878, 16811, 16744, 16677, 16611, 16546, 16481, 16416,  /* 120 */
+};
 
-    for (k = 0; k < 2; ++k) {
-        const uint32_t dx = (uint32_t)(((uint64_t)den * x) >> 32); /* floor(2^30 D x) */
-        x = (uint32_t)(((uint64_t)x * (~dx & 0x7fffffffu)) >> 30); /* 2^31 - 1 - dx, dx < 2^31 */
-    }
-    q = x >> (29 - LCG_RECIP_BITS);
-    rem = ((uint64_t)1u << (33 + LCG_RECIP_BITS)) - (uint64_t)q * den;
-    while (rem >= den) {
-        rem -= den;
-        ++q;
-    }
-    return (q + 1u) >> 1;
-}
-#elif LCG_RECIP_MUL32
 /*
- * round(2^(32 + P) / den) for den in [2^31, 2^32) from 32 x 32 -> 32-bit products. With
- * d = den >> 16 in [2^15, 2^16), r ~ 2^32 / d starts on the line 2^16 (48/17 - 32/17 d / 2^16)
- * (relative error <= 1/17), and two Newton steps r <- r + r e / 2^32, e = 2^32 - d r, take it
- * to about 2^-15. Each e is formed modulo 2^32 plus an offset that keeps it non-negative:
- * |e| < 2^28 before the first step, < 2^24 before the second, and r < 2^17 throughout
- * (checked for all 2^15 d), so no product overflows. Then q = r / 2^(15 - P) - 1 is within a
- * few units of floor(2^(33 + P) / den), and the two loops make it exactly that: they keep
- * prod = q * den and stop at prod <= 2^(33 + P) < prod + den. q < 2^(P + 2) <= 2^16, so
- * q * den is two 32-bit products. At most two steps each way (checked for all 2^31 den at
- * P = 14). Halved with rounding, as above.
+ * round(2^(32 + P) / den) for den = sum << k in [2^31, 2^32), from 32 x 32 -> 32-bit products.
+ * sum < 2^24, so den has 8 low zero bits and dz = den >> 8 is exact. With D = den / 2^32:
+ * r0 = S[j] = 2^14 X0 with e = 1 - D X0, |e| < 2^-7; E = 2^38 e + 2^31 equals 0x80000000 - dz r0
+ * modulo 2^32 (2^38 vanishes there), and lies in (0, 2^32). One Newton step,
+ * x = 2^28 X0 (1 + e) = 2^28 (1 - e^2) / D less two floors (the last term takes off the offset
+ * 2^31 of E; E >> 15 keeps r0 (E >> 15) < 2^32): x <= 2^28 / D, short of it by less than
+ * 2^28 (e^2 / D + 2^-22) + 1. So r = (x + 2^13) >> 14 is at most R (the result) and, as
+ * that shortfall in units of r, 2^P (e^2 / D + 2^-22 + 2^-28), is below 0.504 on every cell
+ * (checked by the generator for the table), at least R - 1. R = r + 1 exactly
+ * when (2r + 1) den <= 2^(33 + P), that is when V = 2^39 - (2r + 1) dz >= 0. |V| < 2 dz < 2^31
+ * and (2r + 1) dz - 1 = -V - 1 modulo 2^32 (2^39 vanishes there), so V >= 0 exactly when
+ * (2r + 1) dz - 1 has its top bit set.
  */
 static uint32_t lcg_reciprocal(uint32_t den)
 {
-    const uint32_t d = den >> 16;
-    const uint64_t target = (uint64_t)1u << (33 + LCG_RECIP_BITS);
-    uint32_t r = 185042u - ((d * 61681u) >> 15);
-    uint32_t e;
-    uint32_t q;
-    uint64_t prod;
+    const uint32_t dz = den >> 8;
+    const uint32_t r0 = lcg_recip_seed[(den >> 24) - 128u];
+    const uint32_t e = 0x80000000u - dz * r0;
+    const uint32_t x = (r0 << 14) + ((r0 * (e >> 15)) >> 9) - (r0 << 7);
+    const uint32_t r = (x + 0x2000u) >> 14;
 
-    e = (0u - d * r) + 0x10000000u; /* 2^32 - d r + 2^28, in [0, 2^29) */
-    r = r + (((r >> 1) * (e >> 13)) >> 18) - (r >> 4);
-    e = (0u - d * r) + 0x01000000u; /* 2^32 - d r + 2^24, in [0, 2^25) */
-    r = r + (((r >> 1) * (e >> 9)) >> 22) - (r >> 8);
-    q = (r >> (15 - LCG_RECIP_BITS)) - 1u;
-    prod = ((uint64_t)(q * d) << 16) + q * (den & 0xffffu); /* q * den */
-    while (prod > target) {
-        prod -= den;
-        --q;
-    }
-    while (target - prod >= den) {
-        prod += den;
-        ++q;
-    }
-    return (q + 1u) >> 1;
+    return r + ((((r << 1) + 1u) * dz - 1u) >> 31); /* + 1 where V >= 0 */
 }
 #else
 /*
@@ -356,7 +323,8 @@ static uint16x8_t lcg_out_index8(const int8_t *x, int16_t c, mve_pred16_t p)
     return vandq_u16(lcg_index8(x, c, p), vdupq_n_u16(0xff));
 }
 
-static void lcg_softmax_row(const int8_t *x, int32_t n, int8_t *y)
+/* One row; overlap is lcg_overlaps(x, n, y), which the caller tests once for all rows. */
+static void lcg_softmax_row(const int8_t *x, int32_t n, int8_t *y, int overlap)
 {
     const mve_pred16_t all = vctp16q(8u);
     int32_t i;
@@ -394,7 +362,7 @@ static void lcg_softmax_row(const int8_t *x, int32_t n, int8_t *y)
     {
         const uint32x4_t recips = vdupq_n_u32(recip);
         const int32_t right = -(int32_t)shift;
-        if (lcg_overlaps(x, n, y)) { /* elements may exceed max: masked offsets */
+        if (overlap) { /* elements may exceed max: masked offsets */
             for (i = 0; i + 8 <= n; i += 8) {
                 const uint16x8_t t = vldrhq_gather_shifted_offset_u16(lcg_exp_table, lcg_out_index8(x + i, c, all));
                 vstrbq_u16((uint8_t *)(y + i), lcg_scale8(t, recips, half, right));
@@ -606,7 +574,8 @@ static int32_t lcg_row_max(const int8_t *x, int32_t n)
     return max;
 }
 
-static void lcg_softmax_row(const int8_t *x, int32_t n, int8_t *y)
+/* One row; overlap is lcg_overlaps(x, n, y), which the caller tests once for all rows. */
+static void lcg_softmax_row(const int8_t *x, int32_t n, int8_t *y, int overlap)
 {
     const int32_t max = lcg_row_max(x, n);
     const int32_t c = 255 - max; /* T[max - x] = R[c + x] */
@@ -615,32 +584,35 @@ static void lcg_softmax_row(const int8_t *x, int32_t n, int8_t *y)
      * beyond the end of the table); rows whose elements are all <= -2 take the indexed loops,
      * and so do rows whose output overlaps their input in part (their index is masked).
      */
-    const int32_t fast = max >= -1 && !lcg_overlaps(x, n, y) ? (int32_t)((uint32_t)n & ~7u) : 0;
+    const int32_t fast = max >= -1 && !overlap ? (int32_t)((uint32_t)n & ~7u) : 0;
     const uint16_t *const b = lcg_exp_table + (max >= -1 ? c : 0);
     int32_t i;
     uint32_t sum = 0u;
     uint32_t shift;
     uint32_t recip;
+    int unclamped;
 
     /* sum <= LCG_MAX_ROW * 65535 <= 2^32 - 1: cannot overflow. */
-    {
-        uint32_t sum1 = 0u;
-        for (i = 0; i < fast; i += 8) {
-            sum += (uint32_t)b[x[i]];
-            sum1 += (uint32_t)b[x[i + 1]];
-            sum += (uint32_t)b[x[i + 2]];
-            sum1 += (uint32_t)b[x[i + 3]];
-            sum += (uint32_t)b[x[i + 4]];
-            sum1 += (uint32_t)b[x[i + 5]];
-            sum += (uint32_t)b[x[i + 6]];
-            sum1 += (uint32_t)b[x[i + 7]];
-        }
-        for (; i < n; ++i) {
-            sum += (uint32_t)lcg_exp_table[c + x[i]];
-        }
-
-        sum += sum1;
+    for (i = 0; i < fast; i += 8) {
+        sum += (uint32_t)b[x[i]];
+        sum += (uint32_t)b[x[i + 1]];
+        sum += (uint32_t)b[x[i + 2]];
+        sum += (uint32_t)b[x[i + 3]];
+        sum += (uint32_t)b[x[i + 4]];
+        sum += (uint32_t)b[x[i + 5]];
+        sum += (uint32_t)b[x[i + 6]];
+        sum += (uint32_t)b[x[i + 7]];
     }
+    for (i = fast; i < n; ++i) {
+        sum += (uint32_t)lcg_exp_table[c + x[i]];
+    }
+
+    /*
+     * Only the row maximum's output can reach 2^8, and only for sums below 65664 (the
+     * generator computes every such row's maximum, lutcodegen.methods.lut.clamp_limit): rows with
+     * larger sums skip the clamp.
+     */
+    unclamped = sum >= 65664u;
     /* recip ~= 2^(bits(sum) + P) / sum (P + 1 bits); the output shift is bits(sum) + P - 8. */
     shift = 32u - lcg_normalize(&sum);
     recip = lcg_reciprocal(sum);
@@ -649,7 +621,7 @@ static void lcg_softmax_row(const int8_t *x, int32_t n, int8_t *y)
     {
         const int32_t rs = (int32_t)(recip << (32u - shift + 0u));
 
-        if (lcg_dsp0(65535, rs) <= 127) { /* no output reaches 2^8: no clamp */
+        if (unclamped) {
             for (i = 0; i < fast; i += 8) {
                 y[i] = (int8_t)lcg_dsp0((int32_t)b[x[i]], rs);
                 y[i + 1] = (int8_t)lcg_dsp0((int32_t)b[x[i + 1]], rs);
@@ -660,7 +632,7 @@ static void lcg_softmax_row(const int8_t *x, int32_t n, int8_t *y)
                 y[i + 6] = (int8_t)lcg_dsp0((int32_t)b[x[i + 6]], rs);
                 y[i + 7] = (int8_t)lcg_dsp0((int32_t)b[x[i + 7]], rs);
             }
-            for (; i < n; ++i) {
+            for (i = fast; i < n; ++i) {
                 y[i] = (int8_t)lcg_dsp0((int32_t)lcg_exp_table[(uint8_t)(c + x[i])], rs);
             }
 
@@ -677,7 +649,7 @@ static void lcg_softmax_row(const int8_t *x, int32_t n, int8_t *y)
         const uint32_t rp = recip << (32u - shift + 1u);
         uint8_t *const yu = (uint8_t *)y; /* the two's complement bits of y */
 
-        if (((lcg_mulhi(65535u, rp) + 1u) >> 1) <= 255u) { /* no clamp */
+        if (unclamped) {
             for (i = 0; i < fast; i += 8) {
                 yu[i] = (uint8_t)((lcg_mulhi(b[x[i]], rp) + 130817u) >> 1);
                 yu[i + 1] = (uint8_t)((lcg_mulhi(b[x[i + 1]], rp) + 130817u) >> 1);
@@ -688,7 +660,7 @@ static void lcg_softmax_row(const int8_t *x, int32_t n, int8_t *y)
                 yu[i + 6] = (uint8_t)((lcg_mulhi(b[x[i + 6]], rp) + 130817u) >> 1);
                 yu[i + 7] = (uint8_t)((lcg_mulhi(b[x[i + 7]], rp) + 130817u) >> 1);
             }
-            for (; i < n; ++i) {
+            for (i = fast; i < n; ++i) {
                 yu[i] = (uint8_t)((lcg_mulhi(lcg_exp_table[(uint8_t)(c + x[i])], rp) + 130817u) >> 1);
             }
 
@@ -703,7 +675,7 @@ static void lcg_softmax_row(const int8_t *x, int32_t n, int8_t *y)
         /* T[d] * recip + half <= 65535 * 2^15 + 2^29 < 2^32: cannot overflow. */
         const uint32_t half = (uint32_t)1u << (shift - 1u);
 
-        if (((uint32_t)65535u * recip + half) >> shift <= 255u) { /* no clamp */
+        if (unclamped) {
             for (i = 0; i < fast; i += 8) {
                 y[i] = (int8_t)((int32_t)(((uint32_t)b[x[i]] * recip + half) >> shift) - 128);
                 y[i + 1] = (int8_t)((int32_t)(((uint32_t)b[x[i + 1]] * recip + half) >> shift) - 128);
@@ -714,7 +686,7 @@ static void lcg_softmax_row(const int8_t *x, int32_t n, int8_t *y)
                 y[i + 6] = (int8_t)((int32_t)(((uint32_t)b[x[i + 6]] * recip + half) >> shift) - 128);
                 y[i + 7] = (int8_t)((int32_t)(((uint32_t)b[x[i + 7]] * recip + half) >> shift) - 128);
             }
-            for (; i < n; ++i) {
+            for (i = fast; i < n; ++i) {
                 y[i] = (int8_t)((int32_t)(((uint32_t)lcg_exp_table[(uint8_t)(c + x[i])] * recip + half) >> shift) - 128);
             }
 
@@ -733,6 +705,7 @@ int32_t lcg_softmax_s8(const int8_t *input, int32_t num_rows, int32_t row_size,
                        int8_t *output)
 {
     int32_t r;
+    int overlap;
 
     if (input == NULL || output == NULL) {
         return LCG_STATUS_NULL_POINTER;
@@ -743,8 +716,9 @@ int32_t lcg_softmax_s8(const int8_t *input, int32_t num_rows, int32_t row_size,
     if (row_size < 1 || row_size > LCG_MAX_ROW) {
         return LCG_STATUS_BAD_ROW_SIZE;
     }
+    overlap = lcg_overlaps(input, row_size, output); /* the same for every row */
     for (r = 0; r < num_rows; ++r) {
-        lcg_softmax_row(input, row_size, output);
+        lcg_softmax_row(input, row_size, output, overlap);
         input += row_size;
         output += row_size;
     }

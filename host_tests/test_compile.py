@@ -208,10 +208,9 @@ def test_cppcheck_clean(spec: Spec, platform: str, tmp_path: Path) -> None:
 
 def test_cppcheck_suppressions_are_needed_and_narrow(tmp_path: Path) -> None:
     """Each documented false positive still occurs (else the suppression is stale) and is
-    exempted on that one line, not file-wide. cppcheck 2.10 does not reach the restoring
-    reciprocal in the default file, which has a third reciprocal branch (Cortex-M0+'s, from
-    32-bit products); it does in a file with 64-bit sums, whose only reciprocal it is (the
-    ``optimize=size`` one has no such test)."""
+    exempted on that one line, not file-wide. cppcheck 2.10 does not report it in the default
+    file, whose other reciprocal branch is the seeded one; it does in a file with 64-bit sums,
+    whose only reciprocal it is (the ``optimize=size`` one has no such test)."""
     cppcheck = require_tool("cppcheck")
     source = render(design_for(Spec(bits=16, max_row=4096))).source
     (tmp_path / "k.c").write_text(source)

@@ -4,8 +4,10 @@ The generated file chooses, by compiler feature macros, between a count-leading-
 a binary search, between a Newton reciprocal and restoring shift-and-subtract, and between the
 high-multiply output form and plain 32- or 64-bit products. The host compiler takes one
 combination by default; these tests force every combination and compare with the reference,
-and check the Newton reciprocal, and the one from 32-bit products that Cortex-M0+ takes, against
-a 64-bit division for every denominator they can receive (all 2^31 at the default precision).
+and check the reciprocals against a 64-bit division for every denominator they can receive: the
+seeded one of the default design (den = sum << k has 8 low zero bits there: all 2^23), Newton's
+method of designs with wider sums or more precision, and the one from 32-bit products that
+Cortex-M0+ takes where there is no seed table (all 2^31).
 The Arm DSP and Helium paths run on the emulated boards (host_tests/test_firmware.py).
 """
 
@@ -20,7 +22,7 @@ from cbuild import require_tool
 from exactness import check_random_rows, check_short_rows
 
 from lutcodegen import Spec, design_for, render
-from lutcodegen.methods.lut import has_mul32_reciprocal, newton_steps
+from lutcodegen.methods.lut import has_mul32_reciprocal, newton_steps, recip_seed
 
 PATHS = [
     ("LCG_USE_CLZ=0", "LCG_RECIP_NEWTON=0", "LCG_USE_MULHI=0"),
@@ -65,8 +67,10 @@ def test_every_path_equals_the_reference(
     check_random_rows(kernel, dsg, np.random.default_rng(spec.bits), lengths, 50)
 
 
-#: Calls the file's static reciprocal for den = 2^31, 2^31 + step, ... and the top denominators,
-#: against floor(2^(33 + P) / den) from a 64-bit division; prints how many differ.
+#: Calls the file's static reciprocal for den = 2^31, 2^31 + step, ... and the top 256
+#: denominators that are multiples of ALIGN (2^z for the seeded reciprocal, whose den always has
+#: z low zero bits), against round(2^(32 + P) / den) from a 64-bit division; prints how many
+#: differ.
 HARNESS = r"""
 #include "softmax.c"
 #include <stdio.h>
@@ -84,7 +88,7 @@ int main(void)
         bad += (uint64_t)check(den);
         ++count;
     }
-    for (den = 0xffffff00u; den <= 0xffffffffu; ++den) {
+    for (den = 0x100000000u - 256u * ALIGN; den <= 0xffffffffu; den += ALIGN) {
         bad += (uint64_t)check(den);
         ++count;
     }
@@ -97,19 +101,36 @@ int main(void)
 @pytest.mark.parametrize(
     ("spec", "step", "form"),
     [
-        (Spec(), 1, "newton"),  # P = 14: every denominator, a few seconds
+        (Spec(), 1, "seeded"),  # P = 14, z = 8: every denominator
+        (Spec(bits=2), 1, "seeded"),  # P = 9
+        (Spec(bits=6), 1, "seeded"),  # P = 13
+        (Spec(max_row=64), 1, "seeded"),  # z = 10: 15-bit seeds
+        (Spec(max_row=16), 1, "seeded"),  # z = 12
         (Spec(bits=16), 7, "newton"),  # P = 24, three Newton steps
-        (Spec(bits=2), 997, "newton"),  # P = 10
+        (Spec(max_row=1024), 997, "newton"),  # P = 9, two steps
         (Spec(bits=12, input_scale=1 / 64), 997, "newton"),
-        (Spec(), 1, "mul32"),  # P = 14, the largest the 32-bit-product form takes
-        (Spec(bits=2), 1, "mul32"),  # P = 10
-        (Spec(bits=6), 13, "mul32"),
+        (Spec(max_row=1024), 1, "mul32"),  # P = 9: every denominator, a few seconds
+        (Spec(max_row=512), 13, "mul32"),  # P = 10
     ],
-    ids=["b8-all", "b16", "b2", "b12", "mul32-b8-all", "mul32-b2-all", "mul32-b6"],
+    ids=[
+        "b8-all",
+        "b2-all",
+        "b6-all",
+        "n64-all",
+        "n16-all",
+        "b16",
+        "n1024",
+        "b12",
+        "mul32-n1024-all",
+        "mul32-n512",
+    ],
 )
 def test_reciprocal_is_exact(spec: Spec, step: int, form: str, tmp_path: Path) -> None:
     gcc = require_tool("gcc")
     dsg = design_for(spec)
+    seed = recip_seed(dsg)
+    assert (seed is not None) == (form == "seeded"), "the spec does not take this reciprocal"
+    align = 1 << seed.zero_bits if seed is not None else 1
     if form == "mul32":
         assert has_mul32_reciprocal(dsg), "this spec has no 32-bit-product reciprocal"
         defines = ["-DLCG_RECIP_NEWTON=0", "-DLCG_RECIP_MUL32=1"]
@@ -123,7 +144,8 @@ def test_reciprocal_is_exact(spec: Spec, step: int, form: str, tmp_path: Path) -
             gcc,
             "-O2",
             "-std=c99",
-            f"-DSTEP={step}u",
+            f"-DSTEP={step * align}u",
+            f"-DALIGN={align}u",
             *defines,
             "-Wno-unused-function",
             "-o",
@@ -139,7 +161,7 @@ def test_reciprocal_is_exact(spec: Spec, step: int, form: str, tmp_path: Path) -
             [str(exe)], check=True, capture_output=True, text=True, timeout=300
         ).stdout.split()
     )
-    assert count >= (1 << 31) // step
+    assert count >= (1 << 31) // (step * align)
     assert bad == 0, f"P={dsg.precision} ({form}): {bad} of {count} reciprocals differ"
 
 

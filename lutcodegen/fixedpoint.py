@@ -25,10 +25,11 @@ def reciprocal(denominator: int, width: int, precision: int) -> int:
     """``round(2^(width + precision) / denominator)`` (ties up) for a normalized denominator.
 
     ``denominator`` must lie in [2^(width-1), 2^width), so the result lies in
-    [2^precision, 2^(precision+1)]. C computes ``floor(2^(width + precision + 1) / den)`` exactly,
-    by Newton's method plus a correction loop or by restoring shift-and-subtract, then halves it
-    with rounding: the target may have no divider (Cortex-M0+) or a slow one. Rounding instead
-    of truncating halves the reciprocal's share of the error and removes its bias.
+    [2^precision, 2^(precision+1)]. C computes it exactly without a divide: from a seed table, one
+    Newton step and a test of the last bit, or as ``floor(2^(width + precision + 1) / den)`` by
+    Newton's method plus a correction loop or by restoring shift-and-subtract, halved with
+    rounding: the target may have no divider (Cortex-M0+) or a slow one. Rounding instead of
+    truncating halves the reciprocal's share of the error and removes its bias.
     """
     if not (1 << (width - 1)) <= denominator < (1 << width):
         raise ValueError(f"denominator {denominator} is not normalized to {width} bits")

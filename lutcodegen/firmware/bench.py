@@ -460,7 +460,9 @@ def measure(
     objects = [s for n, s in symbols.items() if n.startswith(spec.prefix + "_") and not s.function]
     tables = sum(s.size for s in objects if not s.in_ram)
     static_ram = sum(s.size for s in objects if s.in_ram)
-    design_tables = design_for(spec).table_bytes
+    dsg = design_for(spec)
+    # lut's const data also holds the reciprocal's seed table; other designs have table_bytes only
+    design_tables = getattr(dsg, "const_bytes", dsg.table_bytes)
     return [
         Result(
             board=board.env,

@@ -7,15 +7,16 @@ Algorithm, per row of int8 logits ``x`` (all integer):
    ``full`` layout stores all 256 entries (zeros included) so the lookup needs no bounds check;
    ``compact`` stores only the nonzero prefix and checks the index. ``T[0] = top`` exactly.
 3. ``S = sum t_i`` in a W-bit unsigned integer (W = 32 or 64).
-4. ``k = normalize_shift(S)``; ``R = round(2^(W+P) / (S << k))``, computed exactly without a divide
-   (Newton steps and a correction loop, or shift-and-subtract on cores without a 64-bit product
-   and with ``optimize`` size).
+4. ``k = normalize_shift(S)``; ``R = round(2^(W+P) / (S << k))``, computed exactly without a divide:
+   from a seed table, one Newton step in 32-bit products and one exact correction where the
+   design allows it (``RecipSeed``), else Newton steps and a correction loop; shift-and-subtract
+   on cores without a cheap multiply and with ``optimize`` size.
    Then ``R ~= 2^(n+P) / S`` with ``n = W - k`` the bit length of S: R keeps P + 1 significant
    bits whatever the row, so small outputs of long rows stay as precise as large ones.
 5. ``y_i = min((t_i * R + 2^(h-1)) >> h, 2^B - 1)`` with ``h = n + P - B``;
-   output ``y_i - 2^(B-1)``. Only the row maximum can reach 2^B, so when
-   ``(top * R + 2^(h-1)) >> h < 2^B`` the C skips the clamp for the whole row (same bits;
-   ``optimize`` size clamps every output instead).
+   output ``y_i - 2^(B-1)``. Only the row maximum can reach 2^B, and only for small sums, so
+   the C skips the clamp for rows whose sum is at least ``clamp_limit`` (same bits; ``optimize``
+   size clamps every output instead).
 
 Error bound (in output LSB, before the final rounding). Let ``e_i = top * exp(-s * d_i)`` be the
 exact values, so ``p_i = e_i / sum e``; the table gives ``|t_i - e_i| <= 1/2`` (entries that round
@@ -39,6 +40,7 @@ width is undefined in C); ``h >= 1`` since ``P >= B``.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -68,7 +70,15 @@ class LutDesign:
 
     @property
     def table_bytes(self) -> int:
+        """Bytes of the exp table (the figure compared with the papers' table budgets)."""
         return int(self.exp_table.nbytes)
+
+    @property
+    def const_bytes(self) -> int:
+        """Bytes of every const table the C holds: the exp table and, where the seeded
+        reciprocal applies, its seed table."""
+        seed = recip_seed(self)
+        return self.table_bytes + (int(seed.table.nbytes) if seed is not None else 0)
 
     @property
     def optimize(self) -> str:
@@ -287,11 +297,16 @@ def reference(dsg: LutDesign, x: np.ndarray) -> np.ndarray:
 def describe(dsg: LutDesign) -> list[str]:
     """Human-readable facts about the design, for the banner and for stderr."""
     spec = dsg.spec
-    reciprocal = (
-        "Newton's method or shift-and-subtract by target, no divide"
-        if dsg.sum_bits == 32 and dsg.optimize == "speed"
-        else "shift-and-subtract, no divide"
-    )
+    seed = recip_seed(dsg)
+    if seed is not None:
+        reciprocal = (
+            f"seed table ({seed.table.nbytes} bytes) and one Newton step or shift-and-subtract "
+            "by target, no divide"
+        )
+    elif dsg.sum_bits == 32 and dsg.optimize == "speed":
+        reciprocal = "Newton's method or shift-and-subtract by target, no divide"
+    else:
+        reciprocal = "shift-and-subtract, no divide"
     helium = has_mve_path(dsg) or has_mve32_path(dsg)
     facts = [
         f"exp table ({spec.table_layout}): {len(dsg.exp_table)} x uint{dsg.entry_bits}_t = "
@@ -414,6 +429,7 @@ def template_context(dsg: LutDesign) -> dict[str, object]:
     spec = dsg.spec
     suffix = "u" if dsg.sum_bits == 32 else "ull"
     routes = paths(dsg)
+    limit = clamp_limit(dsg)
     return {
         "entry_ctype": f"uint{dsg.entry_bits}_t",
         "sum_ctype": f"uint{dsg.sum_bits}_t",
@@ -421,6 +437,13 @@ def template_context(dsg: LutDesign) -> dict[str, object]:
         "hex_sum": lambda v: f"0x{v:0{dsg.sum_bits // 4}x}{suffix}",
         "newton_steps": newton_steps(dsg.precision),
         "mul32_recip": has_mul32_reciprocal(dsg),
+        "seed": seed_constants(dsg),
+        # int8 output moves on by as many bytes per row as the input, so whether they overlap is
+        # the same for every row and the entry point tests it once; wider outputs test per row
+        "overlap_per_call": spec.table_layout == "full" and spec.bits <= 8,
+        "clamp_limit": limit,
+        # no sum a row can have is that large: every row takes the clamp
+        "clamp_always": limit > spec.max_row * dsg.top,
         "rev_table": reversed_table(dsg),
         "table_len": len(dsg.exp_table),
         "table_last": len(dsg.exp_table) - 1,
@@ -494,9 +517,14 @@ def has_mul32_reciprocal(dsg: LutDesign) -> bool:
     """Whether the C gets the reciprocal built from 32 x 32 -> 32-bit products (for cores with a
     multiply but no cheap 64-bit one, such as Cortex-M0+): 32-bit sums and P <= 14, so that
     its product q * den splits into two 32-bit products. Not for ``optimize=size``: it costs
-    about 250 bytes of code on Cortex-M0+ for about 50 instructions per row."""
+    about 250 bytes of code on Cortex-M0+ for about 50 instructions per row. Not where the
+    seeded reciprocal (``recip_seed``) applies: that one needs only 32-bit products too, and
+    serves every core with a multiply."""
     return (
-        dsg.sum_bits == 32 and dsg.precision <= MUL32_MAX_PRECISION and dsg.spec.optimize != "size"
+        dsg.sum_bits == 32
+        and dsg.precision <= MUL32_MAX_PRECISION
+        and dsg.spec.optimize != "size"
+        and recip_seed(dsg) is None
     )
 
 
@@ -509,3 +537,147 @@ def newton_steps(precision: int) -> int:
     if not 0 <= precision <= 28:
         raise ValueError(f"precision {precision} outside 0..28")
     return 2 if precision + 2 <= 16 else 3
+
+
+#: Index bits of the reciprocal's seed table: the top bits of the normalized sum after its
+#: leading one. Seven give a relative seed error below 2^-8, which one Newton step squares.
+SEED_INDEX_BITS = 7
+
+#: Newton scale of the seeded reciprocal: the step's result x approximates 2^28 / D.
+SEED_STEP_SCALE = 28
+
+
+@dataclass(frozen=True)
+class RecipSeed:
+    """The seeded reciprocal: a seed table, one Newton step from 32-bit products, one exact
+    correction. ``R = round(2^(32 + P) / den)`` for ``den = sum << k`` in [2^31, 2^32).
+
+    The sum is below ``2^(32 - z)``, so den has z low zero bits and ``dz = den >> z`` is exact.
+    With ``D = den / 2^32``:
+
+    1. ``r0 = S[j]``, j the 7 bits of den after its leading one: ``X0 = r0 / 2^F ~ 1/D`` on
+       that cell (``S[j] = round(2^F * 2 / (D_lo + D_hi))``).
+    2. ``E = 2^Es (1 - D X0) + 2^(Es - 7)`` is ``bias - dz * r0`` modulo 2^32 (``Es = 32 - z + F
+       >= 32``, so 2^Es vanishes), exact because ``|1 - D X0| < 2^-7``: E lies in (0, 2^(Es - 6)).
+    3. ``x = r0 2^(G - F) + floor(r0 floor(E / 2^a) / 2^b) - r0 2^(G - F - 7)``, G = 28, with
+       ``a + b = Es - G + F``: that is ``2^G X0 (1 + e)``, e = 1 - D X0, minus the two floors.
+       ``X0 (1 + e) = (1 - e^2) / D``, so x never exceeds ``2^G / D``, and falls short of it by
+       less than ``2^G (e^2 / D + 2^(1 + a - Es)) + 1``.
+    4. ``r = (x + 2^(G - P - 1)) >> (G - P)`` is then at most ``R`` and at least ``R - 1``
+       because ``2^P (e^2 / D + 2^(1 + a - Es) + 2^-G) < 1`` on every cell (``seed_margin``).
+    5. ``R = r + 1`` exactly when ``(2r + 1) den <= 2^(33 + P)``; with ``V = 2^(33 + P - z) -
+       (2r + 1) dz``, ``|V| < 2 dz < 2^31``, so V is known from its value modulo 2^32 (where
+       ``2^(33 + P - z)`` vanishes) and its sign bit is the answer.
+    """
+
+    zero_bits: int  #: z: low bits of den that are always zero
+    seed_bits: int  #: F: the seeds carry X0 * 2^F
+    table: np.ndarray  #: S[j], uint16, 2^SEED_INDEX_BITS entries
+    error_scale: int  #: Es
+    e_shift: int  #: a
+    product_shift: int  #: b
+    worst: float  #: max over cells of 2^P (e^2 / D + 2^(1 + a - Es) + 2^-G), < 1
+
+    @property
+    def bias(self) -> int:
+        """2^(Es - 7): keeps E non-negative for seeds off by up to 2^-7."""
+        return 1 << (self.error_scale - 7)
+
+
+def recip_seed(dsg: LutDesign) -> RecipSeed | None:
+    """The seeded reciprocal for this design, or None where it does not apply: 32-bit sums,
+    P <= 14, at least 6 zero bits below the largest sum, and not ``optimize`` size (its table
+    is 256 bytes)."""
+    if dsg.sum_bits != 32 or dsg.optimize == "size" or dsg.precision > 14:
+        return None
+    P = dsg.precision
+    z = 32 - (dsg.spec.max_row * dsg.top).bit_length()
+    if z < 6 or 33 + P - z < 32:
+        return None
+    F = min(15, z + 6)
+    Es = 32 - z + F
+    G = SEED_STEP_SCALE
+    # r0 <= 2^(F+1) and E < 2^(Es - 6): r0 * (E >> a) must stay below 2^32
+    a = max(0, Es + F - 37)
+    b = Es - G + F - a
+    cells = 1 << SEED_INDEX_BITS
+    seeds = []
+    worst = 0.0
+    for j in range(cells):
+        lo, hi = (cells + j) / (2 * cells), (cells + j + 1) / (2 * cells)
+        s = int(round_half_up((1 << F) * 2 / (lo + hi)))
+        x0 = s / (1 << F)
+        for d in (lo, hi):  # e^2 / D is convex in D: its largest value is at an end
+            e = 1 - d * x0
+            if not abs(e) < 2.0**-7:
+                return None
+            worst = max(worst, (1 << P) * (e * e / d + 2.0 ** (1 + a - Es) + 2.0**-G))
+        seeds.append(s)
+    if not worst < 1 - 1e-6 or max(seeds) > 0xFFFF:
+        return None
+    table = np.array(seeds, dtype=np.uint16)
+    return RecipSeed(z, F, table, Es, a, b, worst)
+
+
+def seed_constants(dsg: LutDesign) -> dict[str, object] | None:
+    """The numbers the seeded reciprocal's C prints (see ``RecipSeed``), or None."""
+    seed = recip_seed(dsg)
+    if seed is None:
+        return None
+    G, F, P = SEED_STEP_SCALE, seed.seed_bits, dsg.precision
+    return {
+        "table": seed.table,
+        "cells": len(seed.table),
+        "index_bits": SEED_INDEX_BITS,
+        "index_shift": 31 - SEED_INDEX_BITS,
+        "z": seed.zero_bits,
+        "F": F,
+        "Es": seed.error_scale,
+        "bias": seed.bias,
+        "bias_log2": seed.error_scale - 7,
+        "a": seed.e_shift,
+        "b": seed.product_shift,
+        "G": G,
+        "lead": G - F,
+        "bias_shift": G - F - 7,
+        "round_shift": G - P,
+        "round_half": 1 << (G - P - 1),
+        "sum_log2": 32 - seed.zero_bits,
+        "check_log2": 33 + P - seed.zero_bits,
+        # the generator's bound on 2^P (e^2 / D + floors) over all cells, rounded up
+        "worst": f"{math.ceil(seed.worst * 1000) / 1000:.3f}",
+    }
+
+
+def clamp_limit(dsg: LutDesign) -> int:
+    """The smallest S such that no row whose sum is S or more has an output reaching 2^B.
+
+    Only the row maximum (t = top) can reach 2^B: its q is ``(top R + 2^(h-1)) >> h`` with
+    ``R <= 2^(n+P) / S + 1/2`` and ``h = n + P - B >= bits(top) + P - B``, so q is below
+    ``2^B top / S + top / 2^(h+1) + 1/2``, which is below 2^B once
+    ``S > 2^B top / (2^B - 1/2 - top / 2^(h+1))``. Below that bound, q does not grow with S:
+    for a fixed bit length n neither does R, and from S = 2^m - 1 to 2^m (n and h one more) R
+    goes from round(2^(m+P) / (2^m - 1)) >= 2^P to exactly 2^(P+1), which halves back to at most
+    the previous q. So a binary search finds the first S whose maximum stays below 2^B.
+    """
+    B, P, W = dsg.spec.bits, dsg.precision, dsg.sum_bits
+    h_min = dsg.top.bit_length() + P - B
+    # exact rational bound, rounded up: S above it cannot reach 2^B
+    num = (1 << B) * dsg.top * (1 << (h_min + 2))
+    den = ((1 << B) << (h_min + 2)) - (1 << (h_min + 1)) - 2 * dsg.top
+    bound = min(-(-num // den), dsg.spec.max_row * dsg.top)
+
+    def reaches(s: int) -> bool:
+        k = normalize_shift(s, W)
+        h = W - k + P - B
+        q = (dsg.top * reciprocal(s << k, W, P) + (1 << (h - 1))) >> h
+        return bool(q >= 1 << B)
+
+    lo, hi = dsg.top, bound + 1  # the answer lies in [lo, hi]; no sum above bound reaches 2^B
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if reaches(mid):
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
