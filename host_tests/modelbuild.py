@@ -199,14 +199,18 @@ class CompiledModel:
         return logits.astype(np.int64), status
 
 
-def build_model(qm: QuantModel, prefix: str, root: Path) -> CompiledModel:
-    """Compile the model's generated C once into ``root`` under a hash-named module."""
+def build_model(
+    qm: QuantModel, prefix: str, root: Path, defines: tuple[str, ...] = ()
+) -> CompiledModel:
+    """Compile the model's generated C once into ``root`` under a hash-named module, with
+    ``-D`` for each of ``defines`` (e.g. ``DVIT_MUL32=1``, the Cortex-M0+ products)."""
     source = render_model(qm, prefix).source
-    key = hashlib.sha256(source.encode()).hexdigest()[:16]
+    flags = ["-O2", "-std=c99", *(f"-D{d}" for d in defines)]
+    key = hashlib.sha256("\n".join([source, *flags]).encode()).hexdigest()[:16]
     name = f"_model_{key}"
     ffi = cffi.FFI()
     ffi.cdef(CDEF.format(p=prefix))
-    ffi.set_source(name, source, extra_compile_args=["-O2", "-std=c99"])
+    ffi.set_source(name, source, extra_compile_args=flags)
     build_dir = root / key
     build_dir.mkdir(parents=True, exist_ok=True)
     library = ffi.compile(tmpdir=str(build_dir), verbose=False)

@@ -18,10 +18,19 @@ from lutcodegen.model.quantize import QAdd, QLayerNorm, QLinear, Requant
 pytest.importorskip("sklearn", reason="the digits data set comes with scikit-learn")
 
 
-@pytest.fixture(scope="module", params=METHODS)
+#: Every method with the host's 64-bit products, and the default one with the Cortex-M0+ form
+#: (64-bit products from 32-bit multiplies), which the host otherwise never runs.
+BUILDS = [*((m, ()) for m in METHODS), ("lut", ("DVIT_MUL32=1",))]
+
+
+@pytest.fixture(
+    scope="module", params=BUILDS, ids=[m + "".join("-" + d for d in ds) for m, ds in BUILDS]
+)
 def model(request, tmp_path_factory) -> CompiledModel:
-    qm = example.quantized(request.param)
-    return build_model(qm, example.PREFIX, tmp_path_factory.mktemp(f"model_{request.param}"))
+    method, defines = request.param
+    qm = example.quantized(method)
+    root = tmp_path_factory.mktemp(f"model_{method}")
+    return build_model(qm, example.PREFIX, root, defines)
 
 
 def _int8(rng: np.random.Generator, *shape: int) -> np.ndarray:
