@@ -14,22 +14,24 @@ from pathlib import Path
 import cffi
 import numpy as np
 
+from lutcodegen.firmware import cmsis_nn
 from lutcodegen.model import firmware
 from lutcodegen.model.codegen import render_model, scratch_sizes
-from lutcodegen.model.quantize import QAdd, QLayerNorm, QLinear, QuantModel
+from lutcodegen.model.quantize import QAdd, QLayerNorm, QLinear, QuantModel, Requant
 
 CDEF = """
 typedef struct {{
-    const int8_t *weight; const int32_t *bias; const int32_t *mult; const uint8_t *shift;
+    const int8_t *weight; const int32_t *bias; const int32_t *mult; const int32_t *shift;
     int32_t in_dim; int32_t out_dim; int32_t bias_rows;
 }} {p}_linear_s8_params;
 typedef struct {{
-    const int32_t *gain; const int64_t *bias; uint64_t eps; int32_t dim; uint32_t shift;
+    const int32_t *gain; const int32_t *bias; uint64_t eps; int32_t dim; uint32_t shift;
 }} {p}_layer_norm_s8_params;
 typedef struct {{ int32_t mult_a; int32_t mult_b; uint32_t shift; }} {p}_add_s8_params;
 typedef struct {{
     int32_t tokens; int32_t dim; int32_t heads; int32_t head_dim;
-    int32_t score_mult; uint32_t score_shift; int32_t context_mult; uint32_t context_shift;
+    const int32_t *score_mult; const int32_t *score_shift;
+    const int32_t *context_mult; const int32_t *context_shift;
 }} {p}_attention_s8_params;
 void {p}_patch_gather_s8(const int8_t *image, int32_t image_size, int32_t patch, int8_t *out);
 void {p}_linear_s8(const {p}_linear_s8_params *prm, const int8_t *in, int32_t rows,
@@ -40,7 +42,7 @@ void {p}_add_s8(const int8_t *a, const int8_t *b, int32_t count, const {p}_add_s
                 int8_t *out);
 void {p}_lookup_s8(int8_t *x, int32_t count, const int8_t *table);
 int32_t {p}_attention_s8(const {p}_attention_s8_params *prm, const int8_t *qkv,
-                         int8_t *scores, int8_t *out);
+                         int8_t *scores, int8_t *work, int8_t *out);
 int32_t {p}_model_run(const int8_t *image, int8_t *logits, int8_t *scratch);
 """
 
@@ -70,14 +72,14 @@ class CompiledModel:
         w = np.ascontiguousarray(q.weight, dtype=np.int8)
         b = np.ascontiguousarray(q.bias, dtype=np.int32)
         m = np.ascontiguousarray(q.rq.mult, dtype=np.int32)
-        s = np.ascontiguousarray(q.rq.shift, dtype=np.uint8)
+        s = np.ascontiguousarray(q.rq.shift, dtype=np.int32)
         return self.ffi.new(
             f"{self.prefix}_linear_s8_params *",
             {
                 "weight": self._buf("int8_t", w),
                 "bias": self._buf("int32_t", b),
                 "mult": self._buf("int32_t", m),
-                "shift": self._buf("uint8_t", s),
+                "shift": self._buf("int32_t", s),
                 "in_dim": q.in_dim,
                 "out_dim": q.out_dim,
                 "bias_rows": b.shape[0],
@@ -98,12 +100,12 @@ class CompiledModel:
     def layer_norm(self, q: QLayerNorm, x: np.ndarray) -> np.ndarray:
         x = _i8(x)
         gain = np.ascontiguousarray(q.gain, dtype=np.int32)
-        bias = np.ascontiguousarray(q.bias, dtype=np.int64)
+        bias = np.ascontiguousarray(q.bias, dtype=np.int32)
         prm = self.ffi.new(
             f"{self.prefix}_layer_norm_s8_params *",
             {
                 "gain": self._buf("int32_t", gain),
-                "bias": self._buf("int64_t", bias),
+                "bias": self._buf("int32_t", bias),
                 "eps": q.eps,
                 "dim": len(gain),
                 "shift": q.shift,
@@ -142,12 +144,14 @@ class CompiledModel:
         )
         return buf.astype(np.int64)
 
-    def attention(
-        self, qkv: np.ndarray, score: tuple[int, int], context: tuple[int, int]
-    ) -> tuple[int, np.ndarray]:
+    def attention(self, qkv: np.ndarray, score: Requant, context: Requant) -> tuple[int, np.ndarray]:
         c = self.qm.config
         qkv = _i8(qkv)
         t = qkv.shape[0]
+
+        def repeated(values: np.ndarray, n: int) -> object:
+            return self._buf("int32_t", np.repeat(values.astype(np.int32), n))
+
         prm = self.ffi.new(
             f"{self.prefix}_attention_s8_params *",
             {
@@ -155,18 +159,20 @@ class CompiledModel:
                 "dim": c.dim,
                 "heads": c.heads,
                 "head_dim": c.head_dim,
-                "score_mult": score[0],
-                "score_shift": score[1],
-                "context_mult": context[0],
-                "context_shift": context[1],
+                "score_mult": repeated(score.mult, t),
+                "score_shift": repeated(score.shift, t),
+                "context_mult": repeated(context.mult, c.head_dim),
+                "context_shift": repeated(context.shift, c.head_dim),
             },
         )
         scores = np.empty(t * t, dtype=np.int8)
+        work = np.empty(2 * t * c.head_dim, dtype=np.int8)
         out = np.empty((t, c.dim), dtype=np.int8)
         status = self._fn("attention_s8")(
             prm,
             self.ffi.from_buffer("int8_t[]", qkv),
             self.ffi.from_buffer("int8_t[]", scores),
+            self.ffi.from_buffer("int8_t[]", work),
             self.ffi.from_buffer("int8_t[]", out),
         )
         return int(status), out.astype(np.int64)
@@ -206,11 +212,16 @@ def build_model(
     ``-D`` for each of ``defines`` (e.g. ``DVIT_MUL32=1``, the Cortex-M0+ products)."""
     source = render_model(qm, prefix).source
     flags = ["-O2", "-std=c99", *(f"-D{d}" for d in defines)]
+    sources: list[str] = []
+    if f"{prefix.upper()}_CMSIS_NN=1" in defines:  # CMSIS-NN's portable C on the host
+        files, include = cmsis_nn.model_sources()
+        sources = [str(f) for f in files]
+        flags += ["-isystem", str(include)]
     key = hashlib.sha256("\n".join([source, *flags]).encode()).hexdigest()[:16]
     name = f"_model_{key}"
     ffi = cffi.FFI()
     ffi.cdef(CDEF.format(p=prefix))
-    ffi.set_source(name, source, extra_compile_args=flags)
+    ffi.set_source(name, source, sources=sources, extra_compile_args=flags)
     build_dir = root / key
     build_dir.mkdir(parents=True, exist_ok=True)
     library = ffi.compile(tmpdir=str(build_dir), verbose=False)

@@ -12,15 +12,21 @@ from exactness import assert_equal
 from modelbuild import CompiledModel, build_model
 
 from lutcodegen import METHODS
-from lutcodegen.model import digits, example, intref
+from lutcodegen.methods import gemmlowp
+from lutcodegen.model import digits, example, fixedpoint, intref
 from lutcodegen.model.quantize import QAdd, QLayerNorm, QLinear, Requant
 
 pytest.importorskip("sklearn", reason="the digits data set comes with scikit-learn")
 
 
 #: Every method with the host's 64-bit products, and the default one with the Cortex-M0+ form
-#: (64-bit products from 32-bit multiplies), which the host otherwise never runs.
-BUILDS = [*((m, ()) for m in METHODS), ("lut", ("DVIT_MUL32=1",))]
+#: (64-bit products from 32-bit multiplies), which the host otherwise never runs, and with
+#: CMSIS-NN's matrix product (its portable C on the host; its DSP code runs on the boards).
+BUILDS = [
+    *((m, ()) for m in METHODS),
+    ("lut", ("DVIT_MUL32=1",)),
+    ("lut", ("DVIT_CMSIS_NN=1",)),
+]
 
 
 @pytest.fixture(
@@ -66,7 +72,8 @@ def test_linear_kernel_random_requantization(model: CompiledModel) -> None:
         weight = rng.integers(-127, 128, size=(out_dim, in_dim)).astype(np.int8)
         bias = rng.integers(-(1 << 20), 1 << 20, size=(1, out_dim)).astype(np.int32)
         mult = rng.integers(1 << 30, 1 << 31, size=out_dim).astype(np.int32)
-        shift = rng.integers(20 if trial % 2 else 40, 63, size=out_dim).astype(np.uint8)
+        # Exponents over TFLite's whole range where acc * 2^shift fits int32 (|acc| < 2^21).
+        shift = rng.integers(-31, 10 if trial % 2 else 1, size=out_dim).astype(np.int32)
         q = QLinear(weight, bias, Requant(mult, shift))
         x = _int8(rng, 30, in_dim)
         assert_equal(model.linear(q, x), intref.linear(x, q))
@@ -86,27 +93,31 @@ def test_layer_norm_kernel(model: CompiledModel) -> None:
 
 
 def test_layer_norm_kernel_other_widths(model: CompiledModel) -> None:
+    """Constants over the whole domain the int32 kernel is proven for (|gain| < 2^15,
+    |bias| <= 2^29, shift 1..30), widths up to the largest allowed, and rows whose sum of
+    squares has a high word (4096 values of -128 and 127)."""
     rng = np.random.default_rng(4)
-    for dim in (1, 3, 16, 100, 256):
-        q = QLayerNorm(
-            eps=int(rng.integers(1, 1000)),
-            gain=rng.integers(-(1 << 29), 1 << 29, size=dim).astype(np.int32),
-            bias=rng.integers(-(1 << 40), 1 << 40, size=dim).astype(np.int64),
-            shift=int(rng.integers(30, 47)),
-        )
-        x = _int8(rng, 50, dim)
-        assert_equal(model.layer_norm(q, x), intref.layer_norm(x, q))
+    for dim in (1, 3, 16, 100, 256, 4096):
+        gain = rng.integers(-(1 << 15) + 1, 1 << 15, size=dim).astype(np.int32)
+        bias = rng.integers(-(1 << 29), (1 << 29) + 1, size=dim).astype(np.int32)
+        if dim >= 2:
+            gain[:2], bias[:2] = [(1 << 15) - 1, -(1 << 15) + 1], [1 << 29, -(1 << 29)]
+        q = QLayerNorm(eps=int(rng.integers(1, 1000)), gain=gain, bias=bias, shift=0)
+        extreme = np.where(np.arange(dim) % 2 == 0, -128, 127)[None, :]
+        for shift in (1, int(rng.integers(2, 30)), 30):
+            q = QLayerNorm(q.eps, gain, bias, shift)
+            x = np.concatenate([_int8(rng, 20, dim), extreme])
+            assert_equal(model.layer_norm(q, x), intref.layer_norm(x, q))
 
 
 def test_add_kernel(model: CompiledModel) -> None:
     rng = np.random.default_rng(5)
     adds = [a for layer in model.qm.layers for a in (layer.add1, layer.add2)]
     adds += [
-        QAdd(
-            int(rng.integers(0, 1 << 30)), int(rng.integers(0, 1 << 30)), int(rng.integers(25, 40))
-        )
-        for _ in range(10)
+        QAdd(int(rng.integers(0, (1 << 22) + 1)), int(rng.integers(0, (1 << 22) + 1)), shift)
+        for shift in [1, 30, *rng.integers(1, 31, size=8)]
     ]
+    adds += [QAdd(1 << 22, 1 << 22, 30), QAdd(1 << 22, 1 << 22, 1)]  # the extremes
     for q in adds:
         a, b = _int8(rng, 40, 32), _int8(rng, 40, 32)[::-1].copy()
         assert_equal(model.add(q, a, b), intref.add(a, b, q))
@@ -187,21 +198,52 @@ def test_null_pointers(model: CompiledModel) -> None:
     assert run(image, logits, ffi.NULL) == -1
 
 
+def _tflite_requantize(acc: int, mult: int, shift: int) -> int:
+    """TFLite's MultiplyByQuantizedMultiplier from the scalar gemmlowp functions that
+    ``--method tflite`` is built on, saturated to int8: an independent form of the same rule."""
+    x = gemmlowp.checked(acc * (1 << max(shift, 0)))
+    value = gemmlowp.rounding_divide_by_pot(gemmlowp.srdhm(x, mult), max(-shift, 0))
+    return min(127, max(-128, value))
+
+
+def test_requantize_is_tflites() -> None:
+    """The vectorized requantization equals the scalar TFLite functions, on random values over
+    TFLite's whole exponent range and on exact ties of both signs."""
+    rng = np.random.default_rng(11)
+    for _ in range(4000):
+        shift = int(rng.integers(-31, 31))
+        limit = 1 << (31 - max(shift, 0))
+        acc = int(rng.integers(-limit, limit))
+        mult = int(rng.integers(1 << 30, 1 << 31))
+        got = fixedpoint.requantize(np.array([acc]), mult, shift)[0]
+        assert got == _tflite_requantize(acc, mult, shift), (acc, mult, shift)
+    for shift in range(-31, 1):
+        h = (np.arange(-130, 130) * 2 + 1) << max(-shift - 1, 0)  # ties of the last rounding
+        for acc in np.concatenate([2 * h - 1, 2 * h, 2 * h + 1]):
+            acc = int(np.clip(acc, -(1 << 31), (1 << 31) - 1))
+            got = fixedpoint.requantize(np.array([acc]), 1 << 30, shift)[0]
+            assert got == _tflite_requantize(acc, 1 << 30, shift), (acc, shift)
+
+
 def test_requantization_ties_and_signs(model: CompiledModel) -> None:
-    """Exact ties of both signs, at every shift where both C paths (shift < 33 and >= 33)
-    apply: round half up, i.e. (2j + 1) / 2 -> j + 1, for j = -128 .. 126."""
-    j = np.arange(-128, 127)
-    for shift in range(31, 55):
-        half = 1 << (shift - 31)  # acc * 2^30 / 2^shift = acc / 2^(shift - 30)
-        bias = ((2 * j + 1) * half).astype(np.int32)[None, :]
+    """The C's requantization on exact ties of both signs at every right shift (and the
+    left shifts), against the reference: the last rounding goes away from zero."""
+    for shift in [*range(-31, 1), 1, 5]:
+        half = 1 << max(-shift - 1, 0)
+        j = np.arange(-128, 128)
+        h = (2 * j + 1) * half if shift < 0 else j
+        accs = np.clip(np.concatenate([2 * h - 1, 2 * h, 2 * h + 1]), -(1 << 24), 1 << 24)
+        bias = accs.astype(np.int32)[None, :]
         q = QLinear(
-            np.zeros((len(j), 1), dtype=np.int8),
+            np.zeros((bias.shape[1], 1), dtype=np.int8),
             bias,
             Requant(
-                np.full(len(j), 1 << 30, dtype=np.int32), np.full(len(j), shift, dtype=np.uint8)
+                np.full(bias.shape[1], 1 << 30, dtype=np.int32),
+                np.full(bias.shape[1], shift, dtype=np.int32),
             ),
         )
         x = np.zeros((1, 1))
-        expected = np.clip(j + 1, -128, 127)[None, :]
-        assert_equal(intref.linear(x, q), expected)
+        expected = intref.linear(x, q)
         assert_equal(model.linear(q, x), expected)
+        tflite = [_tflite_requantize(int(a), 1 << 30, shift) for a in accs]
+        assert_equal(expected, np.array(tflite)[None, :])

@@ -1,4 +1,6 @@
-"""CMSIS-NN's ``arm_softmax_s16``, built beside a generated kernel so the bench can count both.
+"""CMSIS-NN from its pinned source: ``arm_softmax_s16`` beside a generated kernel, so the bench
+can count both, and the matrix product the generated attention model calls when built with
+``DVIT_CMSIS_NN=1`` (``model_sources``).
 
 The bench compares ``--method tflite --input-bits 16`` with the incumbent it replaces, CMSIS-NN's
 int16 softmax, on the same boards and data. CMSIS-NN is never copied into the repository: its
@@ -22,6 +24,9 @@ from ..tflm import build as tflm_build
 #: The one source file the int16 softmax needs, relative to the tree.
 SOFTMAX_S16 = Path("Source") / "SoftmaxFunctions" / "arm_softmax_s16.c"
 
+#: The one source file the attention model's CMSIS-NN build needs: ``arm_nn_mat_mult_nt_t_s8``.
+MAT_MULT_S8 = Path("Source") / "NNSupportFunctions" / "arm_nn_mat_mult_nt_t_s8.c"
+
 
 class CmsisNnError(RuntimeError):
     """The CMSIS-NN tree is missing and cannot be unpacked; the message says how to fix it."""
@@ -36,6 +41,13 @@ def ensure_source() -> Path:
         except tflm_build.TflmBuildError as exc:
             raise CmsisNnError(str(exc)) from None
     return tree
+
+
+def model_sources() -> tuple[list[Path], Path]:
+    """The CMSIS-NN sources and include folder a model built with ``<PREFIX>_CMSIS_NN=1``
+    needs, from the unpacked pinned tree."""
+    tree = ensure_source()
+    return [tree / MAT_MULT_S8], tree / "Include"
 
 
 def wrapper_source(dsg: TfliteS16Design) -> str:

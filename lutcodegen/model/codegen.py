@@ -17,7 +17,15 @@ import numpy as np
 from .. import __version__
 from ..methods import describe
 from ..render import _environment, render_body
-from .quantize import LN_RECIP_BITS, LN_UNIT_BITS, QAdd, QLayerNorm, QLinear, QuantModel
+from .quantize import (
+    LN_RECIP_BITS,
+    LN_UNIT_BITS,
+    QAdd,
+    QLayerNorm,
+    QLinear,
+    QuantModel,
+    Requant,
+)
 
 
 @dataclass(frozen=True)
@@ -77,21 +85,36 @@ class _Tables:
                 f"{name}_mult",
                 q.rq.mult,
                 [
-                    f"{what}: requantization multipliers per output channel; output = "
-                    f"acc * mult * 2^-shift at {s_out}.",
+                    f"{what}: requantization multipliers per output channel (TFLite's "
+                    f"QuantizeMultiplier); output = acc * mult * 2^(shift - 31) at {s_out}.",
                 ],
             ),
             "shift": self.add(
                 f"{name}_shift",
                 q.rq.shift,
                 [
-                    f"{what}: requantization right shifts per output channel (1..62).",
+                    f"{what}: requantization exponents per output channel (-31..30).",
                 ],
             ),
             "in_dim": in_dim,
             "out_dim": out_dim,
             "bias_rows": rows,
         }
+
+    def rescale(self, name: str, q: Requant, columns: int, what: str) -> tuple[str, str]:
+        """One multiplier and exponent repeated per output column, as CMSIS-NN's matrix product
+        takes them; the portable kernels read the first."""
+        mult = self.add(
+            f"{name}_mult",
+            np.repeat(q.mult, columns),
+            [f"{what}: TFLite requantization multiplier, the same for each of {columns} columns."],
+        )
+        shift = self.add(
+            f"{name}_shift",
+            np.repeat(q.shift, columns),
+            [f"{what}: its exponent (factor mult * 2^(shift - 31)), per column."],
+        )
+        return mult, shift
 
     def layer_norm(self, name: str, q: QLayerNorm, what: str) -> dict[str, Any]:
         return {
@@ -141,7 +164,7 @@ def _integers(qm: QuantModel) -> list[np.ndarray]:
     for layer in qm.layers:
         norm(layer.ln1)
         lin(layer.qkv)
-        out.append(np.array([*layer.score, *layer.context]))
+        out.extend([layer.score.mult, layer.score.shift, layer.context.mult, layer.context.shift])
         lin(layer.out)
         out.append(np.array([layer.add1.mult_a, layer.add1.mult_b, layer.add1.shift]))
         norm(layer.ln2)
@@ -167,8 +190,10 @@ def scratch_sizes(qm: QuantModel) -> dict[str, int]:
     return {
         "x": c.tokens * c.dim,
         # t first receives the gathered patches (every pixel once), then T x D rows; a model
-        # with few tokens and a narrow width can have more pixels than T x D.
-        "t": max(c.tokens * c.dim, c.image_size * c.image_size),
+        # with few tokens and a narrow width can have more pixels than T x D. During attention
+        # the CMSIS-NN build copies one head's K and V there (2 T D / H bytes: more than T D
+        # only with one head).
+        "t": max(c.tokens * c.dim, c.image_size * c.image_size, 2 * c.tokens * c.head_dim),
         "wide": c.tokens * max(3 * c.dim, c.mlp_dim),
         "scores": c.tokens * c.tokens,
         "ctx": c.tokens * c.dim,
@@ -176,8 +201,8 @@ def scratch_sizes(qm: QuantModel) -> dict[str, int]:
 
 
 #: ``scratch_sizes`` as one formula, for the generated header and the documentation: T
-#: tokens, width D, MLP width F, S x S image pixels.
-SCRATCH_FORMULA = "2*T*D + max(T*D, S*S) + T*max(3*D, F) + T*T"
+#: tokens, width D, H heads, MLP width F, S x S image pixels.
+SCRATCH_FORMULA = "2*T*D + max(T*D, S*S, 2*T*D/H) + T*max(3*D, F) + T*T"
 
 
 def command_line(prefix: str, method: str) -> str:
@@ -215,10 +240,20 @@ def _context(qm: QuantModel, prefix: str, header_name: str | None, command: str)
                     s[n + "ln1"],
                     "the Q, K and V scales",
                 ),
-                "score_mult": layer.score[0],
-                "score_shift": layer.score[1],
-                "context_mult": layer.context[0],
-                "context_shift": layer.context[1],
+                **dict(
+                    zip(
+                        ("score_mult", "score_shift"),
+                        tables.rescale(f"l{i}_score", layer.score, c.tokens, f"Layer {i} q.k"),
+                    )
+                ),
+                **dict(
+                    zip(
+                        ("context_mult", "context_shift"),
+                        tables.rescale(
+                            f"l{i}_context", layer.context, c.head_dim, f"Layer {i} context"
+                        ),
+                    )
+                ),
                 "out": tables.linear(
                     f"l{i}_out",
                     layer.out,

@@ -28,11 +28,14 @@ import signal
 import subprocess
 import tempfile
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 from pathlib import Path
 
 import numpy as np
 
+from ..firmware import cmsis_nn
 from ..firmware.boards import SEMIHOSTING_STDIO, Board, boards
 from .codegen import render_model, scratch_sizes
 from .quantize import QuantModel
@@ -111,9 +114,19 @@ def _section_sizes(size_tool: str, obj: Path, cwd: Path) -> dict[str, int]:
 
 
 def build(
-    qm: QuantModel, images: np.ndarray, board: Board, workdir: Path, prefix: str = "dvit"
+    qm: QuantModel,
+    images: np.ndarray,
+    board: Board,
+    workdir: Path,
+    prefix: str = "dvit",
+    *,
+    extra_sources: Sequence[Path] = (),
+    include_dirs: Sequence[Path] = (),
+    defines: Sequence[str] = (),
 ) -> Build:
-    """Generate the model C and ``images.h`` in ``workdir`` and link the firmware for ``board``."""
+    """Generate the model C and ``images.h`` in ``workdir`` and link the firmware for ``board``,
+    with ``extra_sources`` (a library's C files, not held to ``-Werror``), ``include_dirs`` and
+    ``-D`` ``defines`` added (``cmsis_nn_options`` gives CMSIS-NN's)."""
     workdir.mkdir(parents=True, exist_ok=True)
     generated = render_model(qm, prefix, header_name="model.h")
     (workdir / "model.c").write_text(generated.source)
@@ -132,7 +145,16 @@ def build(
         "-ffunction-sections",
         "-fdata-sections",
     ]
+    common += [f"-D{d}" for d in defines]
+    for folder in include_dirs:
+        common += ["-isystem", str(folder)]
     _run([board.cc, *common, "-fcallgraph-info=su", "-c", "model.c", "-o", "model.o"], workdir)
+    libs = []
+    for i, src in enumerate(extra_sources):
+        obj_name = f"extra{i}_{src.stem}.o"
+        lax = [f for f in common if f != "-Werror"]
+        _run([board.cc, *lax, "-fcallgraph-info=su", "-c", str(src), "-o", obj_name], workdir)
+        libs.append(obj_name)
     mem = [
         f"-Wl,--defsym=__{key}={value:#x}"
         for key, value in (
@@ -152,6 +174,7 @@ def build(
             *mem,
             "main.c",
             "model.o",
+            *libs,
             "-o",
             "firmware.elf",
         ],
@@ -162,26 +185,48 @@ def build(
     flash_sections = (".text", ".rodata", ".srodata", ".data", ".sdata")
     flash = sum(v for k, v in obj.items() if k.startswith(flash_sections))
     ram = sum(v for k, v in obj.items() if k.startswith((".data", ".sdata", ".bss", ".sbss")))
-    stack = worst_stack(workdir / "model.ci", f"{prefix}_model_run")
+    graphs = [workdir / "model.ci", *(workdir / lib.replace(".o", ".ci") for lib in libs)]
+    stack = worst_stack(graphs, f"{prefix}_model_run")
     elf = _section_sizes(size_tool, workdir / "firmware.elf", workdir)
     scratch = sum(scratch_sizes(qm).values())
     return Build(board, workdir / "firmware.elf", flash, ram, stack, scratch, elf)
 
 
-def worst_stack(callgraph: Path, root: str) -> int:
+#: The boards whose model firmware calls CMSIS-NN's matrix product (``DVIT_CMSIS_NN=1``): the
+#: cores with the DSP extension. On Cortex-M0+ CMSIS-NN's plain C needs more instructions than
+#: the portable kernels (3.93 M against 3.57 M per inference, measured with ``lutcodegen demo
+#: --profile``), 434,166 of them in libgcc's 64-bit multiply, which the portable kernels avoid.
+CMSIS_NN_BOARDS = ("an386",)
+
+
+def cmsis_nn_options(board: Board) -> dict[str, Any]:
+    """``build`` keywords for the CMSIS-NN build of the model (its pinned matrix product). On
+    Cortex-M4 with CMSIS-NN's inline-assembly requantization, which its README calls faster
+    there and bit-identical (the firmware tests hold it to the reference)."""
+    sources, include = cmsis_nn.model_sources()
+    defines = ["DVIT_CMSIS_NN=1"]
+    if board.cpu == "cortex-m4":
+        defines.append("CMSIS_NN_USE_REQUANTIZE_INLINE_ASSEMBLY")
+    return {"extra_sources": sources, "include_dirs": [include], "defines": defines}
+
+
+def worst_stack(callgraph: Path | Sequence[Path], root: str) -> int:
     """Stack bytes of the deepest call path from ``root`` in gcc's ``-fcallgraph-info=su`` graph.
 
     Static analysis of the compiled code: each function's frame as gcc allocated it, summed
     along the worst path (there is no recursion; a cycle would raise). Runtime helpers that gcc
     calls (``memcpy``, libgcc's 64-bit multiply on Cortex-M0+) are leaf functions outside the
-    graph and not counted.
+    graph and not counted. Several graphs (one per object file) are read as one: a function
+    only declared in one (drawn as an ellipse) takes its frame from the file defining it.
     """
     frames: dict[str, int] = {}
     calls: dict[str, set[str]] = {}
-    text = callgraph.read_text()
-    for title, label in re.findall(r'node: \{ title: "([^"]+)" label: "([^"]*)"', text):
-        if "<built-in>" in label:
-            continue  # a runtime helper outside this file (see above)
+    graphs = [callgraph] if isinstance(callgraph, Path) else list(callgraph)
+    text = "\n".join(g.read_text() for g in graphs)
+    nodes = r'node: \{ title: "([^"]+)" label: "([^"]*)"( shape : ellipse)?'
+    for title, label, declared in re.findall(nodes, text):
+        if "<built-in>" in label or declared:
+            continue  # a runtime helper, or a function defined in another graph (see above)
         m = re.search(r"\\n(\d+) bytes \((static|dynamic)", label)
         if m is None or m.group(2) != "static":
             raise FirmwareError(f"no static stack size for {title} in {callgraph}")

@@ -3,15 +3,16 @@
 One definition each, matching ``templates/model/attention_kernels.c.j2``. All values are numpy
 int64 (or Python ints); the C uses int32 accumulators and int64 products.
 
-Two helpers look like ones elsewhere but are deliberately separate:
+The requantization of the linear layers and the attention products is TFLite's (and CMSIS-NN's
+``arm_nn_requantize``): ``requantize`` here is the vectorized form of
+``methods.gemmlowp``'s scalar ``srdhm`` and ``rounding_divide_by_pot``, which reproduce TFLite's
+``MultiplyByQuantizedMultiplier`` for ``--method tflite``; a test holds the two equal. Its
+multipliers come from TFLite's own ``QuantizeMultiplier`` (``methods.gemmlowp``), so an int8
+model converted by TFLite and this one rescale the same accumulator to the same int8 value.
 
-- ``quantize_multiplier`` here rounds the 31-bit mantissa half to even (numpy) and returns a
-  right shift clamped to ``max_shift``; ``methods.gemmlowp.quantize_multiplier`` is TFLite's,
-  which rounds ties away from zero and returns TFLite's exponent. Merging them would change
-  either TFLite's bits or the model's weights on a tie.
-- ``reciprocal_round`` (and its C, ``<prefix>_reciprocal`` in the attention kernels) divides by
-  any ``den >= 1``; the softmax ``lut`` reciprocal (``fixedpoint.reciprocal``) takes only a
-  denominator normalized to the top bit of its width, which is what makes its short loop exact.
+``reciprocal_round`` (and its C, ``<prefix>_reciprocal`` in the attention kernels) divides by
+any ``den >= 1``; the softmax ``lut`` reciprocal (``fixedpoint.reciprocal``) takes only a
+denominator normalized to the top bit of its width, which is what makes its short loop exact.
 """
 
 from __future__ import annotations
@@ -45,33 +46,29 @@ def saturate(value: np.ndarray, bits: int = 8) -> np.ndarray:
 
 
 def requantize(acc: np.ndarray, mult: np.ndarray | int, shift: np.ndarray | int) -> np.ndarray:
-    """int8 ``saturate(rshift_round(acc * mult, shift))``: one rounding, 64-bit product.
+    """TFLite's int8 requantization: ``saturate(MultiplyByQuantizedMultiplier(acc, mult, shift))``.
 
-    ``mult * 2^-shift`` is the real rescaling factor (see ``quantize_multiplier``).
+    ``mult`` in [2^30, 2^31) and the exponent ``shift`` in [-31, 30] come from TFLite's
+    ``QuantizeMultiplier`` (real factor ``mult * 2^(shift - 31)``). The value is
+    ``x = acc * 2^max(shift, 0)``, then ``SaturatingRoundingDoublingHighMul(x, mult)``, which for
+    ``mult > 0`` is ``floor((x * mult + 2^30) / 2^31)``, then ``RoundingDivideByPOT`` by
+    ``max(-shift, 0)``: ties away from zero. Two roundings, as in TFLite, gemmlowp and CMSIS-NN
+    (without its ``CMSIS_NN_USE_SINGLE_ROUNDING`` option). Raises where ``x`` would overflow
+    int32, which is undefined behaviour in their C; the quantizer proves it cannot.
     """
-    prod = np.asarray(acc, dtype=np.int64) * np.asarray(mult, dtype=np.int64)
-    return saturate(rshift_round(prod, shift))
-
-
-def quantize_multiplier(real: float, max_shift: int = 62) -> tuple[int, int]:
-    """``(mult, shift)`` with ``mult`` in [2^30, 2^31) and ``real ~= mult * 2^-shift``.
-
-    A 31-bit mantissa keeps the relative error below 2^-31; the shift is at most ``max_shift``
-    (tiny factors lose mantissa bits instead), and at least 1.
-    """
-    if not (real > 0 and np.isfinite(real)):
-        raise ValueError(f"multiplier must be positive and finite, got {real}")
-    mantissa, exponent = np.frexp(real)  # real = mantissa * 2^exponent, mantissa in [0.5, 1)
-    shift = 31 - int(exponent)
-    mult = int(np.round(float(mantissa) * (1 << 31)))
-    if mult == 1 << 31:
-        mult, shift = 1 << 30, shift - 1
-    if shift > max_shift:
-        mult = int(np.round(mult / 2.0 ** (shift - max_shift)))
-        shift = max_shift
-    if shift < 1:
-        raise ValueError(f"multiplier {real} too large for a 31-bit mantissa and shift >= 1")
-    return mult, shift
+    a = np.asarray(acc, dtype=np.int64)
+    m = np.asarray(mult, dtype=np.int64)
+    s = np.asarray(shift, dtype=np.int64)
+    if np.any(m < 1 << 30) or np.any(m >= 1 << 31) or np.any(s < -31) or np.any(s > 30):
+        raise ValueError("requantize needs 2^30 <= mult < 2^31 and -31 <= shift <= 30")
+    x = a << np.maximum(s, 0)
+    if np.any(x < -(1 << 31)) or np.any(x >= 1 << 31):
+        raise OverflowError("acc * 2^shift overflows int32")
+    high = (x * m + (1 << 30)) >> 31
+    right = np.maximum(-s, 0)
+    # RoundingDivideByPOT: the magnitude rounded half up, the sign put back (ties away from 0).
+    magnitude = (np.abs(high) + ((np.int64(1) << right) >> 1)) >> right
+    return saturate(np.where(high < 0, -magnitude, magnitude))
 
 
 def isqrt(value: np.ndarray) -> np.ndarray:

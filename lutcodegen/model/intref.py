@@ -14,7 +14,7 @@ import numpy as np
 
 from .. import methods
 from .fixedpoint import isqrt, reciprocal_round, requantize, rshift_round, saturate
-from .quantize import LN_RECIP_BITS, LN_UNIT_BITS, QAdd, QLayerNorm, QLinear, QuantModel
+from .quantize import LN_RECIP_BITS, LN_UNIT_BITS, QAdd, QLayerNorm, QLinear, QuantModel, Requant
 
 #: Softmax zero point: probability = (p + 128) / 256.
 SOFTMAX_ZERO = 128
@@ -58,7 +58,7 @@ Softmax = Callable[[np.ndarray], np.ndarray]
 
 
 def attention(
-    qkv: np.ndarray, heads: int, score: tuple[int, int], context: tuple[int, int], softmax: Softmax
+    qkv: np.ndarray, heads: int, score: Requant, context: Requant, softmax: Softmax
 ) -> np.ndarray:
     """Multi-head self-attention core on int8 (..., T, 3D) Q|K|V rows -> int8 (..., T, D).
 
@@ -74,9 +74,9 @@ def attention(
         q = qkv[..., cols]
         k = qkv[..., dim : 2 * dim][..., cols]
         v = qkv[..., 2 * dim :][..., cols]
-        s = requantize(q @ np.swapaxes(k, -1, -2), score[0], score[1])
+        s = requantize(q @ np.swapaxes(k, -1, -2), score.mult[0], score.shift[0])
         p = softmax(s) + SOFTMAX_ZERO
-        out[..., cols] = requantize(p @ v, context[0], context[1])
+        out[..., cols] = requantize(p @ v, context.mult[0], context.shift[0])
     return out
 
 

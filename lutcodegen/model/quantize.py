@@ -8,8 +8,12 @@ Scheme (all symmetric, zero point 0, except the softmax output which is the kern
 - activations: int8 per tensor, scale ``max|a| / 127`` over the calibration images (training
   split only), measured at every point where the integer model stores an int8 tensor (the
   peaks are measured once and stored in the weights file, see ``activation_peaks``);
-- every rescaling is an int32 multiplier and a right shift (``fixedpoint.requantize``), folded
-  per output channel, so the C needs no float and no divide;
+- the linear layers and the attention products rescale as TFLite does (its int8 convention):
+  an int32 multiplier from TFLite's ``QuantizeMultiplier`` and an exponent, applied by doubling
+  high multiply and a rounding shift (``fixedpoint.requantize``), per output channel, so that
+  CMSIS-NN's kernels compute the same bits; the residual adds and LayerNorm, which TFLite has no
+  int8 kernel for, keep one 64-bit product and one rounding shift. The C needs no float and no
+  divide;
 - the position embedding is folded into the patch embedding's bias, the class token into a
   constant int8 row; ``1/sqrt(head_dim)`` into the score rescaling; GELU into a 256-entry table.
 
@@ -26,9 +30,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..methods import Design, design_for
+from ..methods.gemmlowp import quantize_multiplier
 from ..spec import Spec
 from . import vit
-from .fixedpoint import quantize_multiplier
 
 #: int8 symmetric range used for every activation and weight.
 QMAX = 127
@@ -47,18 +51,36 @@ class QuantizationError(vit.WeightsError):
 
 @dataclass(frozen=True)
 class Requant:
-    """Per-channel rescaling ``acc -> saturate(rshift_round(acc * mult, shift))``."""
+    """Per-channel rescaling ``acc -> saturate(MultiplyByQuantizedMultiplier(acc, mult, shift))``,
+    TFLite's (see ``fixedpoint.requantize``)."""
 
-    mult: np.ndarray  #: int32, each in [2^30, 2^31) (or smaller when the shift hits 62)
-    shift: np.ndarray  #: uint8, 1..62
+    mult: np.ndarray  #: int32, each in [2^30, 2^31)
+    shift: np.ndarray  #: int32 exponent, -31..30: the real factor is mult * 2^(shift - 31)
 
     @classmethod
-    def from_reals(cls, reals: np.ndarray) -> Requant:
-        pairs = [quantize_multiplier(float(r)) for r in np.asarray(reals, dtype=np.float64)]
-        return cls(
+    def from_reals(cls, reals: np.ndarray, acc_bound: np.ndarray | int) -> Requant:
+        """TFLite's ``QuantizeMultiplier`` of each factor; ``acc_bound`` (per channel, or one for
+        all) bounds |acc|, which proves that ``acc * 2^shift`` of a factor above 1 fits int32."""
+        pairs = [_multiplier(float(r)) for r in np.asarray(reals, dtype=np.float64)]
+        rq = cls(
             np.array([m for m, _ in pairs], dtype=np.int32),
-            np.array([s for _, s in pairs], dtype=np.uint8),
+            np.array([s for _, s in pairs], dtype=np.int32),
         )
+        bound = np.broadcast_to(np.asarray(acc_bound, dtype=np.int64), rq.shift.shape)
+        if np.any(bound << np.maximum(rq.shift.astype(np.int64), 0) >= 1 << 31):
+            raise QuantizationError("a requantization factor above 1 could overflow int32")
+        return rq
+
+
+def _multiplier(real: float) -> tuple[int, int]:
+    """TFLite's ``(multiplier, exponent)`` of ``real``; tiny factors, which TFLite turns into a
+    zero multiplier, and factors of 2^31 or more are errors of the weights file."""
+    if not (real > 0 and math.isfinite(real)):
+        raise QuantizationError(f"requantization factor {real} is not positive and finite")
+    mult, shift = quantize_multiplier(real)
+    if mult == 0 or shift > 30:
+        raise QuantizationError(f"requantization factor {real:.3g} outside TFLite's range")
+    return mult, shift
 
 
 @dataclass(frozen=True)
@@ -83,18 +105,18 @@ class QLayerNorm:
     """Integer LayerNorm over rows of ``dim`` int8 values (see ``intref.layer_norm``)."""
 
     eps: int  #: epsilon in the units of sum((D x - sum x)^2), at least 1
-    gain: np.ndarray  #: int32 (dim,): sqrt(D) gamma / s_out * 2^(shift - LN_UNIT_BITS)
-    bias: np.ndarray  #: int64 (dim,): beta / s_out * 2^shift
-    shift: int
+    gain: np.ndarray  #: int32 (dim,), |.| < 2^15: sqrt(D) gamma / s_out * 2^(shift - LN_UNIT_BITS)
+    bias: np.ndarray  #: int32 (dim,), |.| <= 2^29: beta / s_out * 2^shift
+    shift: int  #: 1..30
 
 
 @dataclass(frozen=True)
 class QAdd:
     """Residual add ``saturate(rshift_round(a * mult_a + b * mult_b, shift))``."""
 
-    mult_a: int
-    mult_b: int
-    shift: int
+    mult_a: int  #: 0..2^22
+    mult_b: int  #: 0..2^22
+    shift: int  #: 1..30
 
 
 @dataclass(frozen=True)
@@ -103,8 +125,8 @@ class QLayer:
 
     ln1: QLayerNorm
     qkv: QLinear  #: output channels: Q (dim), K (dim), V (dim); scales folded per channel
-    score: tuple[int, int]  #: (mult, shift): q.k -> softmax input LSB
-    context: tuple[int, int]  #: (mult, shift): sum (p + 128) v -> context LSB
+    score: Requant  #: one channel: q.k -> softmax input LSB
+    context: Requant  #: one channel: sum (p + 128) v -> context LSB
     out: QLinear
     add1: QAdd
     ln2: QLayerNorm
@@ -134,11 +156,13 @@ def _weight(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.clip(np.round(w / scale[:, None]), -QMAX, QMAX).astype(np.int8), scale
 
 
-def _check_acc(q: np.ndarray, bias: np.ndarray, in_max: int) -> None:
-    """The int32 accumulator cannot overflow for any input in [-in_max, in_max]."""
+def _acc_bound(q: np.ndarray, bias: np.ndarray, in_max: int) -> np.ndarray:
+    """Per output channel, a bound on |acc| for any input in [-in_max, in_max]; the int32
+    accumulator cannot overflow."""
     bound = np.abs(q.astype(np.int64)).sum(axis=1) * in_max + np.abs(bias).max(axis=0)
     if bound.max() >= 1 << 31:
         raise QuantizationError("int32 accumulator could overflow; weights or biases too large")
+    return bound
 
 
 def _linear(
@@ -151,37 +175,53 @@ def _linear(
     q, s_w = _weight(w)
     acc_scale = s_in * s_w
     bias = np.round(np.atleast_2d(b) / acc_scale).astype(np.int64)
-    _check_acc(q, bias, in_max)
-    rq = Requant.from_reals(acc_scale / np.broadcast_to(s_out, acc_scale.shape))
+    bound = _acc_bound(q, bias, in_max)
+    rq = Requant.from_reals(acc_scale / np.broadcast_to(s_out, acc_scale.shape), bound)
     return QLinear(q, bias.astype(np.int32), rq)
 
 
-def _add(s_a: float, s_b: float, s_out: float) -> QAdd:
-    """Residual add: both multipliers at most 2^30 with one common shift.
+#: The residual add and LayerNorm kernels work in int32: every value they shift is below 2^30 in
+#: magnitude and every shift is 1..30 (see ``_add`` and ``_layer_norm``).
+MAX_SHIFT_32 = 30
 
-    |a * mult_a + b * mult_b| <= 2 * 128 * 2^30 = 2^38 stays far inside int64.
-    """
+#: Residual add multipliers are at most 2^22: |a mult_a + b mult_b| <= 2 * 128 * 2^22 = 2^30.
+ADD_MULT_BITS = 22
+
+
+def _add(s_a: float, s_b: float, s_out: float) -> QAdd:
+    """Residual add: both multipliers at most 2^22 with one common shift of at most 30, so the
+    C needs no 64-bit arithmetic: |a * mult_a + b * mult_b| <= 2^30. 22 bits of multiplier
+    leave an error below 2^-13 LSB of the int8 output."""
     reals = (s_a / s_out, s_b / s_out)
-    shift = min(62, 30 - math.ceil(math.log2(max(reals))))
+    shift = min(MAX_SHIFT_32, ADD_MULT_BITS - math.ceil(math.log2(max(reals))))
     if shift < 1:
-        raise QuantizationError(f"residual add rescales by {max(reals):.3g}, above 2^29")
+        raise QuantizationError(
+            f"residual add rescales by {max(reals):.3g}, above 2^{ADD_MULT_BITS - 1}"
+        )
     mult_a, mult_b = (int(round(r * (1 << shift))) for r in reals)
     return QAdd(mult_a, mult_b, shift)
 
 
 def _layer_norm(gamma: np.ndarray, beta: np.ndarray, s_in: float, s_out: float) -> QLayerNorm:
+    """LayerNorm constants for the int32 kernel: the largest shift (at most 30) that keeps
+    |gain| < 2^15 and |bias| <= 2^29, so that |unit * gain + bias| < 2^30 for
+    |unit| <= 2^14 + 1. 15 bits of gain are far finer than the int8 output."""
     dim = len(gamma)
     eps = max(1, int(round(vit.LN_EPS * dim**3 / s_in**2)))
-    real_gain = math.sqrt(dim) * gamma / s_out
-    # Largest shift that keeps |gain| < 2^30 and |bias| well inside int64.
-    shift = min(46, LN_UNIT_BITS + 30 - math.ceil(math.log2(max(np.abs(real_gain).max(), 1e-9))))
-    gain = np.round(real_gain * 2.0 ** (shift - LN_UNIT_BITS)).astype(np.int32)
-    bias = np.round(beta / s_out * 2.0**shift).astype(np.int64)
-    # |unit| <= 2^14 + 1 and |gain| < 2^30, so |unit * gain + bias| < 2^62 (rshift_round's domain)
-    # needs |bias| < 2^61; the sum of squares must fit uint64 with room: D^3 255^2 + eps < 2^63.
-    if np.abs(bias).max() >= 1 << 61 or dim**3 * 255**2 + eps >= 1 << 63:
-        raise QuantizationError("LayerNorm constants outside the kernel's proven range")
-    return QLayerNorm(eps, gain, bias, shift)
+    real_gain = math.sqrt(dim) * np.asarray(gamma, dtype=np.float64) / s_out
+    real_bias = np.asarray(beta, dtype=np.float64) / s_out
+    for shift in range(MAX_SHIFT_32, 0, -1):
+        gain = np.round(real_gain * 2.0 ** (shift - LN_UNIT_BITS))
+        bias = np.round(real_bias * 2.0**shift)
+        if np.abs(gain).max() < 1 << 15 and np.abs(bias).max() <= 1 << 29:
+            break
+    else:
+        raise QuantizationError("LayerNorm gain or offset too large for the int32 kernel")
+    # The sum of squares n (n sum x^2 - (sum x)^2) + eps <= 2^50 + eps must stay in isqrt's
+    # domain (below 2^62).
+    if eps >= 1 << 61:
+        raise QuantizationError("LayerNorm epsilon outside the kernel's proven range")
+    return QLayerNorm(eps, gain.astype(np.int32), bias.astype(np.int32), shift)
 
 
 def _gelu_table(s_in: float, s_out: float) -> np.ndarray:
@@ -262,13 +302,15 @@ def quantize(
         ln1 = _layer_norm(p["ln1_g"], p["ln1_b"], s[prev], s[n + "ln1"])
         qkv_out = np.repeat([s[n + "q"], s[n + "k"], s[n + "v"]], c.dim)
         qkv = _linear(p["qkv_w"], p["qkv_b"], s[n + "ln1"], qkv_out)
-        score = quantize_multiplier(
-            s[n + "q"] * s[n + "k"] / math.sqrt(c.head_dim) / s["softmax_in"]
-        )
         # int32 accumulators of the attention: |q.k| <= hd 128^2, |sum (p+128) v| <= T 256 128.
-        if c.head_dim * 128 * 128 >= 1 << 31 or c.tokens * 256 * 128 >= 1 << 31:
+        score_bound, context_bound = c.head_dim * 128 * 128, c.tokens * 256 * 128
+        if max(score_bound, context_bound) >= 1 << 31:
             raise QuantizationError("attention accumulators could overflow int32")
-        context = quantize_multiplier(s[n + "v"] / 256.0 / s[n + "ctx"])
+        score = Requant.from_reals(
+            np.array([s[n + "q"] * s[n + "k"] / math.sqrt(c.head_dim) / s["softmax_in"]]),
+            score_bound,
+        )
+        context = Requant.from_reals(np.array([s[n + "v"] / 256.0 / s[n + "ctx"]]), context_bound)
         out = _linear(p["out_w"], p["out_b"], s[n + "ctx"], s[n + "attn_out"])
         add1 = _add(s[prev], s[n + "attn_out"], s[n + "mid"])
         ln2 = _layer_norm(p["ln2_g"], p["ln2_b"], s[n + "mid"], s[n + "ln2"])
