@@ -94,8 +94,10 @@ def test_integer_only_no_division(
 
 def test_source_is_integer_only_text(source: str) -> None:
     includes = sorted({line for line in source.splitlines() if line.startswith("#include")})
-    # arm_acle.h and arm_mve.h only inside the softmax's guarded Arm DSP and Helium paths
+    # arm_acle.h and arm_mve.h only inside the softmax's guarded Arm DSP and Helium paths,
+    # CMSIS-NN's header only with DVIT_CMSIS_NN
     assert includes == [
+        '#include "arm_nnsupportfunctions.h"',
         "#include <arm_acle.h>",
         "#include <arm_mve.h>",
         "#include <stddef.h>",
