@@ -19,12 +19,13 @@ from lutcodegen.model.quantize import QAdd, QLayerNorm, QLinear, Requant
 pytest.importorskip("sklearn", reason="the digits data set comes with scikit-learn")
 
 
-#: Every method with the host's 64-bit products, and the default one with the Cortex-M0+ form
-#: (64-bit products from 32-bit multiplies), which the host otherwise never runs, and with
-#: CMSIS-NN's matrix product (its portable C on the host; its DSP code runs on the boards).
+#: Every method with the host's 64-bit products, and the default one with the Cortex-M0+ forms
+#: (64-bit products from 32-bit multiplies, indexed dot-product loops), which the host otherwise
+#: never runs, and with CMSIS-NN's matrix product (its portable C on the host; its DSP code
+#: runs on the boards).
 BUILDS = [
     *((m, ()) for m in METHODS),
-    ("lut", ("DVIT_MUL32=1",)),
+    ("lut", ("DVIT_MUL32=1", "DVIT_INDEXED_LOOPS=1")),
     ("lut", ("DVIT_CMSIS_NN=1",)),
 ]
 
