@@ -1,11 +1,17 @@
 """On target: the model firmware, run in QEMU, returns exactly the host reference's logits.
 
 Cortex-M4 (mps2-an386), Cortex-M0+ code (microbit) and RV32IMAC (virt) run a subset of the
-held-out images; the instruction counters are cross-checked against each other on RV32.
+held-out images; the instruction counters are cross-checked against each other on RV32. The
+firmware is the PlatformIO project examples/digits_vit/firmware: ``firmware.build`` runs
+``pio run`` on it, and its ``pio test`` compares every logit with the reference.
 """
 
 from __future__ import annotations
 
+import json
+import re
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -14,7 +20,8 @@ import pytest
 from cbuild import require_tool
 from exactness import assert_equal
 
-from lutcodegen.model import digits, example, firmware, intref
+from lutcodegen.firmware.build import pio_environment
+from lutcodegen.model import demo, digits, example, firmware, intref
 
 pytest.importorskip("sklearn", reason="the digits data set comes with scikit-learn")
 
@@ -22,10 +29,17 @@ pytest.importorskip("sklearn", reason="the digits data set comes with scikit-lea
 SUBSET = slice(0, None, 9)
 
 
-def _build(board_name: str, tmp_path: Path) -> tuple[firmware.Build, np.ndarray]:
+def _require(board_name: str) -> firmware.Board:
     board = firmware.BOARDS[board_name]
     for tool in firmware.tools_for(board):
         require_tool(tool)
+    if not firmware.platformio_available():
+        pytest.skip("PlatformIO not installed (pip install -e '.[firmware]')")
+    return board
+
+
+def _build(board_name: str, tmp_path: Path) -> tuple[firmware.Build, np.ndarray]:
+    board = _require(board_name)
     images = digits.load().test_images[SUBSET]
     return firmware.build(example.quantized("lut"), images, board, tmp_path), images
 
@@ -110,3 +124,106 @@ def test_worst_stack_path(tmp_path: Path) -> None:
     graph.write_text(graph.read_text()[: -len("}\n")] + cycle)
     with pytest.raises(firmware.FirmwareError, match="recursion"):
         firmware.worst_stack(graph, "run")
+
+
+@pytest.mark.firmware
+def test_extra_sources_include_dirs_and_defines_reach_the_build(tmp_path: Path) -> None:
+    """An extra source is compiled into the firmware without -Werror (its warnings would fail
+    the model's build), with the include folders and defines given; the model still runs."""
+    board = _require("virt_rv32")
+    extra = tmp_path / "extra"
+    (extra / "include").mkdir(parents=True)
+    (extra / "include" / "extra_value.h").write_text(
+        "#ifndef EXTRA_VALUE\n#error EXTRA_VALUE not defined\n#endif\n"
+    )
+    source = extra / "extra_answer.c"
+    source.write_text(
+        '#include "extra_value.h"\n'
+        "int extra_answer(int unused) { int spare; return EXTRA_VALUE + EXTRA_FLAG; }\n"
+    )
+    images = digits.load().test_images[:3]
+    qm = example.quantized("lut")
+    built = firmware.build(
+        qm,
+        images,
+        board,
+        tmp_path / "build",
+        extra_sources=[source],
+        include_dirs=[extra / "include"],
+        defines=["EXTRA_VALUE=40", "EXTRA_FLAG=2"],
+    )
+    manifest = json.loads((tmp_path / "build" / firmware.EXTRAS_JSON).read_text())
+    assert manifest["sources"] == [str(source.resolve())]
+    objects = list((built.elf.parent / "model_extra").glob("*.o"))
+    assert [o.name for o in objects] == ["0_extra_answer.o"]
+    nm = board.cc.replace("-gcc", "-nm")
+    assert (
+        "extra_answer"
+        in subprocess.run([nm, str(objects[0])], capture_output=True, text=True, check=True).stdout
+    )
+    assert_equal(firmware.run(built, len(images)).logits, intref.run(qm, images))
+    # The same warning in the model's own build is an error: -Werror is relaxed for extras only.
+    source.write_text(source.read_text() + "#include <model.h>\n")
+    model = tmp_path / "build" / "model.c"
+    model.write_text(model.read_text() + "\nint dvit_extra_warning(int unused) { return 0; }\n")
+    with pytest.raises(firmware.FirmwareError, match="unused"):
+        firmware.pio_run(firmware.PROJECT_DIR, "virt_rv32", tmp_path / "build", tmp_path / "pio")
+
+
+def _pio_test(model_dir: Path, build_dir: Path) -> subprocess.CompletedProcess[str]:
+    environment = pio_environment(firmware.PROJECT_DIR)
+    environment["LUTCODEGEN_MODEL_DIR"] = str(model_dir)
+    environment["PLATFORMIO_BUILD_DIR"] = str(build_dir)
+    command = [sys.executable, "-m", "platformio", "test", "-d", str(firmware.PROJECT_DIR)]
+    done = subprocess.run(
+        [*command, "-e", "virt_rv32"], env=environment, capture_output=True, text=True, timeout=600
+    )
+    # One text, without the colours: a failing run prints its summary on stderr.
+    done.stdout = re.sub(r"\x1b\[[0-9;]*m", "", done.stdout + done.stderr)
+    return done
+
+
+@pytest.mark.firmware
+def test_pio_test_compares_every_logit(tmp_path: Path) -> None:
+    """``pio test`` passes one case per image on a model folder with reference logits, and
+    fails, naming the image, when one reference logit is off by one."""
+    _require("virt_rv32")
+    qm = example.quantized("lut")
+    images = digits.load().test_images[:12]
+    expected = intref.run(qm, images)
+    firmware.write_folder(qm, images, tmp_path / "model", expected=expected)
+    done = _pio_test(tmp_path / "model", tmp_path / "pio")
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+    assert "12 test cases: 12 succeeded" in done.stdout
+    expected[5, 3] += 1
+    firmware.write_folder(qm, images, tmp_path / "model", expected=expected)
+    done = _pio_test(tmp_path / "model", tmp_path / "pio")
+    assert done.returncode != 0
+    assert "image 5" in done.stdout and "11 succeeded" in done.stdout, done.stdout[-4000:]
+
+
+def test_model_folder_is_checked(tmp_path: Path) -> None:
+    """A model folder without the model, or with a broken or dangling ``firmware.json``, is
+    refused with a message (the extra script prints it and fails the build)."""
+    with pytest.raises(firmware.FirmwareError, match="lacks model.c, model.h, images.h"):
+        firmware.read_folder(tmp_path)
+    for name in ("model.c", "model.h", "images.h"):
+        (tmp_path / name).write_text("")
+    assert firmware.read_folder(tmp_path) == firmware.Extras()
+    (tmp_path / firmware.EXTRAS_JSON).write_text("[1, 2]")
+    with pytest.raises(firmware.FirmwareError, match="not a valid extras file"):
+        firmware.read_folder(tmp_path)
+    (tmp_path / firmware.EXTRAS_JSON).write_text(json.dumps({"sources": ["/no/such/file.c"]}))
+    with pytest.raises(firmware.FirmwareError, match="/no/such/file.c"):
+        firmware.read_folder(tmp_path)
+
+
+def test_demo_exits_2_without_the_firmware_project(monkeypatch, capsys) -> None:
+    """Outside a checkout the demo says what it needs, before any work: exit 2, no traceback."""
+    monkeypatch.setattr(firmware, "find_project", lambda: None)
+    monkeypatch.setattr(firmware, "tools_for", lambda board: [])
+    assert demo.main(["--boards", "virt_rv32"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert "model firmware project" in captured.err and "source checkout" in captured.err
+    assert "Traceback" not in captured.err

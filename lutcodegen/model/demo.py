@@ -123,10 +123,18 @@ def _demo(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    if not firmware.MAIN_C.is_file():
+    if firmware.find_project() is None:
         print(
-            f"lutcodegen demo: error: {firmware.MAIN_C} not found; the demo runs from a "
-            "source checkout (examples/digits_vit/)",
+            f"lutcodegen demo: error: the model firmware project {firmware.PROJECT_DIR} is "
+            "missing; the demo builds it with PlatformIO and runs from a source checkout "
+            "(examples/digits_vit/firmware and firmware/platforms/emu)",
+            file=sys.stderr,
+        )
+        return 2
+    if not firmware.platformio_available():
+        print(
+            "lutcodegen demo: error: PlatformIO is not installed in this Python; the demo "
+            "builds the firmware with it: pip install 'lutcodegen[firmware]'",
             file=sys.stderr,
         )
         return 2

@@ -1,8 +1,11 @@
 """Build the example model into bare-metal firmware for emulated boards and run it in QEMU.
 
-Route: the Debian cross compilers with picolibc's semihosting crt0 (no startup code, no linker
-script of our own: picolibc's reads the ``__flash``/``__ram`` symbols); QEMU's semihosting
-carries ``printf`` to the host and ``main``'s return value to QEMU's exit status.
+Route: the PlatformIO project ``examples/digits_vit/firmware`` (``main.c`` streams the images
+through the model), on the offline emulated platform of ``firmware/platforms/emu``: the Debian
+cross compilers with picolibc's semihosting crt0. ``build`` writes the generated model and the
+images into a folder and runs ``pio run`` on it (the folder reaches the project's extra script
+as ``LUTCODEGEN_MODEL_DIR``); QEMU's semihosting carries ``printf`` to the host and ``main``'s
+return value to QEMU's exit status.
 
 Instruction counts are exact, by two independent means:
 
@@ -21,11 +24,14 @@ function inlined into it there.
 from __future__ import annotations
 
 import bisect
+import dataclasses
+import importlib.util
+import json
 import os
 import re
-import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 from collections import Counter
 from collections.abc import Sequence
@@ -37,16 +43,26 @@ import numpy as np
 
 from ..firmware import cmsis_nn
 from ..firmware.boards import SEMIHOSTING_STDIO, Board, boards
+from ..firmware.build import pio_environment, write_if_changed
 from .codegen import render_model, scratch_sizes
 from .quantize import QuantModel
 
+#: The PlatformIO project of the model firmware (in a source checkout).
+PROJECT_DIR = Path(__file__).resolve().parents[2] / "examples" / "digits_vit" / "firmware"
+
 #: The hand-written test program (streams images, prints logits).
-MAIN_C = Path(__file__).resolve().parents[2] / "examples" / "digits_vit" / "firmware" / "main.c"
+MAIN_C = PROJECT_DIR / "main.c"
 
+#: The optional file of a model folder that adds sources, include folders and defines.
+EXTRAS_JSON = "firmware.json"
 
-#: The boards the model runs on, by the names its tables use (ids of the board registry).
+#: Seconds one ``pio run`` may take (a cold build takes a few).
+PIO_TIMEOUT = 600
+
+#: The boards the model runs on, by the names its tables use, which are also the environments
+#: of the project's ``platformio.ini`` (boards from the board registry).
 BOARDS: dict[str, Board] = {
-    name: boards()[board_id]
+    name: dataclasses.replace(boards()[board_id], env=name)
     for name, board_id in (
         ("an386", "mps2_an386"),
         ("microbit", "microbit_m0plus"),
@@ -65,6 +81,21 @@ class FirmwareError(RuntimeError):
     """A build or an emulator run failed; the message carries the tool's output."""
 
 
+def find_project() -> Path | None:
+    """The model firmware's PlatformIO project, if this is a source checkout that has it and
+    the emulated platform it builds on; None for an installed package."""
+    platform = PROJECT_DIR.parents[2] / "firmware" / "platforms" / "emu"
+    needed = (PROJECT_DIR / "platformio.ini", MAIN_C, PROJECT_DIR / "scripts" / "model_build.py")
+    if all(path.is_file() for path in needed) and platform.is_dir():
+        return PROJECT_DIR
+    return None
+
+
+def platformio_available() -> bool:
+    """Whether this Python can run PlatformIO (``pip install 'lutcodegen[firmware]'``)."""
+    return importlib.util.find_spec("platformio") is not None
+
+
 def images_header(images: np.ndarray) -> str:
     """``images.h``: the images as one const int8 table, one image per line."""
     flat = np.asarray(images, dtype=np.int64).reshape(len(images), -1)
@@ -81,6 +112,86 @@ def images_header(images: np.ndarray) -> str:
     return "\n".join(lines)
 
 
+@dataclass(frozen=True)
+class Extras:
+    """What a model folder's ``firmware.json`` adds to the firmware build (absolute paths).
+
+    ``defines`` and ``include_dirs`` apply to every source; ``sources`` are compiled with the
+    firmware's flags except ``-Werror`` (third-party code, such as CMSIS-NN's kernels)."""
+
+    sources: tuple[Path, ...] = ()
+    include_dirs: tuple[Path, ...] = ()
+    defines: tuple[str, ...] = ()
+
+
+def write_folder(
+    qm: QuantModel,
+    images: np.ndarray,
+    folder: Path,
+    prefix: str = "dvit",
+    extras: Extras = Extras(),
+    expected: np.ndarray | None = None,
+) -> None:
+    """The model folder the PlatformIO project builds: ``model.c``, ``model.h``, ``images.h``,
+    ``firmware.json`` (``extras``) and, with ``expected``, ``expected_logits.txt``, the logits
+    ``pio test`` compares the firmware's with. Unchanged files are not rewritten, so a rebuild
+    of the same model recompiles nothing."""
+    generated = render_model(qm, prefix, header_name="model.h")
+    write_if_changed(folder / "model.c", generated.source)
+    write_if_changed(folder / "model.h", generated.header or "")
+    write_if_changed(folder / "images.h", images_header(images))
+    manifest = {
+        "sources": [str(Path(p).resolve()) for p in extras.sources],
+        "include_dirs": [str(Path(p).resolve()) for p in extras.include_dirs],
+        "defines": list(extras.defines),
+    }
+    write_if_changed(folder / EXTRAS_JSON, json.dumps(manifest, indent=2) + "\n")
+    if expected is not None:
+        rows = np.asarray(expected, dtype=np.int64)
+        text = "".join(" ".join(str(int(v)) for v in row) + "\n" for row in rows)
+        write_if_changed(folder / "expected_logits.txt", text)
+
+
+def read_folder(folder: Path) -> Extras:
+    """Check that ``folder`` holds a model and read its extras (``FirmwareError`` if not)."""
+    missing = [name for name in ("model.c", "model.h", "images.h") if not (folder / name).is_file()]
+    if missing:
+        raise FirmwareError(f"model folder {folder} lacks {', '.join(missing)}")
+    path = folder / EXTRAS_JSON
+    if not path.is_file():
+        return Extras()
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        extras = Extras(
+            tuple(Path(p) for p in data.get("sources", [])),
+            tuple(Path(p) for p in data.get("include_dirs", [])),
+            tuple(str(d) for d in data.get("defines", [])),
+        )
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise FirmwareError(f"{path}: not a valid extras file ({exc})") from None
+    absent = [str(p) for p in extras.sources if not p.is_file()]
+    absent += [str(p) for p in extras.include_dirs if not p.is_dir()]
+    if absent:
+        raise FirmwareError(f"{path} names missing files or folders: {', '.join(absent)}")
+    return extras
+
+
+def generate_example(folder: Path, method: str = "lut") -> None:
+    """The shipped digits model for softmax ``method``, its held-out images and their
+    reference logits, written as a model folder (what a plain ``pio run`` builds)."""
+    from . import digits, example, intref  # the data set only when no folder is given
+
+    try:
+        images = digits.load().test_images
+        qm = example.quantized(method)
+    except (ImportError, ValueError) as exc:
+        raise FirmwareError(
+            f"cannot generate the digits model ({exc}); give a model folder in "
+            "LUTCODEGEN_MODEL_DIR, or install scikit-learn"
+        ) from None
+    write_folder(qm, images, folder, expected=intref.run(qm, images))
+
+
 @dataclass
 class Build:
     """A built firmware and the sizes of the model's own object file."""
@@ -94,8 +205,10 @@ class Build:
     elf_sizes: dict[str, int] = field(default_factory=dict)  #: text/data/bss of the whole ELF
 
 
-def _run(cmd: list[str], cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+def _run(
+    cmd: list[str], cwd: Path, timeout: float = 120, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env)
     if proc.returncode != 0:
         raise FirmwareError(
             f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout}{proc.stderr}"
@@ -113,6 +226,17 @@ def _section_sizes(size_tool: str, obj: Path, cwd: Path) -> dict[str, int]:
     return sizes
 
 
+def pio_run(project: Path, env_name: str, model_dir: Path, build_dir: Path) -> Path:
+    """``pio run -e env_name`` of the model project on ``model_dir``, building in
+    ``build_dir`` (so concurrent builds never share objects); the ELF's path."""
+    environment = pio_environment(project)
+    environment["LUTCODEGEN_MODEL_DIR"] = str(model_dir.resolve())
+    environment["PLATFORMIO_BUILD_DIR"] = str(build_dir.resolve())
+    command = [sys.executable, "-m", "platformio", "run", "-d", str(project), "-e", env_name]
+    _run(command, project, timeout=PIO_TIMEOUT, env=environment)
+    return build_dir / env_name / "firmware.elf"
+
+
 def build(
     qm: QuantModel,
     images: np.ndarray,
@@ -124,72 +248,41 @@ def build(
     include_dirs: Sequence[Path] = (),
     defines: Sequence[str] = (),
 ) -> Build:
-    """Generate the model C and ``images.h`` in ``workdir`` and link the firmware for ``board``,
-    with ``extra_sources`` (a library's C files, not held to ``-Werror``), ``include_dirs`` and
-    ``-D`` ``defines`` added (``cmsis_nn_options`` gives CMSIS-NN's)."""
-    workdir.mkdir(parents=True, exist_ok=True)
-    generated = render_model(qm, prefix, header_name="model.h")
-    (workdir / "model.c").write_text(generated.source)
-    (workdir / "model.h").write_text(generated.header or "")
-    (workdir / "images.h").write_text(images_header(images))
-    shutil.copy(MAIN_C, workdir / "main.c")
-    common = [
-        *board.cflags,
-        "-std=c99",
-        "-O2",
-        "-g",  # for the profile's inlined functions; the code is the same without it
-        "-Wall",
-        "-Wextra",
-        "-Werror",
-        "--specs=picolibc.specs",
-        "-ffunction-sections",
-        "-fdata-sections",
-    ]
-    common += [f"-D{d}" for d in defines]
-    for folder in include_dirs:
-        common += ["-isystem", str(folder)]
-    _run([board.cc, *common, "-fcallgraph-info=su", "-c", "model.c", "-o", "model.o"], workdir)
-    libs = []
-    for i, src in enumerate(extra_sources):
-        obj_name = f"extra{i}_{src.stem}.o"
-        lax = [f for f in common if f != "-Werror"]
-        _run([board.cc, *lax, "-fcallgraph-info=su", "-c", str(src), "-o", obj_name], workdir)
-        libs.append(obj_name)
-    mem = [
-        f"-Wl,--defsym=__{key}={value:#x}"
-        for key, value in (
-            ("flash", board.flash[0]),
-            ("flash_size", board.flash[1]),
-            ("ram", board.ram[0]),
-            ("ram_size", board.ram[1]),
+    """Generate the model C and ``images.h`` in ``workdir`` and build the firmware for
+    ``board`` with ``pio run`` (in ``workdir/pio``).
+
+    ``extra_sources`` are compiled into the firmware with its flags but without ``-Werror``;
+    ``include_dirs`` and ``defines`` (``NAME`` or ``NAME=VALUE``) apply to every source.
+    """
+    project = find_project()
+    if project is None:
+        raise FirmwareError(
+            f"the model firmware project {PROJECT_DIR} (or the emulated platform it uses) is "
+            "missing; it ships with the source checkout only"
         )
-    ]
-    _run(
-        [
-            board.cc,
-            *common,
-            "--oslib=semihost",
-            "--crt0=semihost",
-            "-Wl,--gc-sections",
-            *mem,
-            "main.c",
-            "model.o",
-            *libs,
-            "-o",
-            "firmware.elf",
-        ],
-        workdir,
+    env_name = next((name for name, b in BOARDS.items() if b.name == board.name), None)
+    if env_name is None:
+        raise FirmwareError(f"no model firmware environment for board {board.name}")
+    workdir.mkdir(parents=True, exist_ok=True)
+    extras = Extras(
+        tuple(Path(p).resolve() for p in extra_sources),
+        tuple(Path(p).resolve() for p in include_dirs),
+        tuple(defines),
     )
+    write_folder(qm, images, workdir, prefix, extras)
+    elf = pio_run(project, env_name, workdir, workdir / "pio")
+    objects = elf.parent / "model_obj"
     size_tool = board.cc.replace("-gcc", "-size")
-    obj = _section_sizes(size_tool, workdir / "model.o", workdir)
+    obj = _section_sizes(size_tool, objects / "model.o", workdir)
     flash_sections = (".text", ".rodata", ".srodata", ".data", ".sdata")
     flash = sum(v for k, v in obj.items() if k.startswith(flash_sections))
     ram = sum(v for k, v in obj.items() if k.startswith((".data", ".sdata", ".bss", ".sbss")))
-    graphs = [workdir / "model.ci", *(workdir / lib.replace(".o", ".ci") for lib in libs)]
+    # The extra sources' graphs give the frames of the functions the model calls in them.
+    graphs = [objects / "model.ci", *sorted((elf.parent / "model_extra").glob("*.ci"))]
     stack = worst_stack(graphs, f"{prefix}_model_run")
-    elf = _section_sizes(size_tool, workdir / "firmware.elf", workdir)
+    elf_sizes = _section_sizes(size_tool, elf, workdir)
     scratch = sum(scratch_sizes(qm).values())
-    return Build(board, workdir / "firmware.elf", flash, ram, stack, scratch, elf)
+    return Build(board, elf, flash, ram, stack, scratch, elf_sizes)
 
 
 #: The boards whose model firmware calls CMSIS-NN's matrix product (``DVIT_CMSIS_NN=1``): the

@@ -3,8 +3,9 @@
  * returned class and the int8 logits (and on RISC-V the retired-instruction count), through
  * semihosting. The host compares each line with the integer reference.
  *
- * Built by lutcodegen.model.firmware with picolibc's semihosting crt0; model.c/model.h and
- * images.h are generated next to this file in the build folder.
+ * Built by the PlatformIO project in this folder (platformio.ini) with picolibc's semihosting
+ * crt0; model.c/model.h and images.h come from the model folder that scripts/model_build.py
+ * is given, or that it generates.
  */
 #include <stdint.h>
 #include <stdio.h>
