@@ -144,7 +144,9 @@ class CompiledModel:
         )
         return buf.astype(np.int64)
 
-    def attention(self, qkv: np.ndarray, score: Requant, context: Requant) -> tuple[int, np.ndarray]:
+    def attention(
+        self, qkv: np.ndarray, score: Requant, context: Requant
+    ) -> tuple[int, np.ndarray]:
         c = self.qm.config
         qkv = _i8(qkv)
         t = qkv.shape[0]

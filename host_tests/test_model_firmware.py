@@ -38,16 +38,41 @@ def _require(board_name: str) -> firmware.Board:
     return board
 
 
-def _build(board_name: str, tmp_path: Path) -> tuple[firmware.Build, np.ndarray]:
+def _build(
+    board_name: str, tmp_path: Path, cmsis_nn: bool = False
+) -> tuple[firmware.Build, np.ndarray]:
     board = _require(board_name)
     images = digits.load().test_images[SUBSET]
-    return firmware.build(example.quantized("lut"), images, board, tmp_path), images
+    options = firmware.cmsis_nn_options(board) if cmsis_nn else {}
+    return firmware.build(example.quantized("lut"), images, board, tmp_path, **options), images
+
+
+#: Each board with the portable kernels, and the Cortex-M0+ and M4 with CMSIS-NN's matrix
+#: product too (its DSP code on the M4, its plain C on the M0+).
+BUILDS = [
+    ("an386", False),
+    ("microbit", False),
+    ("virt_rv32", False),
+    ("an386", True),
+    ("microbit", True),
+]
 
 
 @pytest.mark.firmware
-@pytest.mark.parametrize("board_name", ["an386", "microbit", "virt_rv32"])
-def test_firmware_logits_equal_host_reference(board_name: str, tmp_path: Path) -> None:
-    built, images = _build(board_name, tmp_path)
+@pytest.mark.parametrize(
+    ("board_name", "cmsis_nn"), BUILDS, ids=[f"{b}{'-cmsis-nn' * c}" for b, c in BUILDS]
+)
+def test_firmware_logits_equal_host_reference(
+    board_name: str, cmsis_nn: bool, tmp_path: Path
+) -> None:
+    built, images = _build(board_name, tmp_path, cmsis_nn)
+    symbols = subprocess.run(
+        [built.board.cc.replace("-gcc", "-nm"), str(built.elf)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert ("arm_nn_mat_mult_nt_t_s8" in symbols) == cmsis_nn
     result = firmware.run(built, len(images))
     expected = intref.run(example.quantized("lut"), images)
     assert len(images) == 40
@@ -77,7 +102,7 @@ def test_instruction_counters_and_profile_agree_on_rv32(tmp_path: Path) -> None:
     prof = firmware.profile(built, executed)
     assert prof.total == traced
     assert sum(prof.functions.values()) == traced
-    assert next(iter(prof.functions)) == "dvit_linear_s8"  # the largest part
+    assert next(iter(prof.functions)) == "dvit_mat_mult_s8"  # the largest part
     assert {"dvit_model_run", "dvit_attention_s8", "dvit_layer_norm_s8"} <= set(prof.functions)
     softmax = prof.inlined[("dvit_attention_s8", "dvit_attn_softmax_s8")]
     assert 0 < softmax < prof.functions["dvit_attention_s8"]

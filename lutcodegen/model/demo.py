@@ -19,11 +19,13 @@ from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from .. import METHODS
 from ..cli import UsageError, run_command
+from ..firmware import cmsis_nn
 from . import digits, example, firmware, intref, vit
 from .quantize import QuantModel
 
@@ -69,9 +71,33 @@ def build_parser() -> argparse.ArgumentParser:
         "board (first softmax method; from a QEMU trace)",
     )
     parser.add_argument(
+        "--portable",
+        action="store_true",
+        help="build every board with the portable kernels only (default: the Cortex-M4 calls "
+        "CMSIS-NN's matrix product, from its pinned source)",
+    )
+    parser.add_argument(
         "--keep", type=Path, default=None, help="keep the generated C and firmware in this folder"
     )
     return parser
+
+
+def kernel_options(names: Sequence[str], portable: bool) -> dict[str, dict[str, Any]]:
+    """``firmware.build`` keywords per board: CMSIS-NN on ``firmware.CMSIS_NN_BOARDS`` unless
+    ``portable``. Without CMSIS-NN's source (not unpacked, and not fetchable) those boards
+    take the portable kernels, with a note on stderr: the same bits, more instructions."""
+    options: dict[str, dict[str, Any]] = {name: {} for name in names}
+    for name in names:
+        if portable or name not in firmware.CMSIS_NN_BOARDS:
+            continue
+        try:
+            options[name] = firmware.cmsis_nn_options(firmware.BOARDS[name])
+        except cmsis_nn.CmsisNnError as exc:
+            print(
+                f"lutcodegen demo: note: {name} builds the portable kernels: {exc}",
+                file=sys.stderr,
+            )
+    return options
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -138,6 +164,7 @@ def _demo(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    options = kernel_options(args.boards, args.portable)
     data = digits.load()
     n_params = sum(int(v.size) for v in params.values())
     n_test = len(data.test_labels)
@@ -168,7 +195,9 @@ def _demo(args: argparse.Namespace) -> int:
                 name: str, qm: QuantModel = qm, method: str = method
             ) -> tuple[firmware.Build, firmware.RunResult]:
                 board = firmware.BOARDS[name]
-                built = firmware.build(qm, data.test_images, board, workroot / method / name)
+                built = firmware.build(
+                    qm, data.test_images, board, workroot / method / name, **options[name]
+                )
                 return built, firmware.run(built, n_test)
 
             # Two emulators at a time: the runs are independent processes.
@@ -203,8 +232,10 @@ def _demo(args: argparse.Namespace) -> int:
                         )
                     )
                 ram = built.scratch + built.stack_worst + built.model_static_ram
+                kernels = "CMSIS-NN" if options[name] else "portable"
                 print(
-                    f"  {name:9s} {board.cpu_name}: {int(same.sum())}/{n_test} images bit-exact "
+                    f"  {name:9s} {board.cpu_name} ({kernels} kernels): "
+                    f"{int(same.sum())}/{n_test} images bit-exact "
                     f"({_pct(agree)}), accuracy {_pct(acc)}; instructions/inference {how}; "
                     f"model flash {built.model_flash} B, RAM {ram} B (scratch "
                     f"{built.scratch} + stack {built.stack_worst})"
@@ -213,7 +244,7 @@ def _demo(args: argparse.Namespace) -> int:
                     (
                         method,
                         name,
-                        board.cpu_name,
+                        f"{board.cpu_name}, {kernels}",
                         acc,
                         agree,
                         int(insns.mean()),

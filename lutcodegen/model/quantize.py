@@ -159,7 +159,7 @@ def _weight(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def _acc_bound(q: np.ndarray, bias: np.ndarray, in_max: int) -> np.ndarray:
     """Per output channel, a bound on |acc| for any input in [-in_max, in_max]; the int32
     accumulator cannot overflow."""
-    bound = np.abs(q.astype(np.int64)).sum(axis=1) * in_max + np.abs(bias).max(axis=0)
+    bound: np.ndarray = np.abs(q.astype(np.int64)).sum(axis=1) * in_max + np.abs(bias).max(axis=0)
     if bound.max() >= 1 << 31:
         raise QuantizationError("int32 accumulator could overflow; weights or biases too large")
     return bound
