@@ -9,11 +9,12 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 import rows
-from cbuild import scratch_dtype
+from cbuild import require_tool, scratch_dtype
 from exactness import (
     assert_equal,
     check,
@@ -23,6 +24,8 @@ from exactness import (
 )
 
 from lutcodegen import Spec, SpecError, design_for, reference
+from lutcodegen.firmware import build as fw
+from lutcodegen.firmware.bench import Result, designs_for
 from lutcodegen.render import render
 
 #: Every output form and storage width with a scratch row: 16-bit entries and 32-bit products
@@ -192,3 +195,73 @@ def test_random_rows_match_with_and_without(build_kernel) -> None:
     rng = np.random.default_rng(11)
     for length in range(1, 301, 7):
         check(kernel, dsg, rows.gaussian(rng, 8, length, dsg.spec.scale))
+
+
+# --- the firmware and the bench ---------------------------------------------------------------
+
+
+def test_bench_measures_lut_with_and_without() -> None:
+    both = designs_for("lut", 8, 0.0625, 256, [64, 256, 1024], scratch_row="both")
+    assert [(s.scratch_row, s.max_row, ns) for s, ns in both] == [
+        ("off", 256, [64, 256]),
+        ("off", 1024, [1024]),
+        ("on", 256, [64, 256]),
+        ("on", 1024, [1024]),
+    ]
+    on = designs_for("lut", 8, 0.0625, 256, [64], scratch_row="on")
+    assert [s.scratch_row for s, _ in on] == ["on"]
+    # the other methods have no scratch row: measured once, as they are
+    tflite = designs_for("tflite", 8, 0.0625, 256, [64], scratch_row="both")
+    assert [s.scratch_row for s, _ in tflite] == ["off"]
+
+
+def test_bench_names_and_counts_the_scratch_row() -> None:
+    fields = dict(board="microbit", cpu="cortex-m0plus", method="lut", bits=8, input_scale=0.0625)
+    fields.update(max_row=256, length=64, rows=16, instructions=1, marker_overhead=0)
+    fields.update(instructions_per_element=1.0, instructions_per_row=1.0, code_bytes=1)
+    plain = Result(**fields, stack_bytes=88)  # type: ignore[arg-type]
+    with_row = Result(
+        **fields,  # type: ignore[arg-type]
+        stack_bytes=100,
+        scratch_row="on",
+        scratch_bytes=512,
+    )
+    assert (plain.variant, plain.ram_bytes) == ("lut", 88)
+    assert (with_row.variant, with_row.ram_bytes) == ("lut+scratch", 612)
+
+
+def test_firmware_sources_pass_a_scratch_row(tmp_path) -> None:
+    """The golden vectors call a scratch kernel through a wrapper with the common signature
+    and check its rejections; lutcodegen_config.h tells the benchmark firmware to pass a row.
+    Both compile warning-free against the generated header."""
+    cc = require_tool("gcc")
+    designs = [design_for(Spec()), design_for(Spec(scratch_row="on", prefix="golden1"))]
+    for dsg in designs:
+        for name, text in fw.kernel_files(dsg).items():
+            (tmp_path / name).write_text(text)
+    golden = fw.golden_source(designs)
+    assert "golden1_with_scratch, NULL, NULL," in golden
+    assert "golden1_scratch_rejections}" in golden
+    assert "lcg_softmax_s8, NULL, NULL," in golden and "NULL}," in golden
+    (tmp_path / "golden_vectors.c").write_text(golden)
+    config = fw.config_header(designs[1])
+    assert "#define LUTCODEGEN_SCRATCH_ENTRIES GOLDEN1_SCRATCH_ENTRIES" in config
+    assert "LUTCODEGEN_SCRATCH" not in fw.config_header(designs[0])
+    (tmp_path / "config.h").write_text(config)
+    (tmp_path / "use_config.c").write_text(
+        '#include "config.h"\n'
+        "static lutcodegen_scratch_t row[LUTCODEGEN_SCRATCH_ENTRIES];\n"
+        "int32_t call(const int8_t *x, int8_t *y);\n"
+        "int32_t call(const int8_t *x, int8_t *y) { return LUTCODEGEN_SOFTMAX(x, 1, 4, y, row); }\n"
+    )
+    include = Path(__file__).resolve().parent.parent / "firmware" / "include"
+    for source in ("golden_vectors.c", "use_config.c"):
+        done = subprocess.run(
+            [cc, "-std=c99", "-pedantic", "-Wall", "-Wextra", "-Werror", "-Wconversion"]
+            + [f"-I{include}", "-I.", "-c", source],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
