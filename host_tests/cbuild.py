@@ -34,8 +34,22 @@ def require_tool(name: str) -> str:
     return path
 
 
+#: ``Kernel.status``'s default scratch argument: the kernel's own scratch row.
+OWN_SCRATCH = "own"
+
+
+def scratch_dtype(dsg: Design) -> type | None:
+    """numpy type of one scratch-row entry (``--scratch-row on``), or None without one."""
+    if dsg.spec.scratch_row != "on":
+        return None
+    return np.uint16 if dsg.entry_bits == 16 else np.uint32  # type: ignore[attr-defined]
+
+
 class Kernel:
-    """A compiled softmax: call it with int8 (or int16) rows, get the outputs or the status."""
+    """A compiled softmax: call it with int8 (or int16) rows, get the outputs or the status.
+
+    A kernel generated with a scratch row gets one of its own, ``max_row`` entries, which every
+    call passes unless the caller gives another (or None for NULL)."""
 
     def __init__(self, dsg: Design, ffi: cffi.FFI, lib: object) -> None:
         self.design = dsg
@@ -45,14 +59,26 @@ class Kernel:
         self.out_ctype = dsg.spec.output_ctype
         self.in_dtype = np.int8 if dsg.spec.input_bits == 8 else np.int16
         self.in_ctype = dsg.spec.input_ctype
+        entry = scratch_dtype(dsg)
+        self.scratch = None if entry is None else np.zeros(dsg.spec.max_row, dtype=entry)
 
     def status(
-        self, x: np.ndarray | None, num_rows: int, row_size: int, out: np.ndarray | None
+        self,
+        x: np.ndarray | None,
+        num_rows: int,
+        row_size: int,
+        out: np.ndarray | None,
+        scratch: np.ndarray | str | None = OWN_SCRATCH,
     ) -> int:
         """Raw call; ``None`` passes a NULL pointer."""
         inp = self.ffi.NULL if x is None else self.ffi.from_buffer(f"{self.in_ctype}[]", x)
         outp = self.ffi.NULL if out is None else self.ffi.from_buffer(f"{self.out_ctype}[]", out)
-        return int(self.function(inp, num_rows, row_size, outp))
+        if self.scratch is None:
+            return int(self.function(inp, num_rows, row_size, outp))
+        row = self.scratch if isinstance(scratch, str) else scratch
+        ctype = f"{self.design.spec.prefix}_scratch_t[]"
+        rowp = self.ffi.NULL if row is None else self.ffi.from_buffer(ctype, row)
+        return int(self.function(inp, num_rows, row_size, outp, rowp))
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         x = np.ascontiguousarray(x, dtype=self.in_dtype)
@@ -80,10 +106,18 @@ class KernelBuilder:
         spec = dsg.spec
         name = f"_lcg_{key}"
         ffi = cffi.FFI()
-        ffi.cdef(
-            f"int32_t {spec.function_name}(const {spec.input_ctype} *input, int32_t num_rows, "
-            f"int32_t row_size, {spec.output_ctype} *output);"
-        )
+        entry = scratch_dtype(dsg)
+        if entry is None:
+            ffi.cdef(
+                f"int32_t {spec.function_name}(const {spec.input_ctype} *input, int32_t num_rows, "
+                f"int32_t row_size, {spec.output_ctype} *output);"
+            )
+        else:
+            ffi.cdef(
+                f"typedef uint{np.dtype(entry).itemsize * 8}_t {spec.prefix}_scratch_t;\n"
+                f"int32_t {spec.function_name}(const {spec.input_ctype} *input, int32_t num_rows, "
+                f"int32_t row_size, {spec.output_ctype} *output, {spec.prefix}_scratch_t *scratch);"
+            )
         flags = ["-O2", "-std=c99"] + [f"-D{d}" for d in defines]
         ffi.set_source(name, source, extra_compile_args=flags)
         build_dir = self.root / key

@@ -29,6 +29,12 @@ EXAMPLES: dict[str, list[Spec]] = {
         Spec(table_layout="compact"),
         Spec(bits=16, table_layout="compact", input_scale=0.5, unroll=1),
         Spec(unroll=8, max_row=1000),
+        # a caller-supplied scratch row: 16-bit entries and 32-bit products; 32-bit entries,
+        # sums and products of 64 bits; two product widths by row length; the compact table
+        Spec(scratch_row="on"),
+        Spec(bits=16, max_row=4096, scratch_row="on", prefix="scr16"),
+        Spec(bits=8, max_row=4096, scratch_row="on", prefix="scr8"),
+        Spec(bits=4, input_scale=0.25, table_layout="compact", unroll=1, scratch_row="on"),
         # int16 input (TFLite's 16x8 mode): 32-bit sums, compact high table, 64-bit sums
         Spec(input_bits=16, bits=16, input_scale=3e-4),
         Spec(
@@ -78,6 +84,7 @@ FUZZ: dict[str, list[Spec]] = {
         Spec(bits=6, max_row=1024),
         Spec(bits=8, max_row=1, input_scale=1e300),
         Spec(input_bits=16, bits=16, input_scale=3e-4),
+        Spec(bits=16, max_row=1024, scratch_row="on", prefix="scr16"),
     ],
     "rexp": [Spec(method="rexp", max_row=1024)],
     "lut2d": [Spec(method="lut2d", max_row=1024)],
@@ -105,7 +112,11 @@ def fuzz_specs() -> list[Spec]:
 def spec_id(spec: Spec) -> str:
     """A short, unique, readable pytest id."""
     return (
-        f"{spec.method}-b{spec.bits}-s{spec.input_scale:g}-beta{spec.beta:g}"
-        f"-n{spec.max_row}-{spec.prefix}-{spec.table_layout}-u{spec.unroll}"
-        f"-{spec.sum_mode}-{spec.rounding}-{spec.index_shift}"
-    ) + (f"-in{spec.input_bits}" if spec.input_bits != 8 else "")
+        (
+            f"{spec.method}-b{spec.bits}-s{spec.input_scale:g}-beta{spec.beta:g}"
+            f"-n{spec.max_row}-{spec.prefix}-{spec.table_layout}-u{spec.unroll}"
+            f"-{spec.sum_mode}-{spec.rounding}-{spec.index_shift}"
+        )
+        + (f"-in{spec.input_bits}" if spec.input_bits != 8 else "")
+        + ("-scratch" if spec.scratch_row == "on" else "")
+    )

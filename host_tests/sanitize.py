@@ -86,7 +86,7 @@ def harness_defines(dsg: Design) -> list[str]:
         f"-DK_OUT_T={spec.output_ctype}",
         f"-DK_MAX_ROW={prefix}_MAX_ROW",
         f"-DK_OUT_BITS={prefix}_OUTPUT_BITS",
-    ]
+    ] + ([f"-DK_SCRATCH_T={spec.prefix}_scratch_t"] if spec.scratch_row == "on" else [])
 
 
 def build_harness(dsg: Design, variant: str, root: Path, fuzzer: bool = False) -> Path:

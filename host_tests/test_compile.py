@@ -161,8 +161,13 @@ def test_split_header_and_cxx(spec: Spec, tmp_path: Path) -> None:
         "int main() {\n"
         f"    const {spec.input_ctype} x[1] = {{5}};\n"
         f"    {out_t} y[1] = {{0}};\n"
-        f"    return {spec.function_name}(x, 1, 1, y) == 0 ? 0 : 1;\n"
-        "}\n"
+        + (
+            f"    {spec.prefix}_scratch_t t[1];\n"
+            f"    return {spec.function_name}(x, 1, 1, y, t) == 0 ? 0 : 1;\n"
+            if spec.scratch_row == "on"
+            else f"    return {spec.function_name}(x, 1, 1, y) == 0 ? 0 : 1;\n"
+        )
+        + "}\n"
     )
     result = _compile([gxx, "-std=c++11", *CXX_STRICT, "use.cpp", "k.o", "-o", "use"], tmp_path)
     assert result.returncode == 0, result.stderr

@@ -78,13 +78,21 @@ def test_in_place_int8(build_kernel) -> None:
     max_row=st.sampled_from([1, 7, 64, 300, 2048]),
     layout=st.sampled_from(["full", "compact"]),
     unroll=st.sampled_from([1, 2, 4, 8]),
+    scratch_row=st.sampled_from(["off", "on"]),
     data=st.data(),
 )
 def test_hypothesis_options_and_rows(
-    bits, scale, max_row, layout, unroll, data, build_kernel
+    bits, scale, max_row, layout, unroll, scratch_row, data, build_kernel
 ) -> None:
     dsg = design_for(
-        Spec(bits=bits, input_scale=scale, max_row=max_row, table_layout=layout, unroll=unroll)
+        Spec(
+            bits=bits,
+            input_scale=scale,
+            max_row=max_row,
+            table_layout=layout,
+            unroll=unroll,
+            scratch_row=scratch_row,
+        )
     )
     kernel = build_kernel(dsg)
     length = data.draw(st.integers(1, max_row))

@@ -384,6 +384,18 @@ OPTIONS: tuple[Option, ...] = (
         choices=("speed", "size"),
     ),
     Option(
+        "scratch_row",
+        str,
+        "off",
+        "lut: on: the kernel takes a caller-supplied scratch row (one table entry per element) "
+        "that keeps the exp values from the sum pass for the output pass instead of looking "
+        "them up again; faster where a lookup costs more than a store and a load (Cortex-M0+, "
+        "RV32), not on DSP or Helium cores; same outputs (default off)",
+        methods=("lut",),
+        choices=("off", "on"),
+        quiet_default=True,
+    ),
+    Option(
         "max_table_bytes",
         int,
         None,

@@ -131,6 +131,8 @@ def _context(dsg: Design, header_name: str | None, notes: Sequence[str] = ()) ->
             "within 1 LSB of min(round(2^B p), 2^B - 1) - 2^(B-1), p the exact softmax.",
         ],
         "extra_declarations": [],
+        # a caller-supplied scratch row (method lut's --scratch-row on sets it)
+        "scratch": False,
         "linkage": "",
     }
     context.update(template_context(dsg))

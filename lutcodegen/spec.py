@@ -83,6 +83,11 @@ class Spec:
         optimize: "speed" (None means speed) or "size": the smallest code that stays fast.
             ``size`` keeps plain loops, so ``unroll`` has no effect there (it reads 1 unless
             given). Same outputs.
+        scratch_row: "off" (default) or "on": the entry point takes a caller-supplied row of
+            ``max_row`` table entries that holds each element's exp value between the sum and
+            the output pass, so the output pass loads it instead of indexing the table again.
+            int8 input and optimize speed only (``optimize`` size is about code bytes, and a
+            scratch row spends RAM and code to save instructions). Same outputs.
 
     Shared limit (None = 1 MiB):
         max_table_bytes: designs whose tables would exceed this many bytes are refused before
@@ -110,6 +115,7 @@ class Spec:
     unroll: int | None = None
     input_bits: int = 8
     optimize: str | None = None
+    scratch_row: str = "off"
     max_table_bytes: int | None = None
 
     def __post_init__(self) -> None:
@@ -210,12 +216,23 @@ def validate(spec: Spec) -> None:
                     f"beta * input_scale must be positive and finite, got {spec.scale!r}"
                 )
     _check_input_bits(spec)
+    _check_scratch_row(spec)
     # The method records import the method modules, which import this one: look them up late.
     from .methods import method_record
 
     check = method_record(spec).check
     if check is not None:
         check(spec)
+
+
+def _check_scratch_row(spec: Spec) -> None:
+    """The scratch row trades RAM and code bytes for instructions, the opposite of what
+    ``--optimize size`` asks for, so the two are not combined."""
+    if spec.scratch_row == "on" and spec.optimize == "size":
+        raise SpecError(
+            "--scratch-row on applies to --optimize speed only (it spends RAM and code bytes "
+            "to save instructions; --optimize size asks for the fewest bytes)"
+        )
 
 
 def _check_input_bits(spec: Spec) -> None:
@@ -232,6 +249,8 @@ def _check_input_bits(spec: Spec) -> None:
         raise SpecError("--unroll applies to int8 input only, not to --input-bits 16")
     if spec.optimize is not None:
         raise SpecError("--optimize applies to int8 input only, not to --input-bits 16")
+    if spec.scratch_row != "off":
+        raise SpecError("--scratch-row applies to int8 input only, not to --input-bits 16")
     if spec.method == "tflite" and spec.table_layout != "full":
         raise SpecError(
             "--table-layout applies to --method tflite with int8 input only (its int16 tables "

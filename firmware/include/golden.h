@@ -24,6 +24,9 @@ struct golden_kernel {
     int32_t status_null_pointer;  /**< its status for a NULL input or output */
     int32_t status_bad_num_rows;  /**< its status for num_rows < 0 */
     int32_t status_bad_row_size;  /**< its status for row_size < 1 or > max_row */
+    /** A kernel with a scratch row (called through a wrapper that passes its own): checks its
+     *  rejections of bad rows, 0 if all pass; NULL for a kernel without one. */
+    int32_t (*scratch_rejections)(void);
 };
 
 /** Rows of one length for one kernel, with the reference model's outputs. */

@@ -34,6 +34,14 @@ static lutcodegen_input_t input[BENCH_ELEMENTS > LUTCODEGEN_MAX_ROW ? BENCH_ELEM
                                                                    : LUTCODEGEN_MAX_ROW];
 static lutcodegen_output_t output[sizeof input / sizeof input[0]];
 
+#if defined(LUTCODEGEN_SCRATCH_ENTRIES)
+/* The kernel was generated with a scratch row (--scratch-row on): it gets this one. */
+static lutcodegen_scratch_t scratch[LUTCODEGEN_SCRATCH_ENTRIES];
+#define CALL_SOFTMAX(in, rows, n, out) LUTCODEGEN_SOFTMAX(in, rows, n, out, scratch)
+#else
+#define CALL_SOFTMAX(in, rows, n, out) LUTCODEGEN_SOFTMAX(in, rows, n, out)
+#endif
+
 /*
  * xorshift32: the same logits on every target and every run. It restarts from the seed for each
  * length, so a length's count does not depend on which other lengths the run measures.
@@ -127,7 +135,7 @@ int main(void)
         t0 = cycles();
 #endif
         bench_start();
-        status = LUTCODEGEN_SOFTMAX(input, rows, length, output);
+        status = CALL_SOFTMAX(input, rows, length, output);
         bench_stop();
 #if defined(HAVE_CYCLE_COUNTER)
         t0 = cycles() - t0;

@@ -14,6 +14,8 @@
  *   K_OUT_T        int8_t           its output element type
  *   K_MAX_ROW      LCG_MAX_ROW      longest accepted row (the header's macro)
  *   K_OUT_BITS     LCG_OUTPUT_BITS  output precision B (the header's macro)
+ *   K_SCRATCH_T    lcg_scratch_t    only for a kernel with a scratch row (--scratch-row on):
+ *                                   its entry type; every call gets a fresh heap row
  *
  * Unit format (what the fuzzer mutates; short units read as if padded with zeros):
  *   byte 0      flags: bit 0 input NULL, bit 1 output NULL, bit 2 in place (when input and
@@ -131,6 +133,26 @@ static void dump(int32_t status, int32_t num_rows, int32_t row_size, int32_t fla
     }
 }
 
+/*
+ * One call of the kernel. A scratch row is a new uninitialized heap block of exactly row_size
+ * entries for each call (one when row_size is out of range): the sanitizers see any access past
+ * the entries the row uses, and MemorySanitizer any read of an entry the kernel did not write.
+ */
+static int32_t call_kernel(const K_IN_T *input, int32_t num_rows, int32_t row_size,
+                           K_OUT_T *output)
+{
+#ifdef K_SCRATCH_T
+    const size_t n = row_size >= 1 && row_size <= K_MAX_ROW ? (size_t)row_size : 1u;
+    K_SCRATCH_T *scratch = (K_SCRATCH_T *)xmalloc(n * sizeof(K_SCRATCH_T));
+    int32_t status = K_FUNC(input, num_rows, row_size, output, scratch);
+
+    free(scratch);
+    return status;
+#else
+    return K_FUNC(input, num_rows, row_size, output);
+#endif
+}
+
 /* A rejected call must return its status and touch neither buffer. */
 static void check_rejected(int input_null, int output_null, int32_t num_rows, int32_t row_size,
                            int32_t expected, int32_t flags)
@@ -143,8 +165,8 @@ static void check_rejected(int input_null, int output_null, int32_t num_rows, in
 
     memset(input, 0x11, N * sizeof(K_IN_T));
     memset(out, UNWRITTEN, N * sizeof(K_OUT_T));
-    status = K_FUNC(input_null ? NULL : (const K_IN_T *)(void *)input, num_rows, row_size,
-                    output_null ? NULL : (K_OUT_T *)(void *)out);
+    status = call_kernel(input_null ? NULL : (const K_IN_T *)(void *)input, num_rows, row_size,
+                         output_null ? NULL : (K_OUT_T *)(void *)out);
     if (status != expected) {
         fail("wrong status for a rejected call", (long)status, (long)expected);
     }
@@ -172,7 +194,7 @@ static void check_row_alone(const K_IN_T *row, int32_t row_size, const K_OUT_T *
 
     /* The row alone gives the same outputs as inside the batch. */
     memcpy(x, row, n * sizeof(K_IN_T));
-    if (K_FUNC(x, 1, row_size, y) != 0) {
+    if (call_kernel(x, 1, row_size, y) != 0) {
         fail("single row rejected", (long)row_size, 0);
     }
     if (memcmp(y, expected, n * sizeof(K_OUT_T)) != 0) {
@@ -182,7 +204,7 @@ static void check_row_alone(const K_IN_T *row, int32_t row_size, const K_OUT_T *
     for (i = 0; i < n; ++i) {
         x[i] = row[n - 1u - i];
     }
-    if (K_FUNC(x, 1, row_size, y) != 0) {
+    if (call_kernel(x, 1, row_size, y) != 0) {
         fail("reversed row rejected", (long)row_size, 0);
     }
     for (i = 0; i < n; ++i) {
@@ -222,7 +244,7 @@ static void check_accepted(const uint8_t *logits, size_t logits_len, int32_t num
     memcpy(copy, input, in_bytes);
 
     /* 1. Exact-size heap buffers: the sanitizer sees any access outside them. */
-    status = K_FUNC(input, num_rows, row_size, out);
+    status = call_kernel(input, num_rows, row_size, out);
     if (status != 0) {
         fail("valid call rejected", (long)status, (long)row_size);
     }
@@ -238,7 +260,7 @@ static void check_accepted(const uint8_t *logits, size_t logits_len, int32_t num
     /* 2. Canaries around the output, and the same result a second time. */
     memset(guarded, CANARY, out_bytes + 2u * GUARD);
     memset(guarded + GUARD, UNWRITTEN, out_bytes);
-    status = K_FUNC(input, num_rows, row_size, (K_OUT_T *)(void *)(guarded + GUARD));
+    status = call_kernel(input, num_rows, row_size, (K_OUT_T *)(void *)(guarded + GUARD));
     if (status != 0) {
         fail("second call rejected", (long)status, 0);
     }
@@ -261,7 +283,7 @@ static void check_accepted(const uint8_t *logits, size_t logits_len, int32_t num
     if (in_place && sizeof(K_OUT_T) == sizeof(K_IN_T) && count > 0u) {
         K_IN_T *buf = (K_IN_T *)xmalloc(in_bytes);
         memcpy(buf, copy, in_bytes);
-        if (K_FUNC(buf, num_rows, row_size, (K_OUT_T *)(void *)buf) != 0) {
+        if (call_kernel(buf, num_rows, row_size, (K_OUT_T *)(void *)buf) != 0) {
             fail("in-place call rejected", 0, 0);
         }
         if (memcmp(buf, out, in_bytes) != 0) {

@@ -31,6 +31,7 @@ from pathlib import Path
 from .. import __version__
 from ..cli import UsageError, check_c_outputs, run_command, write_all_or_nothing
 from ..methods import design_for
+from ..methods.lut import LutDesign, scratch_bytes
 from ..registry import MAX_ROW_LIMIT, OPTION_BY_NAME
 from ..spec import INT16_INPUT_METHODS, METHODS, Spec
 from .boards import SEMIHOSTING_STDIO, Board
@@ -84,10 +85,17 @@ class Result:
     static_ram_bytes: int = 0  #: .data/.bss objects of the kernel
     stack_bytes: int = 0  #: stack peak of the call, measured on target
     input_bits: int = 8  #: int8 or int16 logits
+    scratch_row: str = "off"  #: lut's --scratch-row
+    scratch_bytes: int = 0  #: the caller's scratch row (--scratch-row on), counted as RAM
 
     @property
     def ram_bytes(self) -> int:
-        return self.static_ram_bytes + self.stack_bytes
+        return self.static_ram_bytes + self.stack_bytes + self.scratch_bytes
+
+    @property
+    def variant(self) -> str:
+        """The method as the tables name it: ``lut+scratch`` for lut with a scratch row."""
+        return self.method + ("+scratch" if self.scratch_row == "on" else "")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -143,6 +151,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--optimize",
         choices=("speed", "size"),
         help="lut's --optimize (default: the generator's, speed)",
+    )
+    parser.add_argument(
+        "--scratch-row",
+        choices=("off", "on", "both"),
+        default="off",
+        help="lut's --scratch-row; both: measure lut with and without it, side by side "
+        "(default off)",
     )
     parser.add_argument(
         "--firmware-dir",
@@ -266,6 +281,7 @@ def build_firmware(
         / (
             f"{variant}-i{spec.input_bits}-b{spec.bits}-s{spec.input_scale!r}-n{spec.max_row}"
             + (f"-{spec.optimize}" if spec.optimize else "")
+            + ("-scratch" if spec.scratch_row == "on" else "")
         )
     )
     env = pio_environment(firmware_dir)
@@ -281,6 +297,7 @@ def build_firmware(
             "LUTCODEGEN_INPUT_BITS": str(spec.input_bits),
             "LUTCODEGEN_BENCH_CMSIS_NN": str(cmsis_nn_dir) if cmsis_nn_dir is not None else "",
             "LUTCODEGEN_OPTIMIZE": spec.optimize or "",
+            "LUTCODEGEN_SCRATCH_ROW": spec.scratch_row,
             "LUTCODEGEN_BENCH_LENGTHS": " ".join(str(n) for n in lengths),
         }
     )
@@ -484,6 +501,10 @@ def measure(
             static_ram_bytes=static_ram,
             stack_bytes=call.stack,
             input_bits=spec.input_bits,
+            scratch_row=spec.scratch_row,
+            scratch_bytes=scratch_bytes(dsg)
+            if isinstance(dsg, LutDesign) and spec.scratch_row == "on"
+            else 0,
         )
         for call in calls
     ]
@@ -497,17 +518,23 @@ def designs_for(
     lengths: Sequence[int],
     input_bits: int = 8,
     optimize: str | None = None,
+    scratch_row: str = "off",
 ) -> list[tuple[Spec, list[int]]]:
     """Group lengths by the design that measures them: max_row for short rows, else L itself.
 
     ``cmsis-nn`` measures with the int16 ``tflite`` spec, whose tables and parameters it takes.
-    ``optimize`` applies to ``lut`` only (the other methods have no such option).
+    ``optimize`` and ``scratch_row`` apply to ``lut`` only (the other methods have no such
+    options); ``scratch_row`` "both" measures each lut design without and with the row.
     """
     groups: dict[int, list[int]] = {}
     for n in lengths:
         groups.setdefault(max(max_row, n), []).append(n)
     method = "tflite" if method == CMSIS_NN else method
     chosen = optimize if method == "lut" else None
+    if method != "lut" or scratch_row == "off":
+        rows = ["off"]
+    else:
+        rows = ["off", "on"] if scratch_row == "both" else ["on"]
     return [
         (
             Spec(
@@ -517,9 +544,11 @@ def designs_for(
                 max_row=m,
                 input_bits=input_bits,
                 optimize=chosen,
+                scratch_row=row,
             ),
             ns,
         )
+        for row in rows
         for m, ns in sorted(groups.items())
     ]
 
@@ -539,9 +568,9 @@ def summary_rows(results: Sequence[Result], lengths: Sequence[int]) -> list[list
     """One row per board and method: insn/elem per length; code, tables and RAM per design."""
     rows = []
     max_rows = _design_max_rows(results)
-    keys = list(dict.fromkeys((r.board, r.method) for r in results))
+    keys = list(dict.fromkeys((r.board, r.variant) for r in results))
     for board, method in keys:
-        mine = [r for r in results if (r.board, r.method) == (board, method)]
+        mine = [r for r in results if (r.board, r.variant) == (board, method)]
         by_length = {r.length: r for r in mine}
         by_design = {m: [r for r in mine if r.max_row == m] for m in max_rows}
 
@@ -594,7 +623,7 @@ def detail_rows(results: Sequence[Result]) -> list[list[str]]:
     return [
         [
             r.board,
-            r.method,
+            r.variant,
             str(r.length),
             str(r.rows),
             str(r.max_row),
@@ -645,7 +674,8 @@ def markdown_report(results: Sequence[Result], lengths: Sequence[int]) -> str:
                 "functions "
                 "and the library helpers they call, from the ELF symbols. Tables: the kernel's "
                 "read-only data objects in the ELF. RAM: the stack peak of the call, measured on "
-                "target by stack painting, plus the kernel's static data (none).",
+                "target by stack painting, plus the kernel's static data (none), plus for "
+                "lut+scratch (--scratch-row on) the caller's scratch row.",
                 "Per call:",
                 markdown_table(detail_header(), detail_rows(results)),
             ]
@@ -712,6 +742,7 @@ def check_arguments(
             lengths,
             input_bits=args.input_bits,
             optimize=args.optimize,
+            scratch_row=args.scratch_row,
         )
         for spec, _ in groups:
             design_for(spec)

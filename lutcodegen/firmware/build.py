@@ -222,15 +222,23 @@ def golden_source(designs: Sequence[Design], flip: tuple[int, int, int] | None =
     for dsg in designs:
         spec = dsg.spec
         wide = spec.input_bits == 16
+        scratch = spec.scratch_row == "on"
+        # a kernel with a scratch row is called through a wrapper with the common signature
+        called = f"{spec.prefix}_with_scratch" if scratch else spec.function_name
         kernels.append(
             {
                 "prefix": spec.prefix,
                 "PREFIX": spec.prefix.upper(),
                 "name": f"{spec.method} bits={spec.bits} input_scale={spec.input_scale!r} "
-                f"beta={spec.beta!r} max_row={spec.max_row}" + (" input_bits=16" if wide else ""),
-                "s8": spec.function_name if spec.bits <= 8 else "NULL",
-                "s16": spec.function_name if spec.bits > 8 and not wide else "NULL",
-                "in16": spec.function_name if wide else "NULL",
+                f"beta={spec.beta!r} max_row={spec.max_row}"
+                + (" input_bits=16" if wide else "")
+                + (" scratch_row=on" if scratch else ""),
+                "s8": called if spec.bits <= 8 else "NULL",
+                "s16": called if spec.bits > 8 and not wide else "NULL",
+                "in16": called if wide else "NULL",
+                "scratch": scratch,
+                "function": spec.function_name,
+                "out_ctype": spec.output_ctype,
             }
         )
     return render_template(

@@ -321,6 +321,12 @@ def describe(dsg: LutDesign) -> list[str]:
         + "; Arm DSP cores use SIMD32 and SMMLAR"
         + (", Helium cores vector loops" if helium else ""),
     ]
+    if spec.scratch_row == "on":
+        facts.append(
+            f"scratch row: the caller's, {spec.max_row} x uint{dsg.entry_bits}_t = "
+            f"{scratch_bytes(dsg)} bytes, keeps T[d] from the sum pass for the "
+            "output pass"
+        )
     if 0 < dsg.narrow_rows < spec.max_row:
         facts.append(
             f"rows up to {dsg.narrow_rows} elements multiply in 32 bits, longer rows in "
@@ -430,6 +436,7 @@ def template_context(dsg: LutDesign) -> dict[str, object]:
     suffix = "u" if dsg.sum_bits == 32 else "ull"
     routes = paths(dsg)
     limit = clamp_limit(dsg)
+    scratch = spec.scratch_row == "on"
     return {
         "entry_ctype": f"uint{dsg.entry_bits}_t",
         "sum_ctype": f"uint{dsg.sum_bits}_t",
@@ -439,8 +446,11 @@ def template_context(dsg: LutDesign) -> dict[str, object]:
         "mul32_recip": has_mul32_reciprocal(dsg),
         "seed": seed_constants(dsg),
         # int8 output moves on by as many bytes per row as the input, so whether they overlap is
-        # the same for every row and the entry point tests it once; wider outputs test per row
-        "overlap_per_call": spec.table_layout == "full" and spec.bits <= 8,
+        # the same for every row and the entry point tests it once; wider outputs test per row.
+        # With a scratch row the output pass reads no input, so overlap needs no test at all.
+        "overlap_per_call": spec.table_layout == "full" and spec.bits <= 8 and not scratch,
+        "scratch": scratch,
+        "scratch_bytes": scratch_bytes(dsg),
         "clamp_limit": limit,
         # no sum a row can have is that large: every row takes the clamp
         "clamp_always": limit > spec.max_row * dsg.top,
@@ -481,13 +491,19 @@ def template_context(dsg: LutDesign) -> dict[str, object]:
     }
 
 
+def scratch_bytes(dsg: LutDesign) -> int:
+    """Bytes of the caller's scratch row: one table entry for each element of the longest row."""
+    return dsg.spec.max_row * dsg.entry_bits // 8
+
+
 def has_mve_path(dsg: LutDesign) -> bool:
     """Whether the C gets the 16-bit Helium (MVE) path: its gather loads read 16-bit entries of
     the full table, its lanes hold 32-bit sums and products, and its byte store needs int8
-    output."""
+    output. Not with a scratch row: the gathers already make the table cheap to read twice."""
     spec = dsg.spec
     return (
-        dsg.entry_bits == 16
+        spec.scratch_row == "off"
+        and dsg.entry_bits == 16
         and dsg.sum_bits == 32
         and dsg.product_bits == 32
         and spec.bits <= 8
@@ -497,10 +513,12 @@ def has_mve_path(dsg: LutDesign) -> bool:
 
 def has_mve32_path(dsg: LutDesign) -> bool:
     """Whether the C gets the 32-bit Helium path (32-bit entries, four lanes): full table,
-    32-bit sums, int8 output, and a lane form (``Path.mve_shift``) for every path."""
+    32-bit sums, int8 output, and a lane form (``Path.mve_shift``) for every path; not with a
+    scratch row, as ``has_mve_path``."""
     spec = dsg.spec
     return (
-        dsg.entry_bits == 32
+        spec.scratch_row == "off"
+        and dsg.entry_bits == 32
         and dsg.sum_bits == 32
         and spec.bits <= 8
         and spec.table_layout == "full"

@@ -192,6 +192,13 @@ static void test_status_codes(void)
     if (k->status_null_pointer >= 0 || k->status_bad_num_rows >= 0 || k->status_bad_row_size >= 0) {
         REPORT_FAIL("error statuses must be negative");
     }
+    if (k->scratch_rejections != NULL) {
+        const int32_t failed = k->scratch_rejections();
+        if (failed != 0) {
+            snprintf(message, sizeof message, "scratch row check %ld failed", (long)failed);
+            REPORT_FAIL(message);
+        }
+    }
 }
 
 /*
