@@ -97,6 +97,10 @@ TINY = vit.ViTConfig(12, 12, 2, 1, 1, 3, 2)
 #: largest part of the scratch.
 LONG = vit.ViTConfig(16, 1, 32, 2, 1, 64, 3)
 
+#: One head with more tokens x width than pixels: the attention's copies of K and V (2 T D)
+#: set the size of the normalized rows' region.
+ONE_HEAD = vit.ViTConfig(8, 2, 8, 1, 1, 16, 3)
+
 
 @pytest.mark.parametrize("shape", [*SHAPES, "tiny"])
 def test_other_shapes_under_sanitizers(shape: str, weight_files, tmp_path: Path) -> None:
@@ -117,14 +121,15 @@ def test_other_shapes_under_sanitizers(shape: str, weight_files, tmp_path: Path)
 def documented_scratch_bytes(c: vit.ViTConfig) -> int:
     """The scratch formula of docs/model.md and of the header, written out independently:
     residual stream, normalized rows (first the pixels), Q|K|V or MLP hidden, attention scores
-    (overwritten by the probabilities in place) and attention context."""
-    t, d, f, s = c.tokens, c.dim, c.mlp_dim, c.image_size
-    return t * d + max(t * d, s * s) + t * max(3 * d, f) + t * t + t * d
+    (overwritten by the probabilities in place) and attention context; the normalized rows'
+    region also holds one head's K and V during attention, more than T x D with one head."""
+    t, d, f, s, h = c.tokens, c.dim, c.mlp_dim, c.image_size, c.heads
+    return t * d + max(t * d, s * s, 2 * t * (d // h)) + t * max(3 * d, f) + t * t + t * d
 
 
 def _weights(shape: str, weight_files: dict[str, Path], tmp_path: Path) -> tuple[Path, int]:
     """The weights file of a named shape and a seed for its images."""
-    extra = {"tiny": TINY, "long": LONG}
+    extra = {"tiny": TINY, "long": LONG, "one-head": ONE_HEAD}
     if shape == "digits":
         return example.WEIGHTS, 0
     if shape in extra:
@@ -134,7 +139,7 @@ def _weights(shape: str, weight_files: dict[str, Path], tmp_path: Path) -> tuple
     return weight_files[shape], 1
 
 
-@pytest.mark.parametrize("shape", ["digits", *SHAPES, "tiny", "long"])
+@pytest.mark.parametrize("shape", ["digits", *SHAPES, "tiny", "long", "one-head"])
 def test_scratch_bytes_formula_and_use(shape: str, weight_files, tmp_path: Path) -> None:
     """The documented formula equals the generated <PREFIX>_SCRATCH_BYTES, and measured on the
     host: model_run writes every byte of a buffer of that size and not one after it (two runs
