@@ -230,7 +230,7 @@ def build_model(
     spec = importlib.util.spec_from_file_location(name, library)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return CompiledModel(qm, prefix, module.ffi, module.lib, sum(scratch_sizes(qm).values()))
+    return CompiledModel(qm, prefix, module.ffi, module.lib, sum(scratch_sizes(qm.config).values()))
 
 
 #: Host build of the firmware's main.c: AddressSanitizer and UBSan, stopping at the first report.

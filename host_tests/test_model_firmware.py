@@ -95,8 +95,15 @@ def test_instruction_counters_and_profile_agree_on_rv32(tmp_path: Path) -> None:
     """
     built, images = _build("virt_rv32", tmp_path)
     minstret = firmware.run(built, len(images)).insns[0]
-    executed = firmware.trace_addresses(built, 1)[0]
+    run = firmware.trace_runs(built, 1)[0]
+    executed = run.addresses
     traced = sum(executed.values())
+    # The parts split the same count: the linear layers with their products, the attention
+    # (products, softmax and copies), the LayerNorms, and model_run's own inlined kernels.
+    assert sum(run.parts.values()) == traced
+    assert next(iter(run.parts.most_common()))[0] == "dvit_linear_s8"
+    assert {"dvit_attention_s8", "dvit_layer_norm_s8", "dvit_model_run"} <= set(run.parts)
+    assert run.parts["(markers)"] < 20
     assert traced > 100_000
     assert 0 <= minstret - traced <= 8, (minstret, traced)
     prof = firmware.profile(built, executed)

@@ -17,6 +17,7 @@ import numpy as np
 from .. import __version__
 from ..methods import describe
 from ..render import _environment, render_body
+from . import vit
 from .quantize import (
     LN_RECIP_BITS,
     LN_UNIT_BITS,
@@ -177,7 +178,7 @@ def _integers(qm: QuantModel) -> list[np.ndarray]:
     return out
 
 
-def scratch_sizes(qm: QuantModel) -> dict[str, int]:
+def scratch_sizes(c: vit.ViTConfig) -> dict[str, int]:
     """Bytes of each scratch region of ``<prefix>_model_run()``, in layout order (see the
     template); their sum is ``<PREFIX>_SCRATCH_BYTES``, and ``SCRATCH_FORMULA`` says the same.
 
@@ -186,13 +187,12 @@ def scratch_sizes(qm: QuantModel) -> dict[str, int]:
     before the next head's scores overwrite them, so a second T x T region would be dead
     weight (it was 36 % of the scratch at 257 tokens and width 32).
     """
-    c = qm.config
     return {
         "x": c.tokens * c.dim,
         # t first receives the gathered patches (every pixel once), then T x D rows; a model
         # with few tokens and a narrow width can have more pixels than T x D. During attention
-        # the CMSIS-NN build copies one head's K and V there (2 T D / H bytes: more than T D
-        # only with one head).
+        # the matrix product's dense copies of one head's K and V are there (2 T D / H bytes:
+        # more than T D only with one head).
         "t": max(c.tokens * c.dim, c.image_size * c.image_size, 2 * c.tokens * c.head_dim),
         "wide": c.tokens * max(3 * c.dim, c.mlp_dim),
         "scores": c.tokens * c.tokens,
@@ -296,7 +296,7 @@ def _context(qm: QuantModel, prefix: str, header_name: str | None, command: str)
     softmax_spec = qm.softmax.spec
     weights = sum(int(t.values.size) for t in tables.items if t.name.endswith("_weight"))
     table_bytes = sum(int(t.values.nbytes) for t in tables.items)
-    sizes = scratch_sizes(qm)
+    sizes = scratch_sizes(qm.config)
     facts = [
         f"Vision Transformer: {c.image_size}x{c.image_size} image, {c.patch}x{c.patch} patches, "
         f"{c.tokens} tokens, width {c.dim}, {c.heads} heads, {c.layers} layers, MLP {c.mlp_dim}, "

@@ -19,7 +19,6 @@ import shutil
 import sys
 import tempfile
 import time
-from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -31,6 +30,7 @@ from .. import METHODS
 from ..cli import UsageError, run_command
 from ..firmware import cmsis_nn
 from . import digits, example, firmware, intref, synthetic, vit
+from .codegen import scratch_sizes
 from .quantize import QuantModel
 
 
@@ -84,6 +84,29 @@ def build_parser() -> argparse.ArgumentParser:
         "--keep", type=Path, default=None, help="keep the generated C and firmware in this folder"
     )
     return parser
+
+
+#: RAM a board keeps beside the model's scratch: the firmware's stack (the model's deepest
+#: path is under 0.5 KiB) and picolibc's data.
+RAM_RESERVE = 2048
+
+
+def boards_that_fit(config: vit.ViTConfig, names: Sequence[str]) -> list[str]:
+    """The boards of ``names`` whose RAM holds the model's scratch; a note on stderr names each
+    board left out (a 65-token model needs more than the microbit's 16 KiB)."""
+    scratch = sum(scratch_sizes(config).values())
+    fit = []
+    for name in names:
+        ram = firmware.BOARDS[name].ram[1]
+        if scratch + RAM_RESERVE > ram:
+            print(
+                f"lutcodegen demo: note: {name} left out: the model needs {scratch} bytes of "
+                f"scratch, and the board has {ram} bytes of RAM",
+                file=sys.stderr,
+            )
+        else:
+            fit.append(name)
+    return fit
 
 
 def kernel_options(names: Sequence[str], portable: bool) -> dict[str, dict[str, Any]]:
@@ -181,7 +204,10 @@ def _demo(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    options = kernel_options(args.boards, args.portable)
+    boards = boards_that_fit(config, args.boards)
+    if not boards:
+        raise UsageError("the model's scratch does not fit the RAM of any board asked for")
+    options = kernel_options(boards, args.portable)
     n_params = sum(int(v.size) for v in params.values())
     labels: np.ndarray | None = None
     float_acc = 0.0
@@ -231,38 +257,42 @@ def _demo(args: argparse.Namespace) -> int:
 
             # Two emulators at a time: the runs are independent processes.
             with ThreadPoolExecutor(max_workers=2) as pool:
-                results = dict(zip(args.boards, pool.map(on_board, args.boards)))
+                results = dict(zip(boards, pool.map(on_board, boards)))
             for name, (built, result) in results.items():
                 board = built.board
                 same = np.all(result.logits == ref, axis=1)
                 agree = float(same.mean())
                 failed |= agree < 1.0 or bool(np.any(result.classes != intref.predict(ref)))
                 acc = None if labels is None else float((result.classes == labels).mean())
-                traces: list[Counter[int]] = []
+                kernels = "CMSIS-NN" if options[name] else "portable"
+                traces: list[firmware.Trace] = []
                 if m_index == 0 and (
                     args.profile or (args.trace_images > 0 and not board.is_riscv)
                 ):
                     wanted = 1 if board.is_riscv else max(args.trace_images, 1)
-                    traces = firmware.trace_addresses(built, wanted)
+                    traces = firmware.trace_runs(built, wanted)
                 if board.is_riscv:
                     insns = result.insns
                     how = f"{int(insns.mean())} mean ({insns.min()}..{insns.max()}), minstret"
                 elif traces:
-                    insns = np.array([sum(t.values()) for t in traces])
+                    insns = np.array([sum(t.addresses.values()) for t in traces])
                     how = f"{int(insns.mean())} (QEMU trace of {len(traces)} image(s))"
                 else:
                     insns, how = np.array([0]), "not counted"
                 if args.profile and traces:
+                    what = (
+                        f"{name} ({board.cpu_name}, {kernels} kernels), softmax {method}, first "
+                        f"{'test' if on_digits else 'random'} image: instructions from "
+                        "bench_start to bench_stop"
+                    )
                     profiles.append(
-                        firmware.format_profile(
-                            firmware.profile(built, traces[0]),
-                            f"{name} ({board.cpu_name}), softmax {method}, first "
-                            f"{'test' if on_digits else 'random'} image: "
-                            "instructions from bench_start to bench_stop by function",
+                        firmware.format_parts(traces[0].parts, f"{what} by part")
+                        + "\n\n"
+                        + firmware.format_profile(
+                            firmware.profile(built, traces[0].addresses), f"{what} by function"
                         )
                     )
                 ram = built.scratch + built.stack_worst + built.model_static_ram
-                kernels = "CMSIS-NN" if options[name] else "portable"
                 print(
                     f"  {name:9s} {board.cpu_name} ({kernels} kernels): "
                     f"{int(same.sum())}/{n_test} images bit-exact "
@@ -291,10 +321,10 @@ def _demo(args: argparse.Namespace) -> int:
         " | model flash (B) | model RAM (B) |"
     )
     print("|---|---|---|---:|---:|---:|---:|---:|")
-    for method, name, cpu, acc, agree, insns, flash, ram in rows:
+    for method, name, cpu, row_acc, row_agree, count, flash, row_ram in rows:
         print(
-            f"| {method} | {name} | {cpu} | {_pct(acc)} | {_pct(agree)} | "
-            f"{insns if insns else 'n/a'} | {flash} | {ram} |"
+            f"| {method} | {name} | {cpu} | {_pct(row_acc)} | {_pct(row_agree)} | "
+            f"{count if count else 'n/a'} | {flash} | {row_ram} |"
         )
     for table in profiles:
         print(f"\n{table}")

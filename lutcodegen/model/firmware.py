@@ -281,7 +281,7 @@ def build(
     graphs = [objects / "model.ci", *sorted((elf.parent / "model_extra").glob("*.ci"))]
     stack = worst_stack(graphs, f"{prefix}_model_run")
     elf_sizes = _section_sizes(size_tool, elf, workdir)
-    scratch = sum(scratch_sizes(qm).values())
+    scratch = sum(scratch_sizes(qm.config).values())
     return Build(board, elf, flash, ram, stack, scratch, elf_sizes)
 
 
@@ -380,9 +380,48 @@ def _symbol(built: Build, name: str) -> int:
     raise FirmwareError(f"symbol {name} not in {built.elf}")
 
 
-def trace_addresses(built: Build, inferences: int) -> list[Counter[int]]:
-    """How often each instruction address executed in each of the first ``inferences`` model
-    runs, from a QEMU execution trace.
+@dataclass(frozen=True)
+class Trace:
+    """One traced inference: executions per instruction address, and the same instructions
+    by part: the function ``<prefix>_model_run`` called, with everything that one calls in
+    turn (``dvit_linear_s8`` holds its matrix products and requantizations), or
+    ``<prefix>_model_run`` itself for its own code and what gcc inlined into it. The marker
+    call outside the model is ``(markers)``."""
+
+    addresses: Counter[int]
+    parts: Counter[str]
+
+
+class _PartTracker:
+    """Follows the executed addresses in order and names the part each one belongs to (see
+    ``Trace``): a call from the root function's range into a function's entry opens that
+    part; being back in the root's range closes it."""
+
+    def __init__(self, built: Build) -> None:
+        starts, names = _function_symbols(built)
+        roots = [i for i, name in enumerate(names) if name.endswith("_model_run")]
+        if len(roots) != 1:
+            raise FirmwareError(f"expected one *_model_run function in {built.elf}")
+        i = roots[0]
+        self.root = names[i]
+        self.low = starts[i]
+        self.high = starts[i + 1] if i + 1 < len(starts) else 1 << 64
+        self.entries = dict(zip(starts, names))
+        self.part = "(markers)"
+        self.in_root = False
+
+    def step(self, pc: int) -> str:
+        if self.low <= pc < self.high:
+            self.part, self.in_root = self.root, True
+        elif self.in_root:
+            # Leaving the root: a call opens a part, anything else is its return.
+            self.part = self.entries.get(pc, "(markers)")
+            self.in_root = False
+        return self.part
+
+
+def trace_runs(built: Build, inferences: int) -> list[Trace]:
+    """The first ``inferences`` model runs, from a QEMU execution trace (see ``Trace``).
 
     Each traced line is one executed instruction (``-singlestep``); an inference runs from the
     entry of ``bench_start`` to the entry of ``bench_stop``: the first instruction of
@@ -391,7 +430,7 @@ def trace_addresses(built: Build, inferences: int) -> list[Counter[int]]:
     to disk.
     """
     start, stop = _symbol(built, "bench_start"), _symbol(built, "bench_stop")
-    runs: list[Counter[int]] = []
+    runs: list[Trace] = []
     with tempfile.TemporaryDirectory() as tmp:
         fifo = Path(tmp) / "trace"
         os.mkfifo(fifo)
@@ -415,18 +454,22 @@ def trace_addresses(built: Build, inferences: int) -> list[Counter[int]]:
             with open(fifo, "rb") as trace:
                 inside = False
                 seen: dict[bytes, int] = {}  # hex address -> executions, converted at the end
+                parts: Counter[str] = Counter()
+                tracker = _PartTracker(built)
                 for line in trace:
                     m = pattern.search(line)
                     if m is None:
                         continue
                     key = m.group(1)
+                    pc = int(key, 16)
                     if inside:
                         seen[key] = seen.get(key, 0) + 1
-                    pc = int(key, 16)
+                        parts[tracker.step(pc)] += 1
                     if pc == start and not inside:
-                        inside, seen = True, {}
+                        inside, seen, parts, tracker = True, {}, Counter(), _PartTracker(built)
                     elif pc == stop and inside:
-                        runs.append(Counter({int(k, 16): n for k, n in seen.items()}))
+                        addresses = Counter({int(k, 16): n for k, n in seen.items()})
+                        runs.append(Trace(addresses, parts))
                         inside = False
                         if len(runs) == inferences:
                             break
@@ -436,6 +479,22 @@ def trace_addresses(built: Build, inferences: int) -> list[Counter[int]]:
     if len(runs) != inferences:
         raise FirmwareError(f"traced {len(runs)} of {inferences} inferences")
     return runs
+
+
+def trace_addresses(built: Build, inferences: int) -> list[Counter[int]]:
+    """How often each instruction address executed in each of the first ``inferences`` model
+    runs (``trace_runs``)."""
+    return [run.addresses for run in trace_runs(built, inferences)]
+
+
+def format_parts(parts: Counter[str], title: str) -> str:
+    """``Trace.parts`` as a Markdown table, parts by falling share; the last line the total."""
+    total = sum(parts.values())
+    lines = [title, "", "| part | instructions | share |", "|---|---:|---:|"]
+    for name, n in parts.most_common():
+        lines.append(f"| `{name}` | {n:,} | {100 * n / total:.1f} % |")
+    lines.append(f"| total | {total:,} | 100.0 % |")
+    return "\n".join(lines)
 
 
 def count_traced(built: Build, inferences: int) -> list[int]:
