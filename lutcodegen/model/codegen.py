@@ -102,9 +102,10 @@ class _Tables:
             "bias_rows": rows,
         }
 
-    def rescale(self, name: str, q: Requant, columns: int, what: str) -> tuple[str, str]:
+    def rescale(self, key: str, name: str, q: Requant, columns: int, what: str) -> dict[str, str]:
         """One multiplier and exponent repeated per output column, as CMSIS-NN's matrix product
-        takes them; the portable kernels read the first."""
+        takes them (the portable kernels read the first), as the ``<key>_mult`` and
+        ``<key>_shift`` fields of the parameters."""
         mult = self.add(
             f"{name}_mult",
             np.repeat(q.mult, columns),
@@ -115,7 +116,7 @@ class _Tables:
             np.repeat(q.shift, columns),
             [f"{what}: its exponent (factor mult * 2^(shift - 31)), per column."],
         )
-        return mult, shift
+        return {f"{key}_mult": mult, f"{key}_shift": shift}
 
     def layer_norm(self, name: str, q: QLayerNorm, what: str) -> dict[str, Any]:
         return {
@@ -240,19 +241,9 @@ def _context(qm: QuantModel, prefix: str, header_name: str | None, command: str)
                     s[n + "ln1"],
                     "the Q, K and V scales",
                 ),
-                **dict(
-                    zip(
-                        ("score_mult", "score_shift"),
-                        tables.rescale(f"l{i}_score", layer.score, c.tokens, f"Layer {i} q.k"),
-                    )
-                ),
-                **dict(
-                    zip(
-                        ("context_mult", "context_shift"),
-                        tables.rescale(
-                            f"l{i}_context", layer.context, c.head_dim, f"Layer {i} context"
-                        ),
-                    )
+                **tables.rescale("score", f"l{i}_score", layer.score, c.tokens, f"Layer {i} q.k"),
+                **tables.rescale(
+                    "context", f"l{i}_context", layer.context, c.head_dim, f"Layer {i} context"
                 ),
                 "out": tables.linear(
                     f"l{i}_out",
