@@ -307,10 +307,14 @@ static uint16x8_t lcg_scale8(uint16x8_t t, uint32x4_t recips, uint32_t half, int
     return vsubq_n_u16(vminq_u16(q, vdupq_n_u16(255)), 128);
 }
 
-/* Table offsets c + x = 255 - max + x for eight elements (predicated: lanes off p read nothing). */
-static uint16x8_t lcg_index8(const int8_t *x, int16_t c, mve_pred16_t p)
+/*
+ * Table offsets c + x = 255 - max + x of eight loaded elements. Whole vectors are loaded without a
+ * predicate (a predicate the compiler cannot prove all-true costs a VPST per load); the tail's
+ * lanes off its predicate load 0 and their gathers read nothing.
+ */
+static uint16x8_t lcg_index8(int16x8_t x, int16_t c)
 {
-    return vreinterpretq_u16_s16(vaddq_n_s16(vldrbq_z_s16(x, p), c));
+    return vreinterpretq_u16_s16(vaddq_n_s16(x, c));
 }
 
 /*
@@ -318,15 +322,14 @@ static uint16x8_t lcg_index8(const int8_t *x, int16_t c, mve_pred16_t p)
  * input in part (every row with optimize size, which keeps one loop): there an input element
  * changed by an output store may exceed the row maximum, and the mask keeps its read in bounds.
  */
-static uint16x8_t lcg_out_index8(const int8_t *x, int16_t c, mve_pred16_t p)
+static uint16x8_t lcg_out_index8(int16x8_t x, int16_t c)
 {
-    return vandq_u16(lcg_index8(x, c, p), vdupq_n_u16(0xff));
+    return vandq_u16(lcg_index8(x, c), vdupq_n_u16(0xff));
 }
 
 /* One row; overlap is lcg_overlaps(x, n, y), which the caller tests once for all rows. */
 static void lcg_softmax_row(const int8_t *x, int32_t n, int8_t *y, int overlap)
 {
-    const mve_pred16_t all = vctp16q(8u);
     int32_t i;
     int8x16_t maxes = vdupq_n_s8(-128);
     int16_t c;
@@ -346,12 +349,12 @@ static void lcg_softmax_row(const int8_t *x, int32_t n, int8_t *y, int overlap)
 
     /* sum <= LCG_MAX_ROW * 65535 <= 2^32 - 1: cannot overflow. A gather reads eight T[d]. */
     for (i = 0; i + 8 <= n; i += 8) {
-        const uint16x8_t j = lcg_index8(x + i, c, all);
+        const uint16x8_t j = lcg_index8(vldrbq_s16(x + i), c);
         sum = vaddvaq_u16(sum, vldrhq_gather_shifted_offset_u16(lcg_exp_table, j));
     }
     p = vctp16q((uint32_t)(n - i));
     {
-        const uint16x8_t j = lcg_index8(x + i, c, p);
+        const uint16x8_t j = lcg_index8(vldrbq_z_s16(x + i, p), c);
         sum = vaddvaq_p_u16(sum, vldrhq_gather_shifted_offset_z_u16(lcg_exp_table, j, p), p);
     }
 
@@ -364,22 +367,22 @@ static void lcg_softmax_row(const int8_t *x, int32_t n, int8_t *y, int overlap)
         const int32_t right = -(int32_t)shift;
         if (overlap) { /* elements may exceed max: masked offsets */
             for (i = 0; i + 8 <= n; i += 8) {
-                const uint16x8_t t = vldrhq_gather_shifted_offset_u16(lcg_exp_table, lcg_out_index8(x + i, c, all));
+                const uint16x8_t t = vldrhq_gather_shifted_offset_u16(lcg_exp_table, lcg_out_index8(vldrbq_s16(x + i), c));
                 vstrbq_u16((uint8_t *)(y + i), lcg_scale8(t, recips, half, right));
             }
             p = vctp16q((uint32_t)(n - i));
             {
-                const uint16x8_t t = vldrhq_gather_shifted_offset_z_u16(lcg_exp_table, lcg_out_index8(x + i, c, p), p);
+                const uint16x8_t t = vldrhq_gather_shifted_offset_z_u16(lcg_exp_table, lcg_out_index8(vldrbq_z_s16(x + i, p), c), p);
                 vstrbq_p_u16((uint8_t *)(y + i), lcg_scale8(t, recips, half, right), p);
             }
         } else {
             for (i = 0; i + 8 <= n; i += 8) {
-                const uint16x8_t t = vldrhq_gather_shifted_offset_u16(lcg_exp_table, lcg_index8(x + i, c, all));
+                const uint16x8_t t = vldrhq_gather_shifted_offset_u16(lcg_exp_table, lcg_index8(vldrbq_s16(x + i), c));
                 vstrbq_u16((uint8_t *)(y + i), lcg_scale8(t, recips, half, right));
             }
             p = vctp16q((uint32_t)(n - i));
             {
-                const uint16x8_t t = vldrhq_gather_shifted_offset_z_u16(lcg_exp_table, lcg_index8(x + i, c, p), p);
+                const uint16x8_t t = vldrhq_gather_shifted_offset_z_u16(lcg_exp_table, lcg_index8(vldrbq_z_s16(x + i, p), c), p);
                 vstrbq_p_u16((uint8_t *)(y + i), lcg_scale8(t, recips, half, right), p);
             }
         }
