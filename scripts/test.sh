@@ -3,8 +3,8 @@
 # (host and firmware). Missing toolchains fail the run rather than skip tests
 # (LUTCODEGEN_REQUIRE_TOOLS=1).
 #
-#   bash scripts/test.sh            everything (about 7 minutes on 2 cores)
-#   bash scripts/test.sh --quick    the fast loop: every layer at reduced size (about a minute),
+#   bash scripts/test.sh            everything (18 to 37 minutes on 2 cores)
+#   bash scripts/test.sh --quick    the fast loop: every layer at reduced size (about 2 minutes),
 #                                   the pytest marker "quick" (host_tests/conftest.py)
 #   bash scripts/test.sh -k NAME    any other arguments go to pytest
 set -euo pipefail
