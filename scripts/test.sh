@@ -4,7 +4,7 @@
 # (LUTCODEGEN_REQUIRE_TOOLS=1).
 #
 #   bash scripts/test.sh            everything (18 to 37 minutes on 2 cores)
-#   bash scripts/test.sh --quick    the fast loop: every layer at reduced size (about 2 minutes),
+#   bash scripts/test.sh --quick    the fast loop: every layer at reduced size (under a minute),
 #                                   the pytest marker "quick" (host_tests/conftest.py)
 #   bash scripts/test.sh -k NAME    any other arguments go to pytest
 set -euo pipefail
