@@ -294,6 +294,20 @@ def test_tiny_and_huge_scales_give_a_sane_design(scale: str, nonzero: int) -> No
         (["--prefix", "a b"], "must be a C identifier"),
         (["--prefix", "lcg;"], "must be a C identifier"),
         (["--prefix", "x" * 25], "at most 24 characters"),
+        # TFLite stores scale and beta as float32: beyond its range no model can hold them
+        (["--method", "tflite", "--input-scale", "1e300"], "beyond float32's range"),
+        (["--method", "tflite", "--beta", "1e39"], "beyond float32's range"),
+        (
+            ["--method", "tflite", "--input-bits", "16", "--bits", "16", "--input-scale", "1e300"],
+            "beyond float32's range",
+        ),
+        (
+            [
+                *("--method", "tflite", "--input-bits", "16", "--bits", "16"),
+                *("--input-scale", "1e30", "--beta", "1e30"),
+            ],
+            "beta * input_scale overflows float32",
+        ),
     ],
 )
 def test_more_hostile_options_exit_2_before_writing(
@@ -303,6 +317,7 @@ def test_more_hostile_options_exit_2_before_writing(
     result = run(*args, "-o", str(target))
     assert result.returncode == 2
     assert message in result.stderr
+    assert "Traceback" not in result.stderr and "Warning:" not in result.stderr
     assert result.stdout == ""
     assert list(tmp_path.iterdir()) == []
 

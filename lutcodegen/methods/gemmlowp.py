@@ -170,6 +170,21 @@ def quantize_multiplier(real: float) -> tuple[int, int]:
     return q, shift
 
 
+def as_float32(name: str, value: float) -> float:
+    """``value`` rounded to float32, as a TFLite model stores it; ``ValueError`` when that rounds
+    to infinity: no TFLite model can hold such a scale or beta, so no kernel is made for it."""
+    import numpy as np  # local: keeps this module's import light for the CLI
+
+    with np.errstate(over="ignore"):  # the overflow is the error below, not a warning
+        rounded = float(np.float32(value))
+    if not math.isfinite(rounded):
+        raise ValueError(
+            f"{name} = {value!r} is beyond float32's range (at most about 3.4e38), in which "
+            "TFLite stores it"
+        )
+    return rounded
+
+
 def softmax_params(input_scale: float, beta: float) -> tuple[int, int, int]:
     """(input_multiplier, input_left_shift, diff_min) exactly as TFLite Micro's Prepare computes.
 
@@ -177,10 +192,8 @@ def softmax_params(input_scale: float, beta: float) -> tuple[int, int, int]:
     their double product is then exact. The real multiplier beta * scale * 2^26 (Q5.26 input to
     exp) is capped at 2^31 - 1, which TFLite's QuantizeMultiplierGreaterThanOne requires > 1.
     """
-    import numpy as np  # local: keeps this module's import light for the CLI
-
-    s32 = float(np.float32(input_scale))
-    b32 = float(np.float32(beta))
+    s32 = as_float32("input_scale", input_scale)
+    b32 = as_float32("beta", beta)
     real = min(b32 * s32 * float(1 << (31 - SCALED_DIFF_INTEGER_BITS)), float((1 << 31) - 1))
     if not real > 1.0:
         raise ValueError(

@@ -219,8 +219,12 @@ def softmax_params(input_scale: float, beta: float) -> tuple[int, int]:
     ``QuantizeMultiplier(double(scale) * double(beta) / (10.0 / 65535.0))`` with scale and beta
     read as float32 from the model: [-65535, 0] times the multiplier covers [-10, 0].
     """
-    s32 = float(np.float32(input_scale))
-    b32 = float(np.float32(beta))
+    s32 = gemmlowp.as_float32("input_scale", input_scale)
+    b32 = gemmlowp.as_float32("beta", beta)
+    with np.errstate(over="ignore"):  # the overflow is the error below, not a warning
+        product = float(np.float32(s32) * np.float32(b32))
+    if not math.isfinite(product):
+        raise ValueError("beta * input_scale overflows float32, as TFLite stores them")
     real = s32 * b32 / (10.0 / 65535.0)
     return gemmlowp.quantize_multiplier(real)
 
@@ -231,9 +235,10 @@ def design(spec: Spec) -> TfliteS16Design:
         multiplier, left_shift = spec.input_multiplier, spec.input_left_shift
         given = True
     else:
-        if not math.isfinite(float(np.float32(spec.input_scale) * np.float32(spec.beta))):
-            raise SpecError("beta * input_scale overflows float32, as TFLite stores them")
-        multiplier, left_shift = softmax_params(spec.input_scale, spec.beta)
+        try:
+            multiplier, left_shift = softmax_params(spec.input_scale, spec.beta)
+        except ValueError as exc:
+            raise SpecError(f"TFLite cannot prepare this softmax: {exc}") from None
         given = False
     assert left_shift is not None
     if left_shift >= 16:
