@@ -338,6 +338,31 @@ def test_bad_weights_exit_2_without_traceback(weight_files, tmp_path: Path) -> N
     assert not (tmp_path / "m.c").exists()
 
 
+@pytest.mark.parametrize("name", ["patch_b", "pos", "l0_fc2_b"])
+def test_a_bias_beyond_int32_is_refused_not_wrapped(
+    name: str, weight_files, tmp_path: Path
+) -> None:
+    """A bias too large for the int32 accumulator is refused before numpy's integer cast, which
+    beyond int64 gives INT64_MIN: its absolute value is negative, so it passed the accumulator
+    bound, and the C had a bias of 0."""
+
+    def scale_up(a: dict[str, np.ndarray]) -> None:
+        a[name] = a[name] * np.float32(1e30)
+
+    path = _mutated(weight_files, tmp_path, scale_up)
+    result = subprocess.run(
+        [sys.executable, "-m", "lutcodegen", "model", "--weights", str(path), "-o", "m.c"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "int32 accumulator could overflow" in result.stderr
+    assert "Traceback" not in result.stderr and "Warning:" not in result.stderr
+    assert not (tmp_path / "m.c").exists()
+
+
 def test_not_an_npz_file(tmp_path: Path) -> None:
     path = tmp_path / "w.npz"
     path.write_text("not a zip")

@@ -174,7 +174,16 @@ def _linear(
     """
     q, s_w = _weight(w)
     acc_scale = s_in * s_w
-    bias = np.round(np.atleast_2d(b) / acc_scale).astype(np.int64)
+    with np.errstate(over="ignore"):  # an infinite quotient is refused just below
+        real_bias = np.round(np.atleast_2d(b) / acc_scale)
+    # Checked before the integer cast, which is undefined beyond int64 (numpy gives INT64_MIN,
+    # whose absolute value is negative and would pass the bound).
+    if not np.all(np.abs(real_bias) < 1 << 31):
+        raise QuantizationError(
+            "int32 accumulator could overflow: a bias is 2^31 or more accumulator units (the "
+            "bias too large, or the weights of its channel too small or zero beside it)"
+        )
+    bias = real_bias.astype(np.int64)
     bound = _acc_bound(q, bias, in_max)
     rq = Requant.from_reals(acc_scale / np.broadcast_to(s_out, acc_scale.shape), bound)
     return QLinear(q, bias.astype(np.int32), rq)
