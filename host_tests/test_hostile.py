@@ -293,10 +293,11 @@ def _npz(tmp_path: Path) -> Path:
         lambda d: (d / "o.npy", np.save(d / "o.npy", np.array([[1, "a"]], object)))[0],
         lambda d: (d / "big.npy", np.save(d / "big.npy", np.full((2, 4), 300, np.int16)))[0],
         lambda d: (d / "nan.npy", np.save(d / "nan.npy", np.full((2, 4), np.nan)))[0],
+        lambda d: (d / "inf.npy", np.save(d / "inf.npy", np.array([[0.5, -np.inf]])))[0],
         lambda d: (d / "zero.npy", np.save(d / "zero.npy", np.zeros((0, 4), np.int8)))[0],
     ],
     ids=["npz", "empty", "devnull", "directory", "58TiB-header", "timedelta", "bool", "complex",
-         "object", "out-of-int8", "nan", "no-rows"],
+         "object", "out-of-int8", "nan", "infinity", "no-rows"],
 )  # fmt: skip
 def test_calibration_files_that_are_no_rows_are_refused(make: object, tmp_path: Path) -> None:
     path = make(tmp_path)  # type: ignore[operator]
