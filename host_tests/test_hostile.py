@@ -433,6 +433,7 @@ REPORT_CASES = {
     "width-no-method-supports": ["--methods", "tflite", "--bits", "4"],
     "design-refused": ["--methods", "tflite", "--bits", "8", "--input-scales", "1e-320"],
     "rows-0": ["--rows", "0"],
+    "rows-too-many": ["--rows", "100000000"],
     "lengths-0": ["--lengths", "0"],
     "seed-negative": ["--seed", "-1"],
     "max-row-short": ["--max-row", "3"],

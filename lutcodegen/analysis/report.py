@@ -56,6 +56,10 @@ DEFAULT_SCALES16 = (1 / 4096, 1 / 1024)
 DEFAULT_LENGTHS = (16, 64, 128, 256)
 DEFAULT_ROWS = 1000
 
+#: Most synthetic elements (--rows x length) per length: 128 MiB of float64 scores, with room
+#: for the copies each method's reference makes. More is refused before anything is allocated.
+MAX_ELEMENTS = 1 << 24
+
 #: The loss criterion of the summary: top-1 disagreement and misplaced mass both under 1 %.
 LOSS_LIMIT = 0.01
 
@@ -590,6 +594,11 @@ def _report(args: argparse.Namespace) -> int:
     for length in args.lengths:
         if not 1 <= length <= MAX_ROW_LIMIT:
             raise UsageError(f"--lengths: {length} is not a row length from 1 to {MAX_ROW_LIMIT}")
+        if args.calibrate is None and args.rows * length > MAX_ELEMENTS:
+            raise UsageError(
+                f"--rows {args.rows} x length {length} is {args.rows * length} elements; at "
+                f"most {MAX_ELEMENTS} per length"
+            )
     if args.plot is not None:
         try:
             import matplotlib  # noqa: F401
