@@ -90,7 +90,7 @@ def load_rows(path: Path, input_scale: float) -> np.ndarray:
     if rows.dtype.kind == "f":
         if not np.isfinite(rows).all():  # as lutcodegen report refuses them
             raise SpecError(f"calibration file {path} contains NaN or infinity")
-        # Finite scores beyond the int8 range saturate, like the kernel's input would.
+        # Finite scores beyond int8 saturate, as quantizing them to int8 does.
         with np.errstate(over="ignore", invalid="ignore"):
             q = np.rint(rows.astype(np.float64) / input_scale)
         quantized: np.ndarray = np.clip(q, -128, 127).astype(np.int8)
