@@ -1,0 +1,171 @@
+"""The speed figures the README and the docs quote, held to the bench output they quote.
+
+``docs/firmware-bench.json`` is what ``lutcodegen bench --board all --json`` wrote. The tables
+and sentences below were copied from it by hand; when the kernels change and the JSON is
+measured again, a figure left behind fails here instead of going stale in a document. No
+firmware is built: this reads files only.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from lutcodegen.firmware.bench import Result, markdown_table, summary_header, summary_rows
+
+ROOT = Path(__file__).resolve().parent.parent
+LENGTHS = (16, 64, 256, 1024)
+
+#: How the headline tables name each board (the QEMU machine in backticks): its environments.
+HEADLINE_BOARDS = {
+    "mps2-an386": ["an386"],
+    "microbit": ["microbit"],
+    "mps2-an505": ["an505"],
+    "mps3-an547": ["an547"],
+    "sifive_e": ["sifive_e", "virt"],
+}
+#: The comparison table's columns: the boards each column's range covers.
+FAMILIES = {"Cortex-M4": ["an386"], "Cortex-M0+": ["microbit"], "RV32": ["sifive_e", "virt"]}
+
+
+@pytest.fixture(scope="module")
+def results() -> list[Result]:
+    data = json.loads((ROOT / "docs" / "firmware-bench.json").read_text())
+    out = []
+    for record in data["results"]:
+        record = dict(record)
+        record.pop("ram_bytes")  # a property of Result, written for readers of the JSON
+        out.append(Result(**record))
+    return out
+
+
+def _doc(name: str) -> str:
+    return (ROOT / name).read_text()
+
+
+def _table(text: str, header_start: str) -> list[list[str]]:
+    """The body rows of the Markdown table whose header line starts with ``header_start``."""
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(header_start))
+    rows = []
+    for line in lines[start + 2 :]:
+        if not line.startswith("|"):
+            break
+        rows.append([cell.strip() for cell in line.strip("|").split("|")])
+    return rows
+
+
+def _per_element(results: Sequence[Result], board: str, length: int, method: str = "lut") -> str:
+    """The bench's insn/elem as its tables print it: L >= 1024 from the design for that length."""
+    (r,) = [
+        r
+        for r in results
+        if (r.board, r.method, r.length) == (board, method, length) and r.scratch_row == "off"
+    ]
+    return f"{r.instructions_per_element:.1f}"
+
+
+def _per_row(results: Sequence[Result], board: str, length: int) -> float:
+    (r,) = [r for r in results if (r.board, r.method, r.length) == (board, "lut", length)]
+    return r.instructions_per_row
+
+
+def _default(results: Sequence[Result], board: str, method: str = "lut") -> Result:
+    """The L = 256 call of the default design (max_row 256) on ``board``."""
+    return next(
+        r for r in results if (r.board, r.method, r.length, r.max_row) == (board, method, 256, 256)
+    )
+
+
+def test_the_measured_table_is_the_benchs(results: list[Result]) -> None:
+    table = markdown_table(summary_header(results, LENGTHS), summary_rows(results, LENGTHS))
+    assert table in _doc("docs/firmware.md")
+
+
+def test_the_per_row_table_is_the_benchs(results: list[Result]) -> None:
+    rows = _table(_doc("docs/firmware.md"), "| board | L=16 | L=64 | L=256 | L=1024 |")
+    assert rows, "docs/firmware.md: the per-row table is missing"
+    for board, *cells in rows:
+        expected = [
+            f"{r.instructions_per_row:.1f}"
+            for n in LENGTHS
+            for r in results
+            if (r.board, r.method, r.length) == (board, "lut", n)
+        ]
+        assert cells == expected, board
+
+
+@pytest.mark.parametrize("name", ["README.md", "docs/performance.md"])
+def test_the_headline_table_is_the_benchs(results: list[Result], name: str) -> None:
+    rows = _table(_doc(name), "| board | L = 16 | L = 64 | L = 256 | L = 1024 |")
+    assert len(rows) == len(HEADLINE_BOARDS), name
+    for label, *cells in rows:
+        named = re.search(r"`([^`]+)`", label)
+        assert named, f"{name}: {label} names no board"
+        machine = named.group(1)
+        for board in HEADLINE_BOARDS[machine]:
+            per_element = [c.strip("*") for c in cells[: len(LENGTHS)]]
+            assert per_element == [_per_element(results, board, n) for n in LENGTHS], label
+            r = _default(results, board)
+            assert cells[-1] == f"{r.code_bytes} / {r.table_bytes} / {r.stack_bytes}", label
+
+
+def test_the_cmsis_nn_comparison_quotes_the_bench(results: list[Result]) -> None:
+    rows = _table(_doc("docs/firmware.md"), "| implementation | Cortex-M4 insn/elem |")
+    quoted = {row[0]: row[1:4] for row in rows if row[0].startswith("lutcodegen")}
+    assert len(quoted) == 3, quoted
+
+    def span(boards: list[str], lengths: Sequence[int]) -> str:
+        values = sorted(float(_per_element(results, b, n)) for b in boards for n in lengths)
+        low, high = f"{values[0]:.1f}", f"{values[-1]:.1f}"
+        return low if low == high else f"{low}-{high}"
+
+    for label, cells in quoted.items():
+        bounds = re.search(r"L = (\d+)(?:\.\.(\d+))?", label)
+        assert bounds, label
+        low, high = int(bounds[1]), int(bounds[2] or bounds[1])
+        lengths = [n for n in LENGTHS if low <= n <= high]
+        expected = [span(boards, lengths) for boards in FAMILIES.values()]
+        assert [c.split(" ")[0] for c in cells] == expected, label
+
+
+def test_the_readme_quotes_the_bench(results: list[Result]) -> None:
+    readme = _doc("README.md")
+    fast = re.search(
+        r"(\d+\.\d) executed instructions per element on Cortex-M4, (\d+\.\d) on Cortex-M0\+"
+        r"\s+and\s+(\d+\.\d)\s+on\s+RV32IMAC\s+at\s+L = 256",
+        readme,
+    )
+    assert fast, "README: the 'Fast' line is missing"
+    assert list(fast.groups()) == [
+        _per_element(results, b, 256) for b in ("an386", "microbit", "virt")
+    ]
+    tflite = re.search(r"at (\d+\.\d) instructions per\s+element instead of ~510", readme)
+    assert tflite, "README: the TFLite Micro line's count is missing"
+    assert tflite[1] == _per_element(results, "an386", 256, "tflite")
+    for row in _table(readme, "| `--method` | what it is |"):
+        method = row[0].split("`")[1]
+        assert row[-1] == _per_element(results, "an386", 256, method), method
+
+
+def test_the_per_row_fit_is_the_benchs(results: list[Result]) -> None:
+    """docs/performance.md splits the count into per element and per row, from L = 64 and 256."""
+
+    def fit(board: str) -> tuple[str, str]:
+        r64, r256 = (_per_row(results, board, n) for n in (64, 256))
+        slope = (r256 - r64) / 192
+        return f"{slope:.1f}", f"{r64 - 64 * slope:.0f}"
+
+    text = " ".join(_doc("docs/performance.md").split())
+    stated = re.search(
+        r"cost (\d+\.\d) per element on Cortex-M4 \((\d+\.\d) on M0\+, (\d+\.\d) on RV32\), and "
+        r"each row adds about (\d+) \((\d+) on M0\+, (\d+) on RV32\)",
+        text,
+    )
+    assert stated, "docs/performance.md: the per-row sentence is missing"
+    (m4, m4_row), (m0, m0_row), (rv, rv_row) = (fit(b) for b in ("an386", "microbit", "virt"))
+    assert stated.groups() == (m4, m0, rv, m4_row, m0_row, rv_row)
