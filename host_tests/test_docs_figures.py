@@ -1,9 +1,10 @@
 """The speed figures the README and the docs quote, held to the bench output they quote.
 
-``docs/firmware-bench.json`` is what ``lutcodegen bench --board all --json`` wrote. The tables
-and sentences below were copied from it by hand; when the kernels change and the JSON is
-measured again, a figure left behind fails here instead of going stale in a document. No
-firmware is built: this reads files only.
+``docs/firmware-bench.json`` is what ``lutcodegen bench --board all --json`` wrote, and
+``docs/tflm-bench*.json`` what ``lutcodegen bench --tflm`` wrote (the commands are in
+``docs/firmware.md`` and ``docs/tflite.md``). The tables and sentences below were copied from
+them by hand; when the kernels change and the JSON is measured again, a figure left behind fails
+here instead of going stale in a document. Nothing is built or run: this reads files only.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from lutcodegen.firmware.bench import Result, markdown_table, summary_header, summary_rows
+from lutcodegen.tflm import bench as tflm_bench
 
 ROOT = Path(__file__).resolve().parent.parent
 LENGTHS = (16, 64, 256, 1024)
@@ -169,3 +171,94 @@ def test_the_per_row_fit_is_the_benchs(results: list[Result]) -> None:
     assert stated, "docs/performance.md: the per-row sentence is missing"
     (m4, m4_row), (m0, m0_row), (rv, rv_row) = (fit(b) for b in ("an386", "microbit", "virt"))
     assert stated.groups() == (m4, m0, rv, m4_row, m0_row, rv_row)
+
+
+# --- TFLite Micro ---------------------------------------------------------------------------
+
+
+def _tflm_rows(name: str) -> list[tflm_bench.Row]:
+    data = json.loads((ROOT / "docs" / f"{name}.json").read_text())
+    return [tflm_bench.Row(**r) for r in data["results"]]
+
+
+def _tflm_cells(name: str) -> dict[tuple[str, str], dict[str, str]]:
+    """``docs/<name>.json`` as ``lutcodegen bench --tflm`` prints it: cells by (model, variant)."""
+    header, body = tflm_bench.table(_tflm_rows(name))
+    return {(cells[0], cells[1]): dict(zip(header, cells)) for cells in body}
+
+
+def _numbers(text: str) -> list[float]:
+    return [float(n.replace(",", "")) for n in re.findall(r"\d[\d,]*(?:\.\d+)?", text)]
+
+
+def _quotes(doc: str, bench: list[str]) -> bool:
+    """The numbers of a document's cell appear, in order, among those of the bench's cells."""
+    pool = iter(_numbers(" ".join(bench)))
+    return all(any(n == m for m in pool) for n in _numbers(doc))
+
+
+@pytest.mark.parametrize("name", ["tflm-bench", "tflm-bench-16x8"])
+def test_the_tflm_tables_are_the_benchs(name: str) -> None:
+    table = tflm_bench.markdown_table(*tflm_bench.table(_tflm_rows(name)))
+    assert table in _doc(f"docs/{name}.md")
+
+
+#: Each table that quotes the TFLM bench: the document, the start of the table's header, the
+#: bench output it quotes, and per quoted column the bench columns whose numbers it gives.
+TFLM_QUOTES = [
+    (
+        "docs/tflite.md",
+        "| model | softmax | instructions per inference |",
+        "tflm-bench",
+        {
+            2: ["insn/inference"],
+            3: ["speed-up"],
+            4: ["in softmax", "softmax share"],
+            5: ["softmax speed-up"],
+            6: ["insn/softmax elem"],
+        },
+    ),
+    (
+        "README.md",
+        "| model | softmax | instructions per inference |",
+        "tflm-bench",
+        {2: ["insn/inference"], 3: ["speed-up"], 4: ["in softmax", "softmax speed-up"]},
+    ),
+    (
+        "docs/tflite.md",
+        "| softmax | instructions per inference |",
+        "tflm-bench-16x8",
+        {
+            1: ["insn/inference"],
+            2: ["speed-up"],
+            3: ["in softmax", "softmax share"],
+            4: ["softmax speed-up"],
+            5: ["insn/softmax elem"],
+            6: ["flash B"],
+            7: ["arena B"],
+        },
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    "doc, header, name, columns", TFLM_QUOTES, ids=["tflite.md", "README.md", "tflite.md-16x8"]
+)
+def test_the_tflm_figures_quote_the_bench(
+    doc: str, header: str, name: str, columns: dict[int, list[str]]
+) -> None:
+    bench = _tflm_cells(name)
+    rows = _table(_doc(doc), header)
+    assert len(rows) == len(bench), f"{doc}: {len(rows)} rows for {len(bench)} measured"
+    models = sorted({model for model, _ in bench})
+    for row in rows:
+        if len(models) == 1:
+            model, variant = models[0], row[0]
+        else:
+            (model,) = [m for m in models if m.startswith(f"vit{row[0].split()[0]}_")]
+            variant = row[1]
+        variant = next(v for v in tflm_bench.VARIANTS if v in variant)
+        cells = bench[(model, variant)]
+        for index, sources in columns.items():
+            quoted = [cells[c] for c in sources]
+            assert _quotes(row[index], quoted), f"{doc}: {row[index]!r} is not {quoted} ({row[:2]})"
