@@ -3,7 +3,7 @@
 # (host and firmware). Missing toolchains fail the run rather than skip tests
 # (LUTCODEGEN_REQUIRE_TOOLS=1).
 #
-#   bash scripts/test.sh            everything (16 to 37 minutes on 2 cores)
+#   bash scripts/test.sh            everything (15 to 37 minutes on 2 cores)
 #   bash scripts/test.sh --quick    the fast loop: every layer at reduced size (under a minute),
 #                                   the pytest marker "quick" (host_tests/conftest.py)
 #   bash scripts/test.sh -k NAME    any other arguments go to pytest
