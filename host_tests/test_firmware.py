@@ -231,6 +231,45 @@ def test_bench_counts_are_repeatable(bench_results, tmp_path: Path) -> None:
         assert r["instructions"] == first[key(r)]
 
 
+def _compilers_of_the_shipped_bench() -> dict[str, str]:
+    """The compilers docs/firmware.md says ``docs/firmware-bench.json`` was measured with."""
+    setup = " ".join((ROOT / "docs" / "firmware.md").read_text().split())
+    found = dict(re.findall(r"(arm-none-eabi-gcc|riscv64-unknown-elf-gcc) (\d+\.\d+\.\d+)", setup))
+    assert len(found) == 2, "docs/firmware.md no longer names the bench's compilers"
+    return found
+
+
+@pytest.mark.firmware
+def test_the_shipped_bench_figures_are_current(bench_results) -> None:
+    """``docs/firmware-bench.json``, which the README and the docs quote (test_docs_figures), is
+    what the bench measures now: a kernel change that moves a count must regenerate it with
+    ``lutcodegen bench --board all --json docs/firmware-bench.json``. Counts depend on the
+    compiler, so other compiler versions than the ones the JSON was measured with skip this."""
+    for compiler, version in _compilers_of_the_shipped_bench().items():
+        here = subprocess.run(
+            [compiler, "-dumpfullversion"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        if here != version:
+            pytest.skip(
+                f"docs/firmware-bench.json was measured with {compiler} {version}, not {here}"
+            )
+    shipped = json.loads((ROOT / "docs" / "firmware-bench.json").read_text())["results"]
+
+    def key(r: dict) -> tuple:
+        return r["board"], r["method"], r["max_row"], r["length"]
+
+    now = {key(r): r for r in bench_results[0]["results"]}
+    then = {key(r): r for r in shipped}
+    assert now.keys() == then.keys()
+    stale = [
+        f"{k} {field}: {then[k].get(field)} -> {value}"
+        for k, r in now.items()
+        for field, value in r.items()
+        if then[k].get(field) != value
+    ]
+    assert not stale, f"docs/firmware-bench.json is stale in {len(stale)} figures: {stale[:5]}"
+
+
 @pytest.mark.firmware
 def test_library_example_builds_and_matches_reference() -> None:
     """The root library.json generates the kernel for another project from its options."""
