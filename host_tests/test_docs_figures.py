@@ -2,9 +2,10 @@
 
 ``docs/firmware-bench.json`` is what ``lutcodegen bench --board all --json`` wrote, and
 ``docs/tflm-bench*.json`` what ``lutcodegen bench --tflm`` wrote (the commands are in
-``docs/firmware.md`` and ``docs/tflite.md``). The tables and sentences below were copied from
-them by hand; when the kernels change and the JSON is measured again, a figure left behind fails
-here instead of going stale in a document. Nothing is built or run: this reads files only.
+``docs/firmware.md`` and ``docs/tflite.md``). The tables and sentences checked here were copied
+from them by hand; when the kernels change and the JSON is measured again, a figure left behind
+fails here instead of going stale in a document. Nothing is built or run: this reads files only.
+(``test_firmware`` checks that ``docs/firmware-bench.json`` is what the bench measures now.)
 """
 
 from __future__ import annotations
@@ -52,7 +53,9 @@ def _doc(name: str) -> str:
 def _table(text: str, header_start: str) -> list[list[str]]:
     """The body rows of the Markdown table whose header line starts with ``header_start``."""
     lines = text.splitlines()
-    start = next(i for i, line in enumerate(lines) if line.startswith(header_start))
+    starts = [i for i, line in enumerate(lines) if line.startswith(header_start)]
+    assert starts, f"no table starting {header_start!r}"
+    start = starts[0]
     rows = []
     for line in lines[start + 2 :]:
         if not line.startswith("|"):
