@@ -64,26 +64,16 @@ def _table(text: str, header_start: str) -> list[list[str]]:
     return rows
 
 
+def _call(results: Sequence[Result], board: str, length: int, method: str = "lut") -> Result:
+    """The one measured call: L >= 1024 from the design for that length, shorter rows from the
+    default design (max_row 256)."""
+    (r,) = [r for r in results if (r.board, r.method, r.length) == (board, method, length)]
+    return r
+
+
 def _per_element(results: Sequence[Result], board: str, length: int, method: str = "lut") -> str:
-    """The bench's insn/elem as its tables print it: L >= 1024 from the design for that length."""
-    (r,) = [
-        r
-        for r in results
-        if (r.board, r.method, r.length) == (board, method, length) and r.scratch_row == "off"
-    ]
-    return f"{r.instructions_per_element:.1f}"
-
-
-def _per_row(results: Sequence[Result], board: str, length: int) -> float:
-    (r,) = [r for r in results if (r.board, r.method, r.length) == (board, "lut", length)]
-    return r.instructions_per_row
-
-
-def _default(results: Sequence[Result], board: str, method: str = "lut") -> Result:
-    """The L = 256 call of the default design (max_row 256) on ``board``."""
-    return next(
-        r for r in results if (r.board, r.method, r.length, r.max_row) == (board, method, 256, 256)
-    )
+    """The bench's insn/elem as its tables print it."""
+    return f"{_call(results, board, length, method).instructions_per_element:.1f}"
 
 
 def test_the_measured_table_is_the_benchs(results: list[Result]) -> None:
@@ -95,12 +85,7 @@ def test_the_per_row_table_is_the_benchs(results: list[Result]) -> None:
     rows = _table(_doc("docs/firmware.md"), "| board | L=16 | L=64 | L=256 | L=1024 |")
     assert rows, "docs/firmware.md: the per-row table is missing"
     for board, *cells in rows:
-        expected = [
-            f"{r.instructions_per_row:.1f}"
-            for n in LENGTHS
-            for r in results
-            if (r.board, r.method, r.length) == (board, "lut", n)
-        ]
+        expected = [f"{_call(results, board, n).instructions_per_row:.1f}" for n in LENGTHS]
         assert cells == expected, board
 
 
@@ -115,7 +100,7 @@ def test_the_headline_table_is_the_benchs(results: list[Result], name: str) -> N
         for board in HEADLINE_BOARDS[machine]:
             per_element = [c.strip("*") for c in cells[: len(LENGTHS)]]
             assert per_element == [_per_element(results, board, n) for n in LENGTHS], label
-            r = _default(results, board)
+            r = _call(results, board, 256)
             assert cells[-1] == f"{r.code_bytes} / {r.table_bytes} / {r.stack_bytes}", label
 
 
@@ -161,7 +146,7 @@ def test_the_per_row_fit_is_the_benchs(results: list[Result]) -> None:
     """docs/performance.md splits the count into per element and per row, from L = 64 and 256."""
 
     def fit(board: str) -> tuple[str, str]:
-        r64, r256 = (_per_row(results, board, n) for n in (64, 256))
+        r64, r256 = (_call(results, board, n).instructions_per_row for n in (64, 256))
         slope = (r256 - r64) / 192
         return f"{slope:.1f}", f"{r64 - 64 * slope:.0f}"
 

@@ -22,6 +22,7 @@ import lutcodegen
 from lutcodegen.firmware import bench
 from lutcodegen.firmware import build as fw
 from lutcodegen.firmware.boards import SEMIHOSTING_STDIO
+from lutcodegen.tflm.build import compiler_version
 
 ROOT = Path(__file__).resolve().parent.parent
 FIRMWARE = ROOT / "firmware"
@@ -211,6 +212,11 @@ def test_bench_figures_are_consistent(bench_results) -> None:
         assert r["static_ram_bytes"] == 0
 
 
+def _call_key(r: dict) -> tuple:
+    """What identifies one call in the bench's JSON."""
+    return r["board"], r["method"], r["max_row"], r["length"]
+
+
 @pytest.mark.firmware
 def test_bench_counts_are_repeatable(bench_results, tmp_path: Path) -> None:
     json_path = tmp_path / "again.json"
@@ -221,14 +227,10 @@ def test_bench_counts_are_repeatable(bench_results, tmp_path: Path) -> None:
         == 0
     )
     again = json.loads(json_path.read_text())["results"]
-
-    def key(r: dict) -> tuple:
-        return r["board"], r["method"], r["max_row"], r["length"]
-
-    first = {key(r): r["instructions"] for r in bench_results[0]["results"]}
+    first = {_call_key(r): r["instructions"] for r in bench_results[0]["results"]}
     assert again
     for r in again:
-        assert r["instructions"] == first[key(r)]
+        assert r["instructions"] == first[_call_key(r)]
 
 
 def _compilers_of_the_shipped_bench() -> dict[str, str]:
@@ -246,20 +248,14 @@ def test_the_shipped_bench_figures_are_current(bench_results) -> None:
     ``lutcodegen bench --board all --json docs/firmware-bench.json``. Counts depend on the
     compiler, so other compiler versions than the ones the JSON was measured with skip this."""
     for compiler, version in _compilers_of_the_shipped_bench().items():
-        here = subprocess.run(
-            [compiler, "-dumpfullversion"], capture_output=True, text=True, check=True
-        ).stdout.strip()
+        here = compiler_version(compiler)
         if here != version:
             pytest.skip(
                 f"docs/firmware-bench.json was measured with {compiler} {version}, not {here}"
             )
     shipped = json.loads((ROOT / "docs" / "firmware-bench.json").read_text())["results"]
-
-    def key(r: dict) -> tuple:
-        return r["board"], r["method"], r["max_row"], r["length"]
-
-    now = {key(r): r for r in bench_results[0]["results"]}
-    then = {key(r): r for r in shipped}
+    now = {_call_key(r): r for r in bench_results[0]["results"]}
+    then = {_call_key(r): r for r in shipped}
     assert now.keys() == then.keys()
     stale = [
         f"{k} {field}: {then[k].get(field)} -> {value}"
