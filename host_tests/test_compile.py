@@ -11,6 +11,7 @@ from configs import all_specs, spec_id
 
 from lutcodegen import Spec, design_for, render
 from lutcodegen.firmware.boards import boards
+from lutcodegen.methods.lut import LutDesign, recip_divide
 
 STRICT = [
     "-pedantic",
@@ -258,25 +259,37 @@ def test_no_division_or_float_on_cortex_m0plus(spec: Spec, tmp_path: Path) -> No
 @pytest.mark.parametrize("spec", SPECS, ids=_ids)
 @pytest.mark.parametrize("cpu", ["cortex-m4", "cortex-m33", "cortex-m55"])
 def test_strict_with_the_arm_dsp_path(spec: Spec, cpu: str, tmp_path: Path) -> None:
-    """Cores with the DSP extension compile the SIMD32 path: strict, and still no division."""
+    """Cores with the DSP extension compile the SIMD32 path: strict, and no division library
+    call. The only divide instructions are the int8 ``lut`` reciprocal's UDIVs, where its design
+    has that form, and defining ``<PREFIX>_RECIP_DIV`` as 0 removes them."""
     cc = require_tool("arm-none-eabi-gcc")
     nm = require_tool("arm-none-eabi-nm")
-    (tmp_path / "k.c").write_text(render(design_for(spec)).source)
-    cmd = [cc, f"-mcpu={cpu}", "-mthumb", "-std=c99", *STRICT, "-c", "k.c", "-o", "k.o"]
-    result = _compile(cmd, tmp_path)
-    assert result.returncode == 0, result.stderr
-    disassembly = subprocess.run(
-        [nm.replace("-nm", "-objdump"), "-d", str(tmp_path / "k.o")],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    dsg = design_for(spec)
+    (tmp_path / "k.c").write_text(render(dsg).source)
+
+    def disassemble(*defines: str) -> str:
+        cmd = [cc, f"-mcpu={cpu}", "-mthumb", "-std=c99", *STRICT, *defines, "-c", "k.c"]
+        result = _compile([*cmd, "-o", "k.o"], tmp_path)
+        assert result.returncode == 0, result.stderr
+        assert [s for s in _undefined_symbols(tmp_path / "k.o", nm) if "div" in s] == []
+        return subprocess.run(
+            [nm.replace("-nm", "-objdump"), "-d", str(tmp_path / "k.o")],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+
+    disassembly = disassemble()
     if spec.method == "lut" and spec.input_bits == 8 and spec.max_row >= 8:  # SIMD loops
         assert "ssub8" in disassembly and "sel" in disassembly
     if spec.method == "lut" and spec.input_bits == 16 and spec.max_row >= 2:  # SIMD32 max
         assert "ssub16" in disassembly and "sel" in disassembly
+    if isinstance(dsg, LutDesign) and recip_divide(dsg) is not None:
+        assert "sdiv" not in disassembly
+        if spec.max_row > 1:  # (rows of one element have a constant sum)
+            assert "udiv" in disassembly
+        disassembly = disassemble(f"-D{spec.prefix.upper()}_RECIP_DIV=0")
     assert "div" not in disassembly
-    assert [s for s in _undefined_symbols(tmp_path / "k.o", nm) if "div" in s] == []
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=_ids)
@@ -323,5 +336,10 @@ def test_source_uses_only_stdint_and_stddef() -> None:
     code = "\n".join(
         line for line in text.splitlines() if not line.lstrip().startswith(("*", "/*"))
     )
+    # C's / and % only in the reciprocal from the divide instruction, chosen by LCG_RECIP_DIV
+    div = code.index("#if LCG_RECIP_DIV\n")
+    rest = code.index("#elif LCG_RECIP_NEWTON\n", div)
+    assert code[div:rest].count(" / ") == 2 and code[div:rest].count(" % ") == 1
+    code = code[:div] + code[rest:]
     for word in ("float", "double", "malloc", " / ", " % "):
         assert word not in code, word

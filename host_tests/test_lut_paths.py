@@ -1,13 +1,14 @@
 """The ``lut`` kernel's optional C paths give the same bits as the default one.
 
 The generated file chooses, by compiler feature macros, between a count-leading-zeros builtin and
-a binary search, between a Newton reciprocal and restoring shift-and-subtract, and between the
-high-multiply output form and plain 32- or 64-bit products. The host compiler takes one
-combination by default; these tests force every combination and compare with the reference,
-and check the reciprocals against a 64-bit division for every denominator they can receive: the
-seeded one of the default design (den = sum << k has 8 low zero bits there: all 2^23), Newton's
-method of designs with wider sums or more precision, and the one from 32-bit products that
-Cortex-M0+ takes where there is no seed table (all 2^31).
+a binary search, between divide instructions, a Newton reciprocal and restoring
+shift-and-subtract, and between the high-multiply output form and plain 32- or 64-bit products.
+The host compiler takes one combination by default; these tests force every combination and
+compare with the reference, and check the reciprocals against a 64-bit division for every
+denominator they can receive: the seeded one of the default design (den = sum << k has 8 low zero
+bits there: all 2^23), Newton's method of designs with wider sums or more precision, the one from
+32-bit products that Cortex-M0+ takes where there is no seed table (all 2^31), and the one from
+divide instructions that Cortex-M3 and up take (every denominator of its designs).
 The Arm DSP and Helium paths run on the emulated boards (host_tests/test_firmware.py).
 """
 
@@ -22,7 +23,12 @@ from cbuild import require_tool
 from exactness import check_random_rows, check_short_rows
 
 from lutcodegen import Spec, design_for, render
-from lutcodegen.methods.lut import has_mul32_reciprocal, newton_steps, recip_seed
+from lutcodegen.methods.lut import (
+    has_mul32_reciprocal,
+    newton_steps,
+    recip_divide,
+    recip_seed,
+)
 
 PATHS = [
     ("LCG_USE_CLZ=0", "LCG_RECIP_NEWTON=0", "LCG_USE_MULHI=0"),
@@ -31,6 +37,9 @@ PATHS = [
     ("LCG_USE_CLZ=1", "LCG_RECIP_NEWTON=1", "LCG_USE_MULHI=0"),
     # Cortex-M0+'s combination: the reciprocal from 32 x 32 -> 32-bit products
     ("LCG_USE_CLZ=0", "LCG_RECIP_NEWTON=0", "LCG_RECIP_MUL32=1", "LCG_USE_MULHI=0"),
+    # Cortex-M3 and up: the reciprocal from the divide instruction, where the design has it
+    ("LCG_USE_CLZ=1", "LCG_RECIP_DIV=1", "LCG_USE_MULHI=1"),
+    ("LCG_USE_CLZ=0", "LCG_RECIP_DIV=1", "LCG_USE_MULHI=0"),
 ]
 
 #: Two widths (max_row 4096: 32-bit products up to 512 elements), the size variant, 16-bit
@@ -111,6 +120,11 @@ int main(void)
         (Spec(bits=12, input_scale=1 / 64), 997, "newton"),
         (Spec(max_row=1024), 1, "mul32"),  # P = 9: every denominator, a few seconds
         (Spec(max_row=512), 13, "mul32"),  # P = 10
+        (Spec(), 1, "divide"),  # E = 39: two divisions, every denominator
+        (Spec(optimize="size"), 1, "divide"),
+        (Spec(bits=2), 1, "divide"),  # E = 34
+        (Spec(max_row=16), 1, "divide"),  # z = 12, E = 35
+        (Spec(bits=2, max_row=16), 1, "divide"),  # E = 30: one division
     ],
     ids=[
         "b8-all",
@@ -123,19 +137,31 @@ int main(void)
         "b12",
         "mul32-n1024-all",
         "mul32-n512",
+        "div-b8-all",
+        "div-size-all",
+        "div-b2-all",
+        "div-n16-all",
+        "div-b2-n16-all",
     ],
 )
 def test_reciprocal_is_exact(spec: Spec, step: int, form: str, tmp_path: Path) -> None:
     gcc = require_tool("gcc")
     dsg = design_for(spec)
     seed = recip_seed(dsg)
-    assert (seed is not None) == (form == "seeded"), "the spec does not take this reciprocal"
-    align = 1 << seed.zero_bits if seed is not None else 1
-    if form == "mul32":
-        assert has_mul32_reciprocal(dsg), "this spec has no 32-bit-product reciprocal"
-        defines = ["-DLCG_RECIP_NEWTON=0", "-DLCG_RECIP_MUL32=1"]
+    divide = recip_divide(dsg)
+    if form == "divide":
+        # den = sum << k has z low zero bits here too: every multiple of 2^z
+        assert divide is not None, "this spec has no divide-instruction reciprocal"
+        align = 1 << divide.zero_bits
+        defines = ["-DLCG_RECIP_DIV=1"]
     else:
-        defines = ["-DLCG_RECIP_NEWTON=1"]
+        assert (seed is not None) == (form == "seeded"), "the spec does not take this reciprocal"
+        align = 1 << seed.zero_bits if seed is not None else 1
+        if form == "mul32":
+            assert has_mul32_reciprocal(dsg), "this spec has no 32-bit-product reciprocal"
+            defines = ["-DLCG_RECIP_NEWTON=0", "-DLCG_RECIP_MUL32=1"]
+        else:
+            defines = ["-DLCG_RECIP_NEWTON=1"]
     (tmp_path / "softmax.c").write_text(render(dsg).source)
     (tmp_path / "main.c").write_text(HARNESS)
     exe = tmp_path / "recip"

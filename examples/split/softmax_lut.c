@@ -5,7 +5,7 @@
  * Command: lutcodegen --method lut --bits 8 --input-scale 0.0625 --beta 1.0 --max-row 256 --prefix lcg --table-layout full
  *
  * exp table (full): 256 x uint16_t = 512 bytes, T[d] = round(65535 * exp(-0.0625 * d))
- * row sum: uint32_t; products: uint32_t; reciprocal: 15 bits, seed table (256 bytes) and one Newton step or shift-and-subtract by target, no divide
+ * row sum: uint32_t; products: uint32_t; reciprocal: 15 bits, two divide instructions on Cortex-M3 and up, else seed table (256 bytes) and one Newton step or shift-and-subtract by target
  * loops unrolled x8 (optimize speed); Arm DSP cores use SIMD32 and SMMLAR, Helium cores vector loops
  * accuracy: every output within 1 LSB of correctly rounded softmax for rows of
  * 1..256 elements (proven error before rounding < 0.508 LSB)
@@ -118,6 +118,20 @@ static const uint16_t lcg_exp_table[256] = {
 #endif
 #endif
 
+/*
+ * Reciprocal from the 32-bit divide instruction where the core has a fast divider: Cortex-M3
+ * and up (Armv7-M, Armv8-M Mainline; 2 to 12 cycles each on Cortex-M4). Elsewhere, where a
+ * divide may take tens of cycles (Cortex-M23, many RISC-V cores) or does not exist, the
+ * divider-free forms below. All give the same bits. Define LCG_RECIP_DIV as 0 or 1 to choose.
+ */
+#ifndef LCG_RECIP_DIV
+#if defined(__ARM_FEATURE_IDIV) && defined(__ARM_ARCH_ISA_THUMB) && __ARM_ARCH_ISA_THUMB == 2
+#define LCG_RECIP_DIV 1
+#else
+#define LCG_RECIP_DIV 0
+#endif
+#endif
+
 /* Shifts *value (>= 1) left until its top bit is set; returns the shift. */
 static uint32_t lcg_normalize(uint32_t *value)
 {
@@ -153,7 +167,22 @@ static uint32_t lcg_normalize(uint32_t *value)
 #endif
 }
 
-#if LCG_RECIP_NEWTON
+#if LCG_RECIP_DIV
+/*
+ * round(2^(32 + P) / den) = (Q + 1) >> 1 with Q = floor(2^(33 + P) / den), for den = sum << k
+ * in [2^31, 2^32). The sum is below 2^24, so den has 8 low zero bits, dz = den >> 8 is exact and
+ * Q = floor(2^39 / dz). In two 32-bit divisions: 2^31 = q1 dz + r1 with r1 < dz < 2^24, so
+ * Q = q1 2^8 + floor(r1 2^8 / dz), and r1 2^8 < 2^32.
+ */
+static uint32_t lcg_reciprocal(uint32_t den)
+{
+    const uint32_t dz = den >> 8;
+    const uint32_t q1 = 0x80000000u / dz;
+    const uint32_t q = (q1 << 8) + (((0x80000000u % dz) << 8) / dz);
+
+    return (q + 1u) >> 1;
+}
+#elif LCG_RECIP_NEWTON
 /*
  * Reciprocal seeds: S[j] = round(2^14 / Dm), Dm = 1/2 + (2j + 1) / 512 the middle of the cell of
  * D = den / 2^32 whose 7 bits after the leading one are j. On its cell, |1 - D S[j] / 2^14| < 2^-7.

@@ -5,7 +5,7 @@
  * Command: lutcodegen --method lut --bits 8 --input-scale 0.0625 --beta 1.0 --max-row 256 --prefix lcg --table-layout full
  *
  * exp table (full): 256 x uint16_t = 512 bytes, T[d] = round(65535 * exp(-0.0625 * d))
- * row sum: uint32_t; products: uint32_t; reciprocal: 15 bits, seed table (256 bytes) and one Newton step or shift-and-subtract by target, no divide
+ * row sum: uint32_t; products: uint32_t; reciprocal: 15 bits, two divide instructions on Cortex-M3 and up, else seed table (256 bytes) and one Newton step or shift-and-subtract by target
  * loops unrolled x8 (optimize speed); Arm DSP cores use SIMD32 and SMMLAR, Helium cores vector loops
  * accuracy: every output within 1 LSB of correctly rounded softmax for rows of
  * 1..256 elements (proven error before rounding < 0.508 LSB)

@@ -301,12 +301,18 @@ def describe(dsg: LutDesign) -> list[str]:
     if seed is not None:
         reciprocal = (
             f"seed table ({seed.table.nbytes} bytes) and one Newton step or shift-and-subtract "
-            "by target, no divide"
+            "by target"
         )
     elif dsg.sum_bits == 32 and dsg.optimize == "speed":
-        reciprocal = "Newton's method or shift-and-subtract by target, no divide"
+        reciprocal = "Newton's method or shift-and-subtract by target"
     else:
-        reciprocal = "shift-and-subtract, no divide"
+        reciprocal = "shift-and-subtract"
+    divide = recip_divide(dsg)
+    if divide is not None:
+        count = "two divide instructions" if divide.split else "one divide instruction"
+        reciprocal = f"{count} on Cortex-M3 and up, else {reciprocal}"
+    else:
+        reciprocal += ", no divide"
     helium = has_mve_path(dsg) or has_mve32_path(dsg)
     facts = [
         f"exp table ({spec.table_layout}): {len(dsg.exp_table)} x uint{dsg.entry_bits}_t = "
@@ -445,6 +451,7 @@ def template_context(dsg: LutDesign) -> dict[str, object]:
         "newton_steps": newton_steps(dsg.precision),
         "mul32_recip": has_mul32_reciprocal(dsg),
         "seed": seed_constants(dsg),
+        "divide": recip_divide(dsg),
         # int8 output moves on by as many bytes per row as the input, so whether they overlap is
         # the same for every row and the entry point tests it once; wider outputs test per row.
         # With a scratch row the output pass reads no input, so overlap needs no test at all.
@@ -635,6 +642,40 @@ def recip_seed(dsg: LutDesign) -> RecipSeed | None:
         return None
     table = np.array(seeds, dtype=np.uint16)
     return RecipSeed(z, F, table, Es, a, b, worst)
+
+
+@dataclass(frozen=True)
+class RecipDivide:
+    """The reciprocal from the core's 32-bit divide instruction, for cores where it is fast.
+    ``R = round(2^(32 + P) / den) = (Q + 1) >> 1`` with ``Q = floor(2^(33 + P) / den)``, the same
+    bits as the seeded and Newton reciprocals.
+
+    den = sum << k has z low zero bits (sum < 2^(32 - z)), so ``dz = den >> z`` is exact and
+    ``Q = floor(2^E / dz)``, ``E = 33 + P - z``. Where E <= 31 that is one division. Otherwise
+    two: ``2^31 = q1 dz + r1`` with ``0 <= r1 < dz < 2^(32 - z)``, and then
+    ``Q = q1 2^s + floor(r1 2^s / dz)`` with ``s = E - 31``, exact by the division identity;
+    ``r1 2^s`` stays below 2^32 when ``s <= z``, the condition for this form.
+    """
+
+    zero_bits: int  #: z
+    exponent: int  #: E
+
+    @property
+    def split(self) -> int:
+        """s: the second division's shift, 0 where one division suffices."""
+        return max(0, self.exponent - 31)
+
+
+def recip_divide(dsg: LutDesign) -> RecipDivide | None:
+    """The divide-instruction reciprocal for this design (see ``RecipDivide``), or None where
+    the sum is 64 bits wide or ``r1 2^s`` could overflow 32 bits (s > z)."""
+    if dsg.sum_bits != 32:
+        return None
+    z = 32 - (dsg.spec.max_row * dsg.top).bit_length()
+    exponent = 33 + dsg.precision - z
+    if exponent - 31 > z:
+        return None
+    return RecipDivide(z, exponent)
 
 
 def seed_constants(dsg: LutDesign) -> dict[str, object] | None:

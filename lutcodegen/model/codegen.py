@@ -16,6 +16,7 @@ import numpy as np
 
 from .. import __version__
 from ..methods import describe
+from ..methods.lut import LutDesign, recip_divide
 from ..render import _environment, render_body
 from . import vit
 from .quantize import (
@@ -315,6 +316,12 @@ def _context(qm: QuantModel, prefix: str, header_name: str | None, command: str)
         "ln_recip_bits": LN_RECIP_BITS,
         "ln_unit_bits": LN_UNIT_BITS,
         "softmax_source": render_body(qm.softmax).rstrip("\n"),
+        # the softmax's macro prefix where its reciprocal has a divide-instruction form
+        "softmax_divide_macro": (
+            f"{softmax_spec.prefix.upper()}_RECIP_DIV"
+            if isinstance(qm.softmax, LutDesign) and recip_divide(qm.softmax) is not None
+            else None
+        ),
         "softmax_command": softmax_spec.command_line(),
         "softmax_function": softmax_spec.function_name,
         "softmax_facts": describe(qm.softmax),
