@@ -254,11 +254,14 @@ def test_stdout_to_a_full_device_fails_with_exit_1() -> None:
         ("5e-324", 256),  # the smallest subnormal
         ("1e300", 1),  # exp(-s) == 0: only the row maximum counts
         ("1e10", 1),
+        ("1e307", 1),  # scale * d overflows to -inf: exp is 0, and no warning says otherwise
+        ("1.7976931348623157e308", 1),  # double's largest
     ],
 )
 def test_tiny_and_huge_scales_give_a_sane_design(scale: str, nonzero: int) -> None:
     result = run("--input-scale", scale, "-v")
     assert result.returncode == 0, result.stderr
+    assert "Warning" not in result.stderr, result.stderr
     dsg = design_for(Spec(input_scale=float(scale)))
     assert dsg.nonzero == nonzero
     assert (dsg.exp_table[:nonzero] == 65535).all() and (dsg.exp_table[nonzero:] == 0).all()

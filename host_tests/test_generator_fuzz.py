@@ -11,11 +11,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 from cbuild import require_tool
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 from test_compile import STRICT
 
 from lutcodegen import METHODS, Spec, SpecError, cli, design_for, reference, render
+from lutcodegen.registry import INT16_INPUT_METHODS
 from lutcodegen.spec import C_KEYWORDS
 
 NUMBERS = st.one_of(
@@ -91,8 +92,16 @@ def _check_design(spec: Spec, rng: np.random.Generator) -> None:
         assert y.shape == x.shape and int(y.min()) >= lo and int(y.max()) <= hi
 
 
+@pytest.mark.filterwarnings("error")  # an overflow warning is an unhandled edge, not noise
 @settings(max_examples=400, deadline=None)
 @given(options=MIXED, seed=st.integers(0, 2**32 - 1))
+# found by this test: float32's largest beta refused without naming the value, and overflow
+# warnings from the exp tables of a lut design at scales near double's range
+@example(
+    options={"method": "tflite", "bits": 8, "input_scale": 1.0, "beta": 3.4028235677973366e38},
+    seed=0,
+)
+@example(options={"method": "lut", "bits": 8, "input_scale": 1.0, "beta": 1e307}, seed=0)
 def test_api_accepts_with_a_sound_design_or_refuses_clearly(options: dict, seed: int) -> None:
     try:
         spec = Spec(**options)
@@ -107,6 +116,24 @@ def test_api_accepts_with_a_sound_design_or_refuses_clearly(options: dict, seed:
     assert dsg_or_error is not None
     event("accepted")
     _check_design(spec, np.random.default_rng(seed))
+
+
+@pytest.mark.filterwarnings("error")
+@pytest.mark.parametrize(
+    ("method", "bits", "input_bits"),
+    [(m, b, 8) for m in METHODS for b in (8, 16)] + [(m, 16, 16) for m in INT16_INPUT_METHODS],
+)
+@pytest.mark.parametrize("scale", [1.7e308, 1e307, 1e300, 5e-324])
+def test_scales_at_double_range_design_or_refuse_without_a_warning(
+    method: str, bits: int, input_bits: int, scale: float
+) -> None:
+    """An exp table at a scale near double's range overflows scale * d to -inf (an entry 0):
+    that is the value, and it must not reach a user as a RuntimeWarning."""
+    try:
+        spec = Spec(method=method, bits=bits, input_bits=input_bits, input_scale=1.0, beta=scale)
+        design_for(spec)
+    except SpecError as exc:
+        assert "got" in str(exc) or "must exceed" in str(exc), str(exc)
 
 
 def _as_text(value: object) -> str:

@@ -179,8 +179,8 @@ def as_float32(name: str, value: float) -> float:
         rounded = float(np.float32(value))
     if not math.isfinite(rounded):
         raise ValueError(
-            f"{name} = {value!r} is beyond float32's range (at most about 3.4e38), in which "
-            "TFLite stores it"
+            f"{name} is beyond float32's range (at most about 3.4e38), in which TFLite stores "
+            f"it; got {value!r}"
         )
     return rounded
 
@@ -201,7 +201,7 @@ def softmax_params(input_scale: float, beta: float) -> tuple[int, int, int]:
         )
     multiplier, left_shift = quantize_multiplier(real)
     if left_shift < 0:
-        raise ValueError("TFLite requires a non-negative left shift")
+        raise ValueError(f"TFLite requires a non-negative left shift; got {left_shift}")
     return multiplier, left_shift, -input_radius(left_shift)
 
 

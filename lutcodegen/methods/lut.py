@@ -199,7 +199,8 @@ def _try_candidate(
         return None
     eps, top, precision = best
     d = np.arange(256, dtype=np.float64)
-    values = round_half_up(top * np.exp(-spec.scale * d))
+    with np.errstate(over="ignore"):  # an overflow is -inf in the exponent: entry 0
+        values = round_half_up(top * np.exp(-spec.scale * d))
     nonzero = int(np.count_nonzero(values))  # exp is decreasing, so the nonzeros are a prefix
     length = 256 if spec.table_layout == "full" else nonzero
     dtype = np.uint16 if entry_bits == 16 else np.uint32

@@ -216,9 +216,12 @@ def _tables(scale: float) -> tuple[np.ndarray, np.ndarray]:
     k = lo_bits_for(scale)
     h = np.arange(256, dtype=np.float64)
     low = np.arange(1 << k, dtype=np.float64)
-    exact_hi = HI_SCALE * np.exp(-scale * 2.0**k * h)
+    # scale * (2^k h), not (scale * 2^k) * h: at h = 0 it is 0 even when scale * 2^k overflows
+    # to inf (inf * 0 would be NaN); an overflow elsewhere is -inf in the exponent, an entry 0.
+    with np.errstate(over="ignore"):
+        exact_hi = HI_SCALE * np.exp(-scale * (2.0**k * h))
+        b = round_half_up(((1 << LO_BITS) - 1) * np.exp(-scale * low)).astype(np.uint64)
     hi = [_round_significant(v, HI_BITS) for v in exact_hi.tolist()]
-    b = round_half_up(((1 << LO_BITS) - 1) * np.exp(-scale * low)).astype(np.uint64)
     return np.array(hi, dtype=np.uint64), b << np.uint64(32 - LO_BITS)
 
 
@@ -238,7 +241,8 @@ def table_error(scale: float) -> tuple[int, float, float]:
     hi, lo = _tables(scale)
     w = weights(hi, lo).astype(np.float64)
     top = int(w[0])
-    exact = top * np.exp(-scale * np.arange(65536, dtype=np.float64))
+    with np.errstate(over="ignore"):  # an overflow is -inf in the exponent: exp is 0
+        exact = top * np.exp(-scale * np.arange(65536, dtype=np.float64))
     excess = np.abs(w - exact) - ABS_ERROR
     if (excess[exact == 0] > 0).any():
         raise AssertionError("a weight of an exp that underflows exceeds beta")

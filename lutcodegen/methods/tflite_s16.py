@@ -224,7 +224,10 @@ def softmax_params(input_scale: float, beta: float) -> tuple[int, int]:
     with np.errstate(over="ignore"):  # the overflow is the error below, not a warning
         product = float(np.float32(s32) * np.float32(b32))
     if not math.isfinite(product):
-        raise ValueError("beta * input_scale overflows float32, as TFLite stores them")
+        raise ValueError(
+            f"beta * input_scale overflows float32, as TFLite stores them; got beta = {beta!r} "
+            f"and input_scale = {input_scale!r}"
+        )
     real = s32 * b32 / (10.0 / 65535.0)
     return gemmlowp.quantize_multiplier(real)
 
