@@ -731,6 +731,98 @@ static void lcg_softmax_row(const int8_t *x, int32_t n, int8_t *y, int overlap)
 #endif /* LCG_USE_MULHI */
 #endif /* LCG_USE_SIMD32 */
 }
+
+#if LCG_USE_SIMD32
+/* The SMMLAR multiplier of a row with this sum (> 0): rs = recip << (32 - shift). */
+static int32_t lcg_row_scale(uint32_t sum)
+{
+    uint32_t shift = 32u - lcg_normalize(&sum);
+    const uint32_t recip = lcg_reciprocal(sum);
+
+    shift = shift + (uint32_t)LCG_RECIP_BITS - 8u;
+    return (int32_t)(recip << (32u - shift + 0u));
+}
+
+/*
+ * Whole rows: num_rows >= 1 rows of a multiple of 16 elements whose
+ * output does not overlap their input in part. The same arithmetic as lcg_softmax_row, but no loop has a
+ * tail and the row loop keeps its pointers in registers: that saves about 30 instructions per
+ * row on Cortex-M4. Rows whose maximum is below -1 (no valid row base) and rows that need the
+ * clamp take loops of one element at a time.
+ */
+static void lcg_softmax_whole_rows(const int8_t *x, int32_t num_rows, int32_t n, int8_t *y)
+{
+    do {
+        const int8_t *const xe = x + n;
+        const int8_t *p = x;
+        int8_t *q = y;
+        uint32_t maxes = lcg_load4(x);
+        int32_t max;
+        int32_t i;
+        uint32_t sum = 0u;
+        int32_t rs;
+
+        do {
+            maxes = lcg_max4(lcg_load4(p), maxes);
+            maxes = lcg_max4(lcg_load4(p + 4), maxes);
+            maxes = lcg_max4(lcg_load4(p + 8), maxes);
+            maxes = lcg_max4(lcg_load4(p + 12), maxes);
+            p += 16;
+        } while (p != xe);
+        maxes = lcg_max4(maxes, (maxes >> 16) | (maxes << 16));
+        maxes = lcg_max4(maxes, (maxes >> 8) | (maxes << 24));
+        max = (int32_t)((maxes & 0xffu) ^ 0x80u) - 128;
+        if (max >= -1) {
+            const uint16_t *const b = lcg_exp_table + (255 - max);
+
+            p = x;
+            do {
+                sum += (uint32_t)b[p[0]];
+                sum += (uint32_t)b[p[1]];
+                sum += (uint32_t)b[p[2]];
+                sum += (uint32_t)b[p[3]];
+                sum += (uint32_t)b[p[4]];
+                sum += (uint32_t)b[p[5]];
+                sum += (uint32_t)b[p[6]];
+                sum += (uint32_t)b[p[7]];
+                p += 8;
+            } while (p != xe);
+            rs = lcg_row_scale(sum);
+            if (sum >= 65664u) {
+                p = x;
+                do {
+                    q[0] = (int8_t)lcg_dsp0((int32_t)b[p[0]], rs);
+                    q[1] = (int8_t)lcg_dsp0((int32_t)b[p[1]], rs);
+                    q[2] = (int8_t)lcg_dsp0((int32_t)b[p[2]], rs);
+                    q[3] = (int8_t)lcg_dsp0((int32_t)b[p[3]], rs);
+                    q[4] = (int8_t)lcg_dsp0((int32_t)b[p[4]], rs);
+                    q[5] = (int8_t)lcg_dsp0((int32_t)b[p[5]], rs);
+                    q[6] = (int8_t)lcg_dsp0((int32_t)b[p[6]], rs);
+                    q[7] = (int8_t)lcg_dsp0((int32_t)b[p[7]], rs);
+                    p += 8;
+                    q += 8;
+                } while (p != xe);
+            } else {
+                for (i = 0; i < n; ++i) {
+                    y[i] = (int8_t)lcg_sat(lcg_dsp0((int32_t)b[x[i]], rs));
+                }
+            }
+        } else {
+            const int32_t c = 255 - max; /* T[max - x] = R[c + x], c + x in 0 .. 255 */
+
+            for (i = 0; i < n; ++i) {
+                sum += (uint32_t)lcg_exp_table[c + x[i]];
+            }
+            rs = lcg_row_scale(sum);
+            for (i = 0; i < n; ++i) {
+                y[i] = (int8_t)lcg_sat(lcg_dsp0((int32_t)lcg_exp_table[c + x[i]], rs));
+            }
+        }
+        x = xe;
+        y += n;
+    } while (--num_rows > 0);
+}
+#endif /* LCG_USE_SIMD32 */
 #endif /* LCG_USE_MVE */
 
 int32_t lcg_softmax_s8(const int8_t *input, int32_t num_rows, int32_t row_size,
@@ -749,6 +841,12 @@ int32_t lcg_softmax_s8(const int8_t *input, int32_t num_rows, int32_t row_size,
         return LCG_STATUS_BAD_ROW_SIZE;
     }
     overlap = lcg_overlaps(input, row_size, output); /* the same for every row */
+#if LCG_USE_SIMD32 && !LCG_USE_MVE
+    if ((row_size & 15) == 0 && !overlap && num_rows > 0) {
+        lcg_softmax_whole_rows(input, num_rows, row_size, output);
+        return LCG_STATUS_OK;
+    }
+#endif
     for (r = 0; r < num_rows; ++r) {
         lcg_softmax_row(input, row_size, output, overlap);
         input += row_size;

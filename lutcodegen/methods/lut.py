@@ -444,6 +444,7 @@ def template_context(dsg: LutDesign) -> dict[str, object]:
     routes = paths(dsg)
     limit = clamp_limit(dsg)
     scratch = spec.scratch_row == "on"
+    per_call = spec.table_layout == "full" and spec.bits <= 8 and not scratch
     return {
         "entry_ctype": f"uint{dsg.entry_bits}_t",
         "sum_ctype": f"uint{dsg.sum_bits}_t",
@@ -456,7 +457,15 @@ def template_context(dsg: LutDesign) -> dict[str, object]:
         # int8 output moves on by as many bytes per row as the input, so whether they overlap is
         # the same for every row and the entry point tests it once; wider outputs test per row.
         # With a scratch row the output pass reads no input, so overlap needs no test at all.
-        "overlap_per_call": spec.table_layout == "full" and spec.bits <= 8 and not scratch,
+        "overlap_per_call": per_call,
+        # Arm DSP cores: a call whose rows are a multiple of 16 long (and take the first path)
+        # runs them in a loop without tails; the speed design's unroll must divide 16.
+        "whole_rows": per_call
+        and spec.max_row >= 16
+        and dsg.optimize == "speed"
+        and 16 % dsg.unroll == 0
+        and limit <= spec.max_row * dsg.top
+        and routes[0].dsp_shift is not None,
         "scratch": scratch,
         "scratch_bytes": scratch_bytes(dsg),
         "clamp_limit": limit,
