@@ -102,6 +102,24 @@ def test_plan_deduplicates_on_tflm_parameters(multi: bytes) -> None:
     assert len(plan(read_model(multi), "m", multi, method="lut").kernels) == 4
 
 
+def test_lut_kernels_leave_out_the_loop_no_operator_takes(multi: bytes) -> None:
+    """The registration calls a kernel with its operators' row sizes only, so lut's loop for rows
+    a multiple of 16 long is off by default (its macro 0) in a kernel none of whose operators has
+    such rows, and on where one has: rows of 12 and 72 against 576 and 16 here."""
+    p = plan(read_model(multi), "m", multi, method="lut")
+    files = dict(render_files(p))
+    seen = set()
+    for k in p.kernels:
+        source = files[f"{k.name}.c"]
+        if k.output_type != "int8":  # 16-bit output: the design has no such loop
+            assert "USE_WHOLE_ROWS" not in source
+            continue
+        on = int(any(op.row_size % 16 == 0 for op in k.ops))
+        assert f"#define {k.name.upper()}_USE_WHOLE_ROWS {on}\n" in source, k.name
+        seen.add(on)
+    assert seen == {0, 1}
+
+
 def test_files_and_prefix(multi: bytes, tmp_path: Path) -> None:
     out = tmp_path / "gen"
     assert cli.main([str(_write(tmp_path, multi)), "-o", str(out), "--prefix", "attn"]) == 0

@@ -100,7 +100,9 @@ def spec_hash(dsg: Design) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:8]
 
 
-def _context(dsg: Design, header_name: str | None, notes: Sequence[str] = ()) -> dict[str, object]:
+def _context(
+    dsg: Design, header_name: str | None, notes: Sequence[str] = (), whole_rows_off: str = ""
+) -> dict[str, object]:
     """Generic values every template may use, plus the method's own ``template_context``."""
     spec = dsg.spec
     context: dict[str, object] = {
@@ -133,21 +135,31 @@ def _context(dsg: Design, header_name: str | None, notes: Sequence[str] = ()) ->
         "extra_declarations": [],
         # a caller-supplied scratch row (method lut's --scratch-row on sets it)
         "scratch": False,
+        # why lut's loop for rows a multiple of 16 long is off by default ("": on)
+        "whole_rows_off": whole_rows_off,
         "linkage": "",
     }
     context.update(template_context(dsg))
     return context
 
 
-def render(dsg: Design, header_name: str | None = None, notes: Sequence[str] = ()) -> Generated:
+def render(
+    dsg: Design,
+    header_name: str | None = None,
+    notes: Sequence[str] = (),
+    whole_rows_off: str = "",
+) -> Generated:
     """C text for ``dsg``. With ``header_name``, a split pair whose source includes that name.
 
     ``notes`` are extra banner lines (e.g. what calibration chose and from how many rows).
+    ``whole_rows_off``, where a caller knows every row length the kernel will see and none is a
+    multiple of 16, says so; ``lut``'s loop for such rows is then off by default (its macro
+    ``<PREFIX>_USE_WHOLE_ROWS`` still turns it on), which saves its code.
     """
     if header_name is not None:
         check_header_name(header_name)
     env = _environment()
-    context = {"g": _context(dsg, header_name, notes)}
+    context = {"g": _context(dsg, header_name, notes, whole_rows_off)}
     source = env.get_template("softmax/source.c.j2").render(context)
     header = env.get_template("softmax/header.h.j2").render(context) if header_name else None
     return Generated(source=source, header=header)

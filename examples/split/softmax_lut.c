@@ -89,6 +89,15 @@ static const uint16_t lcg_exp_table[256] = {
 #include <arm_mve.h>
 #endif
 
+/*
+ * Arm DSP cores: calls whose rows are a multiple of 16 long take a second row loop without
+ * tails, about 30 instructions fewer per row for about 600 bytes of code. Same results. Define
+ * LCG_USE_WHOLE_ROWS as 0 or 1 to choose.
+ */
+#ifndef LCG_USE_WHOLE_ROWS
+#define LCG_USE_WHOLE_ROWS 1
+#endif
+
 /* Reciprocal precision P: the reciprocal carries P + 1 significant bits. */
 #define LCG_RECIP_BITS 14
 
@@ -683,7 +692,7 @@ static void lcg_softmax_row(const int8_t *x, int32_t n, int8_t *y, int overlap)
 #endif /* LCG_USE_SIMD32 */
 }
 
-#if LCG_USE_SIMD32
+#if LCG_USE_SIMD32 && LCG_USE_WHOLE_ROWS
 /* The SMMLAR multiplier of a row with this sum (> 0): rs = recip << (32 - shift). */
 static int32_t lcg_row_scale(uint32_t sum)
 {
@@ -773,7 +782,7 @@ static void lcg_softmax_whole_rows(const int8_t *x, int32_t num_rows, int32_t n,
         y += n;
     } while (--num_rows > 0);
 }
-#endif /* LCG_USE_SIMD32 */
+#endif /* LCG_USE_SIMD32 && LCG_USE_WHOLE_ROWS */
 #endif /* LCG_USE_MVE */
 
 int32_t lcg_softmax_s8(const int8_t *input, int32_t num_rows, int32_t row_size,
@@ -792,7 +801,7 @@ int32_t lcg_softmax_s8(const int8_t *input, int32_t num_rows, int32_t row_size,
         return LCG_STATUS_BAD_ROW_SIZE;
     }
     overlap = lcg_overlaps(input, row_size, output); /* the same for every row */
-#if LCG_USE_SIMD32 && !LCG_USE_MVE
+#if LCG_USE_SIMD32 && LCG_USE_WHOLE_ROWS && !LCG_USE_MVE
     if ((row_size & 15) == 0 && !overlap && num_rows > 0) {
         lcg_softmax_whole_rows(input, num_rows, row_size, output);
         return LCG_STATUS_OK;
