@@ -165,11 +165,11 @@ def render(
     return Generated(source=source, header=header)
 
 
-def render_body(dsg: Design) -> str:
+def render_body(dsg: Design, whole_rows_off: str = "") -> str:
     """The kernel for ``dsg`` without banner or declarations, its entry point ``static``: for
     embedding in another generated file, which then has one banner and exports only what its
-    own header declares."""
-    context = _context(dsg, None)
+    own header declares. ``whole_rows_off`` as for ``render``."""
+    context = _context(dsg, None, whole_rows_off=whole_rows_off)
     context["linkage"] = "static "
     return _environment().get_template("softmax/body.c.j2").render({"g": context})
 

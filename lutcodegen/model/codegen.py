@@ -145,10 +145,18 @@ def _add(q: QAdd) -> dict[str, int]:
     return {"mult_a": q.mult_a, "mult_b": q.mult_b, "shift": q.shift}
 
 
+def softmax_body(qm: QuantModel) -> str:
+    """The model's softmax kernel. Attention calls it with rows of exactly ``tokens`` elements,
+    so lut's loop for rows a multiple of 16 long is left out where ``tokens`` is not one."""
+    tokens = qm.config.tokens
+    off = f"the model's rows are {tokens} tokens long" if tokens % 16 else ""
+    return render_body(qm.softmax, whole_rows_off=off)
+
+
 def model_hash(qm: QuantModel, prefix: str) -> str:
     """8 hex digits over the version, the prefix and every integer the model computes with."""
     digest = hashlib.sha256(f"lutcodegen {__version__} {prefix}".encode())
-    digest.update(render_body(qm.softmax).encode())
+    digest.update(softmax_body(qm).encode())
     for value in _integers(qm):
         digest.update(np.ascontiguousarray(value).tobytes())
     return digest.hexdigest()[:8]
@@ -315,7 +323,7 @@ def _context(qm: QuantModel, prefix: str, header_name: str | None, command: str)
         "sizes": sizes,
         "ln_recip_bits": LN_RECIP_BITS,
         "ln_unit_bits": LN_UNIT_BITS,
-        "softmax_source": render_body(qm.softmax).rstrip("\n"),
+        "softmax_source": softmax_body(qm).rstrip("\n"),
         # the softmax's macro prefix where its reciprocal has a divide-instruction form
         "softmax_divide_macro": (
             f"{softmax_spec.prefix.upper()}_RECIP_DIV"
