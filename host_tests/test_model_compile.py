@@ -34,6 +34,13 @@ def test_strict_single_file(source: str, compiler: str, std: str, tmp_path: Path
     assert result.returncode == 0, result.stderr
 
 
+def test_softmax_leaves_out_the_loop_its_rows_never_take(source: str) -> None:
+    """Attention calls the softmax with rows of exactly ``tokens`` elements (17 here), so lut's
+    loop for rows a multiple of 16 long is off by default: it would only cost code."""
+    assert example.quantized("lut").config.tokens % 16 != 0
+    assert "#define DVIT_ATTN_USE_WHOLE_ROWS 0\n" in source
+
+
 def test_header_pair_cxx_and_hash_check(tmp_path: Path) -> None:
     gcc, gxx = require_tool("gcc"), require_tool("g++")
     pair = render_model(example.quantized("lut"), "dvit", header_name="m.h")
