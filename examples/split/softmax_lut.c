@@ -693,7 +693,7 @@ static void lcg_softmax_row(const int8_t *x, int32_t n, int8_t *y, int overlap)
 }
 
 #if LCG_USE_SIMD32 && LCG_USE_WHOLE_ROWS
-/* The SMMLAR multiplier of a row with this sum (> 0): rs = recip << (32 - shift). */
+/* The multiplier of lcg_dsp0 for a row with this sum (> 0): rs = recip << (32 - shift). */
 static int32_t lcg_row_scale(uint32_t sum)
 {
     uint32_t shift = 32u - lcg_normalize(&sum);
