@@ -464,6 +464,14 @@ static uint32_t lcg_max4(uint32_t a, uint32_t b)
     (void)__ssub8((int8x4_t)a, (int8x4_t)b);
     return (uint32_t)__sel((uint8x4_t)a, (uint8x4_t)b);
 }
+
+/* The largest of four lane maxima: two rotations fold them into every byte, then byte 0. */
+static int32_t lcg_fold4(uint32_t maxes)
+{
+    maxes = lcg_max4(maxes, (maxes >> 16) | (maxes << 16));
+    maxes = lcg_max4(maxes, (maxes >> 8) | (maxes << 24));
+    return (int32_t)((maxes & 0xffu) ^ 0x80u) - 128; /* byte 0 as a signed value */
+}
 #endif /* LCG_USE_SIMD32 */
 
 /* The largest element of the row. */
@@ -489,10 +497,7 @@ static int32_t lcg_row_max(const int8_t *x, int32_t n)
         for (; i + 4 < n; i += 4) {
             maxes = lcg_max4(lcg_load4(x + i), maxes);
         }
-        /* Two rotations fold the four lane maxima: every byte of maxes is then the row max. */
-        maxes = lcg_max4(maxes, (maxes >> 16) | (maxes << 16));
-        maxes = lcg_max4(maxes, (maxes >> 8) | (maxes << 24));
-        return (int32_t)((maxes & 0xffu) ^ 0x80u) - 128; /* byte 0 as a signed value */
+        return lcg_fold4(maxes);
     }
     for (i = 1; i < n; ++i) {
         if (x[i] > max) {
@@ -729,9 +734,7 @@ static void lcg_softmax_whole_rows(const int8_t *x, int32_t num_rows, int32_t n,
             maxes = lcg_max4(lcg_load4(p + 12), maxes);
             p += 16;
         } while (p != xe);
-        maxes = lcg_max4(maxes, (maxes >> 16) | (maxes << 16));
-        maxes = lcg_max4(maxes, (maxes >> 8) | (maxes << 24));
-        max = (int32_t)((maxes & 0xffu) ^ 0x80u) - 128;
+        max = lcg_fold4(maxes);
         if (max >= -1) {
             const uint16_t *const b = lcg_exp_table + (255 - max);
 

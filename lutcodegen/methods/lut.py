@@ -445,6 +445,8 @@ def template_context(dsg: LutDesign) -> dict[str, object]:
     limit = clamp_limit(dsg)
     scratch = spec.scratch_row == "on"
     per_call = spec.table_layout == "full" and spec.bits <= 8 and not scratch
+    # no sum a row can have is that large: every row takes the clamp
+    clamp_always = limit > spec.max_row * dsg.top
     return {
         "entry_ctype": f"uint{dsg.entry_bits}_t",
         "sum_ctype": f"uint{dsg.sum_bits}_t",
@@ -464,13 +466,12 @@ def template_context(dsg: LutDesign) -> dict[str, object]:
         and spec.max_row >= 16
         and dsg.optimize == "speed"
         and 16 % dsg.unroll == 0
-        and limit <= spec.max_row * dsg.top
+        and not clamp_always
         and routes[0].dsp_shift is not None,
         "scratch": scratch,
         "scratch_bytes": scratch_bytes(dsg),
         "clamp_limit": limit,
-        # no sum a row can have is that large: every row takes the clamp
-        "clamp_always": limit > spec.max_row * dsg.top,
+        "clamp_always": clamp_always,
         "rev_table": reversed_table(dsg),
         "table_len": len(dsg.exp_table),
         "table_last": len(dsg.exp_table) - 1,
